@@ -1,0 +1,1 @@
+"""Emma: a real-time decisioning mesh of gRPC services."""

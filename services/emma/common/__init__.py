@@ -1,0 +1,1 @@
+"""Emma's shared API types (emma.common.v1)."""

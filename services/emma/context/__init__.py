@@ -1,0 +1,1 @@
+"""The context service: local time, daypart, season, holidays and stores."""

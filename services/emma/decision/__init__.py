@@ -1,0 +1,1 @@
+"""The decision service: a contextual bandit over offer x channel."""

@@ -1,0 +1,1 @@
+"""The profile service: a customer data platform on Redis."""

@@ -1,0 +1,1 @@
+"""The runtime every Emma service shares: config, server, tracing, logs, privacy."""

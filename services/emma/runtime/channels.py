@@ -1,0 +1,22 @@
+"""Outgoing gRPC channels inside the mesh: traced, with message limits and keepalive."""
+
+from __future__ import annotations
+
+import grpc
+
+from emma.runtime.server import MAX_MESSAGE_BYTES
+from emma.runtime.tracing import client_interceptors
+
+
+def mesh_channel(target: str) -> grpc.aio.Channel:
+    """An insecure aio channel to another Emma service; reuse it, connections are costly."""
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ],
+        interceptors=client_interceptors(),
+    )
