@@ -22,7 +22,7 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-def setting(default: Any, env: str, help: str, *, choices: Sequence[str] = ()) -> Any:  # noqa: A002
+def setting(default: Any, env: str, help: str, *, choices: Sequence[str] = ()) -> Any:
     """Declares a config field read from `env` (and the flag derived from the field name)."""
     return dataclasses.field(
         default=default, metadata={"env": env, "help": help, "choices": tuple(choices)}

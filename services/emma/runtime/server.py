@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag
 from grpc_reflection.v1alpha import reflection
 
 from emma.runtime.tracing import server_interceptors
@@ -30,9 +30,9 @@ class EmmaServer:
         self.service_names = list(service_names)
         self._cleanups: list[Cleanup] = []
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable_server_reflection(
-            [*self.service_names, reflection.SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
-            server,
+            [*self.service_names, health_name, reflection.SERVICE_NAME], server
         )
 
     def on_stop(self, cleanup: Cleanup) -> None:
@@ -45,7 +45,7 @@ class EmmaServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace: float) -> None:
-        """Reports NOT_SERVING, lets in-flight calls finish within `grace` seconds, then cleans up."""
+        """Reports NOT_SERVING, lets calls in flight finish within `grace` s, then cleans up."""
         await self.health.enter_graceful_shutdown()
         await self.grpc_server.stop(grace)
         for cleanup in reversed(self._cleanups):
@@ -56,9 +56,13 @@ class EmmaServer:
 
 
 def create_server(
-    host: str, port: int, service_names: Iterable[str], *, max_message_bytes: int = MAX_MESSAGE_BYTES
+    host: str,
+    port: int,
+    service_names: Iterable[str],
+    *,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> tuple[EmmaServer, int]:
-    """Creates a traced aio server bound to host:port (0 picks a free port); returns it and the port."""
+    """Creates a traced aio server on host:port (0 picks a free port); returns it and the port."""
     server = grpc.aio.server(
         interceptors=server_interceptors(),
         options=[

@@ -1,0 +1,89 @@
+"""The shared server: health per service name, reflection, and graceful shutdown over real gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from emma.runtime.server import EmmaServer, create_server
+
+SERVICE = "emma.test.v1.SlowService"
+
+
+def _add_slow_method(server: EmmaServer, delay: float) -> None:
+    async def slow(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        await asyncio.sleep(delay)
+        return b"done:" + request
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Slow": grpc.unary_unary_rpc_method_handler(slow)}
+    )
+    server.grpc_server.add_generic_rpc_handlers((handler,))
+
+
+async def _health(channel: grpc.aio.Channel, service: str) -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+    return int(response.status)
+
+
+async def test_health_reports_serving_per_service_name_then_not_serving_on_stop() -> None:
+    server, port = create_server("127.0.0.1", 0, [SERVICE])
+    assert port > 0
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        assert await _health(channel, SERVICE) == health_pb2.HealthCheckResponse.SERVING
+        assert await _health(channel, "") == health_pb2.HealthCheckResponse.SERVING
+        await server.health.enter_graceful_shutdown()
+        assert await _health(channel, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+    await server.stop(0)
+
+
+async def test_reflection_lists_the_service_and_health() -> None:
+    server, port = create_server("127.0.0.1", 0, [SERVICE])
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        names: set[str] = set()
+        async for response in stub.ServerReflectionInfo(iter([request])):
+            names |= {s.name for s in response.list_services_response.service}
+    await server.stop(0)
+    assert {SERVICE, "grpc.health.v1.Health"} <= names
+
+
+async def test_stop_lets_calls_in_flight_finish_within_the_grace_period() -> None:
+    server, port = create_server("127.0.0.1", 0, [SERVICE])
+    _add_slow_method(server, delay=0.3)
+    cleaned: list[str] = []
+
+    async def cleanup() -> None:
+        cleaned.append("closed")
+
+    server.on_stop(cleanup)
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        slow = channel.unary_unary(f"/{SERVICE}/Slow", None, None)
+        call = slow(b"x", timeout=5)
+        await asyncio.sleep(0.1)  # the call is now in flight
+        stopping = asyncio.create_task(server.stop(grace=2.0))
+        assert await call == b"done:x"
+        await stopping
+    assert cleaned == ["closed"]
+
+
+async def test_binding_a_taken_port_fails_clearly() -> None:
+    first, port = create_server("127.0.0.1", 0, [SERVICE])
+    await first.start()
+    try:
+        try:
+            create_server("127.0.0.1", port, [SERVICE])
+        except (OSError, RuntimeError) as error:
+            assert str(port) in str(error)
+        else:
+            raise AssertionError("a second server bound the same port")
+    finally:
+        await first.stop(0)
