@@ -1,0 +1,83 @@
+"""The ContextService servicer: proto in, the pure resolver, proto out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+from emma.context import convert
+from emma.context.features import context_features
+from emma.context.geo import check_point
+from emma.context.providers import SignalProvider, collect_signals
+from emma.context.resolver import ContextResolver
+from emma.context.v1 import context_pb2, context_pb2_grpc
+from emma.runtime.errors import InvalidArgument, NotFound, maps_domain_errors
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class ContextService(context_pb2_grpc.ContextServiceServicer):
+    """Answers Resolve, GetStore and FindNearestStores; holds no customer data."""
+
+    def __init__(
+        self,
+        resolver: ContextResolver,
+        providers: Sequence[SignalProvider] = (),
+        provider_timeout_s: float = 0.05,
+    ) -> None:
+        self.resolver = resolver
+        self.providers = tuple(providers)
+        self.provider_timeout_s = provider_timeout_s
+
+    @maps_domain_errors
+    async def Resolve(
+        self, request: context_pb2.ResolveRequest, context: Context
+    ) -> context_pb2.ResolveResponse:
+        resolved = self.resolver.resolve(convert.context_request(request))
+        signals, skipped = await collect_signals(self.providers, resolved, self.provider_timeout_s)
+        span = trace.get_current_span()
+        span.set_attribute("emma.context.daypart", resolved.daypart)
+        span.set_attribute(
+            "emma.context.store_id", resolved.store.store_id if resolved.store else ""
+        )
+        span.set_attribute("emma.context.skipped_providers", skipped)
+        features = context_features(resolved, signals)
+        return context_pb2.ResolveResponse(
+            context=convert.context_proto(resolved, request.touchpoint, signals, features, skipped)
+        )
+
+    @maps_domain_errors
+    async def GetStore(
+        self, request: context_pb2.GetStoreRequest, context: Context
+    ) -> context_pb2.GetStoreResponse:
+        if not request.store_id:
+            raise InvalidArgument("store_id", "must not be empty")
+        store = self.resolver.stores.get(request.store_id)
+        if store is None:
+            raise NotFound(f"store_id: unknown store {request.store_id!r}")
+        return context_pb2.GetStoreResponse(store=convert.store_proto(store))
+
+    @maps_domain_errors
+    async def FindNearestStores(
+        self, request: context_pb2.FindNearestStoresRequest, context: Context
+    ) -> context_pb2.FindNearestStoresResponse:
+        if not request.HasField("location"):
+            raise InvalidArgument("location", "must be given")
+        check_point(request.location.latitude, request.location.longitude, "location")
+        if request.limit < 0:
+            raise InvalidArgument("limit", "must be >= 0")
+        if not (math.isfinite(request.max_distance_m) and request.max_distance_m >= 0):
+            raise InvalidArgument("max_distance_m", "must be a number >= 0")
+        nearest = self.resolver.stores.nearest(
+            request.location.latitude,
+            request.location.longitude,
+            limit=request.limit or 1,
+            max_distance_m=request.max_distance_m,
+        )
+        return context_pb2.FindNearestStoresResponse(
+            stores=[convert.nearby_proto(near) for near in nearest]
+        )
