@@ -16,6 +16,10 @@ from emma.runtime.tracing import configure_tracing, shutdown_tracing
 log = logging.getLogger(__name__)
 
 
+class _StartupError(Exception):
+    """Building the server failed before it could serve."""
+
+
 class ServiceConfig(Protocol):
     @property
     def shutdown_grace_s(self) -> float: ...
@@ -40,11 +44,19 @@ def run_service(
     configure_tracing(name)
 
     async def serve() -> None:
-        server, port = build_server(config)
+        try:
+            server, port = build_server(config)
+        except (ValueError, OSError, RuntimeError) as error:
+            # A bad data file or a taken port: say so plainly instead of a traceback.
+            raise _StartupError(str(error)) from error
         await serve_until_signalled(server, port, config.shutdown_grace_s)
 
     try:
         asyncio.run(serve())
+    except _StartupError as error:
+        log.error("cannot start", extra={"error": str(error)})
+        print(f"{name}: cannot start: {error}", file=sys.stderr)
+        return 2
     finally:
         shutdown_tracing()
     return 0
