@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
+from redis import exceptions as redis_errors
 
 
 class DomainError(Exception):
@@ -34,6 +35,18 @@ class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Aborted(DomainError):
+    """A concurrent change got in the way; the caller may retry the whole request."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class Unavailable(DomainError):
+    """A backing store is unreachable; the caller may retry with backoff."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> NoReturn:
     """Ends the call with the error's status code and message."""
     await context.abort(error.code, str(error))
@@ -53,5 +66,8 @@ def maps_domain_errors(handler: Handler[R]) -> Handler[R]:
             return await handler(self, request, context)
         except DomainError as error:
             await abort_with(context, error)
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+            # A Redis outage is transient for the caller, not a server bug (UNKNOWN).
+            await abort_with(context, Unavailable(f"storage unavailable: {type(error).__name__}"))
 
     return wrapper

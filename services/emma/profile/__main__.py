@@ -1,0 +1,5 @@
+"""Runs the profile service: `python -m emma.profile`."""
+
+from emma.profile.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Configuration of the profile service, from EMMA_* environment variables and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from emma.runtime.config import check_port, require, setting
+
+_KEY_PREFIX_FORBIDDEN = set("{}: \t\r\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileConfig:
+    """The profile service: a customer data platform on Redis."""
+
+    host: str = setting("127.0.0.1", "EMMA_PROFILE_HOST", "address to listen on")
+    port: int = setting(50052, "EMMA_PROFILE_PORT", "port to listen on (0: any free port)")
+    shutdown_grace_s: float = setting(
+        5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
+    )
+    redis_url: str = setting("redis://127.0.0.1:6379/0", "EMMA_REDIS_URL", "Redis holding profiles")
+    key_prefix: str = setting("emma", "EMMA_PROFILE_KEY_PREFIX", "prefix of every Redis key")
+    affinity_half_life_days: float = setting(
+        30.0, "EMMA_AFFINITY_HALF_LIFE_DAYS", "days after which an affinity counts half"
+    )
+    profile_ttl_days: float = setting(
+        365.0, "EMMA_PROFILE_TTL_DAYS", "days without writes after which a profile expires"
+    )
+    max_batch_events: int = setting(
+        1000, "EMMA_MAX_BATCH_EVENTS", "most events accepted in one RecordEvents batch"
+    )
+    default_time_zone: str = setting(
+        "Europe/Berlin",
+        "EMMA_PROFILE_DEFAULT_TIME_ZONE",
+        "IANA zone for active hours when an event carries none",
+    )
+
+    def __post_init__(self) -> None:
+        check_port(self.port, "EMMA_PROFILE_PORT")
+        require(self.host != "", "EMMA_PROFILE_HOST: must not be empty")
+        require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
+        require(
+            self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            f"EMMA_REDIS_URL={self.redis_url!r}: expected a redis://, rediss:// or unix:// URL",
+        )
+        # The prefix becomes part of a hash tag; braces or colons would break slot routing.
+        require(
+            self.key_prefix != "" and not (set(self.key_prefix) & _KEY_PREFIX_FORBIDDEN),
+            f"EMMA_PROFILE_KEY_PREFIX={self.key_prefix!r}: must be non-empty, "
+            "without braces, colons or whitespace",
+        )
+        require(
+            self.affinity_half_life_days > 0,
+            f"EMMA_AFFINITY_HALF_LIFE_DAYS={self.affinity_half_life_days}: must be > 0",
+        )
+        require(
+            self.profile_ttl_days > 0,
+            f"EMMA_PROFILE_TTL_DAYS={self.profile_ttl_days}: must be > 0",
+        )
+        require(
+            1 <= self.max_batch_events <= 100_000,
+            f"EMMA_MAX_BATCH_EVENTS={self.max_batch_events}: must be 1..100000",
+        )
+        try:
+            ZoneInfo(self.default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            require(
+                False,
+                f"EMMA_PROFILE_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown time zone",
+            )
+
+    @property
+    def half_life_s(self) -> float:
+        return self.affinity_half_life_days * 86_400.0
+
+    @property
+    def ttl_s(self) -> int:
+        return max(1, round(self.profile_ttl_days * 86_400.0))

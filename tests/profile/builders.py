@@ -1,0 +1,36 @@
+"""Small builders of domain events for the profile tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from emma.profile.model import (
+    BasketItem,
+    Channel,
+    CustomerRef,
+    Event,
+    IdentifierKind,
+    Payload,
+    Purchase,
+)
+
+
+def cid(value: str) -> CustomerRef:
+    return CustomerRef(IdentifierKind.CUSTOMER_ID, value)
+
+
+def purchase(
+    event_id: str,
+    customer: CustomerRef,
+    time: datetime,
+    *lines: tuple[str, str, float],
+    amount: float = 0.0,
+    store_id: str = "",
+) -> Event:
+    items = tuple(BasketItem(product, category, 1.0, price) for product, category, price in lines)
+    payload = Purchase(items, amount, "EUR", store_id, Channel.RECEIPT)
+    return Event(event_id, customer, time, payload)
+
+
+def event(event_id: str, customer: CustomerRef, time: datetime, payload: Payload | None) -> Event:
+    return Event(event_id, customer, time, payload)
