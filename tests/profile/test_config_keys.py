@@ -49,7 +49,7 @@ def test_environment_overrides() -> None:
         ("EMMA_MAX_BATCH_EVENTS", "0"),
         ("EMMA_PROFILE_PORT", "70000"),
         ("EMMA_REDIS_URL", "localhost:6379"),
-        ("EMMA_PROFILE_DEFAULT_TIME_ZONE", "Mars/Olympus"),
+        ("EMMA_DEFAULT_TIME_ZONE", "Mars/Olympus"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(env: str, value: str) -> None:

@@ -32,7 +32,7 @@ class ProfileConfig:
     )
     default_time_zone: str = setting(
         "Europe/Berlin",
-        "EMMA_PROFILE_DEFAULT_TIME_ZONE",
+        "EMMA_DEFAULT_TIME_ZONE",
         "IANA zone for active hours when an event carries none",
     )
 
@@ -67,7 +67,7 @@ class ProfileConfig:
         except (ZoneInfoNotFoundError, ValueError):
             require(
                 False,
-                f"EMMA_PROFILE_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown time zone",
+                f"EMMA_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown time zone",
             )
 
     @property
