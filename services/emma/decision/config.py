@@ -1,0 +1,88 @@
+"""Configuration of the decision service, from environment variables and flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from emma.runtime.config import check_port, require, setting
+
+# The demo catalog ships inside the package, so a bare `python -m emma.decision` works.
+DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "demo" / "catalog.yaml"
+
+# SquareCB explores in proportion to the score gap; the interactions cross the shared
+# namespaces (U user, C context) with the action ones (A offer, H channel).
+DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb --gamma_scale 10 -q UA -q UH -q CA -q CH --quiet"
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionConfig:
+    """The decision service: a contextual bandit over offer x channel."""
+
+    host: str = setting("127.0.0.1", "EMMA_DECISION_HOST", "interface to listen on")
+    port: int = setting(50051, "EMMA_DECISION_PORT", "port to listen on; 0 picks a free one")
+    shutdown_grace_s: float = setting(
+        5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
+    )
+    redis_url: str = setting("redis://127.0.0.1:6379/0", "EMMA_REDIS_URL", "Redis for the logs")
+    profile_addr: str = setting("127.0.0.1:50052", "EMMA_PROFILE_ADDR", "profile service address")
+    context_addr: str = setting("127.0.0.1:50053", "EMMA_CONTEXT_ADDR", "context service address")
+    catalog_path: Path = setting(  # noqa: RUF009 - a Path is immutable
+        DEFAULT_CATALOG, "EMMA_CATALOG", "offer catalog YAML file"
+    )
+    budget_ms: float = setting(
+        50.0, "EMMA_DECISION_BUDGET_MS", "default latency budget of a Decide, in milliseconds"
+    )
+    vw_args: str = setting(DEFAULT_VW_ARGS, "EMMA_VW_ARGS", "Vowpal Wabbit arguments")
+    max_actions: int = setting(
+        50, "EMMA_MAX_ACTIONS", "most (offer, channel) actions the model scores per decision"
+    )
+    fallback_offer_id: str = setting(
+        "", "EMMA_FALLBACK_OFFER", "fallback offer id; the catalog's `fallback: true` when empty"
+    )
+    decision_stream: str = setting(
+        "emma:decisions", "EMMA_DECISION_STREAM", "Redis stream of the decision log"
+    )
+    reward_stream: str = setting("emma:rewards", "EMMA_REWARD_STREAM", "Redis stream of rewards")
+    stream_maxlen: int = setting(
+        1_000_000, "EMMA_STREAM_MAXLEN", "approximate length the streams are trimmed to"
+    )
+    reward_window_s: float = setting(
+        7 * 24 * 3600.0,
+        "EMMA_REWARD_WINDOW_S",
+        "seconds a decision can be activated and rewarded after it was made",
+    )
+    recent_decisions: int = setting(
+        10_000, "EMMA_RECENT_DECISIONS", "decisions kept in memory for online learning"
+    )
+    default_time_zone: str = setting(
+        "Europe/Berlin", "EMMA_DEFAULT_TIME_ZONE", "zone of the local fallback context"
+    )
+    log_timeout_ms: float = setting(
+        20.0, "EMMA_DECISION_LOG_TIMEOUT_MS", "least time a decision log write may take"
+    )
+
+    def __post_init__(self) -> None:
+        check_port(self.port, "EMMA_DECISION_PORT")
+        require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
+        require(self.budget_ms > 0, f"EMMA_DECISION_BUDGET_MS={self.budget_ms}: must be > 0")
+        require(self.max_actions >= 1, f"EMMA_MAX_ACTIONS={self.max_actions}: must be >= 1")
+        require(self.stream_maxlen >= 1, "EMMA_STREAM_MAXLEN: must be >= 1")
+        require(self.reward_window_s > 0, "EMMA_REWARD_WINDOW_S: must be > 0")
+        require(self.recent_decisions >= 1, "EMMA_RECENT_DECISIONS: must be >= 1")
+        require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
+        require(bool(self.profile_addr.strip()), "EMMA_PROFILE_ADDR: must not be empty")
+        require(bool(self.context_addr.strip()), "EMMA_CONTEXT_ADDR: must not be empty")
+        require(bool(self.decision_stream), "EMMA_DECISION_STREAM: must not be empty")
+        require(bool(self.reward_stream), "EMMA_REWARD_STREAM: must not be empty")
+        args = shlex.split(self.vw_args)
+        require(
+            "--cb_explore_adf" in args,
+            f"EMMA_VW_ARGS={self.vw_args!r}: must contain --cb_explore_adf",
+        )
+        try:
+            ZoneInfo(self.default_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            require(False, f"EMMA_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown zone")

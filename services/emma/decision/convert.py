@@ -1,0 +1,274 @@
+"""Protobuf messages to and from the decision domain; requests are validated here."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from emma.common.v1 import common_pb2
+from emma.context.v1 import context_pb2
+from emma.decision.domain import (
+    BasketLine,
+    Channel,
+    ConsentStatus,
+    CustomerView,
+    DecideInput,
+    Purpose,
+    Situation,
+    Touchpoint,
+)
+from emma.decision.pipeline import Decision, Degraded
+from emma.decision.v1 import decision_pb2
+from emma.profile.v1 import profile_pb2
+from emma.runtime.errors import InvalidArgument
+
+CHANNELS: dict[common_pb2.Channel.ValueType, Channel] = {
+    common_pb2.CHANNEL_IN_APP: Channel.IN_APP,
+    common_pb2.CHANNEL_PUSH: Channel.PUSH,
+    common_pb2.CHANNEL_EMAIL: Channel.EMAIL,
+    common_pb2.CHANNEL_SMS: Channel.SMS,
+    common_pb2.CHANNEL_WEB: Channel.WEB,
+    common_pb2.CHANNEL_RECEIPT: Channel.RECEIPT,
+    common_pb2.CHANNEL_CASHIER_PROMPT: Channel.CASHIER_PROMPT,
+    common_pb2.CHANNEL_STORE_SCREEN: Channel.STORE_SCREEN,
+}
+CHANNEL_PROTOS = {v: k for k, v in CHANNELS.items()}
+TOUCHPOINTS: dict[common_pb2.Touchpoint.ValueType, Touchpoint] = {
+    common_pb2.TOUCHPOINT_APP: Touchpoint.APP,
+    common_pb2.TOUCHPOINT_WEB: Touchpoint.WEB,
+    common_pb2.TOUCHPOINT_POS: Touchpoint.POS,
+    common_pb2.TOUCHPOINT_KIOSK: Touchpoint.KIOSK,
+    common_pb2.TOUCHPOINT_CALL_CENTER: Touchpoint.CALL_CENTER,
+    common_pb2.TOUCHPOINT_TRIGGER: Touchpoint.TRIGGER,
+}
+TOUCHPOINT_PROTOS = {v: k for k, v in TOUCHPOINTS.items()}
+_PURPOSES = {
+    profile_pb2.PURPOSE_PERSONALISATION: Purpose.PERSONALISATION,
+    profile_pb2.PURPOSE_MARKETING: Purpose.MARKETING,
+    profile_pb2.PURPOSE_SERVICE: Purpose.SERVICE,
+}
+_STATUSES = {
+    profile_pb2.CONSENT_STATUS_GRANTED: ConsentStatus.GRANTED,
+    profile_pb2.CONSENT_STATUS_DENIED: ConsentStatus.DENIED,
+    profile_pb2.CONSENT_STATUS_WITHDRAWN: ConsentStatus.WITHDRAWN,
+}
+_DAYPARTS = {
+    context_pb2.DAYPART_MORNING: "morning",
+    context_pb2.DAYPART_LUNCH: "lunch",
+    context_pb2.DAYPART_AFTERNOON: "afternoon",
+    context_pb2.DAYPART_EVENING: "evening",
+    context_pb2.DAYPART_NIGHT: "night",
+}
+_SEASONS = {
+    context_pb2.SEASON_SPRING: "spring",
+    context_pb2.SEASON_SUMMER: "summer",
+    context_pb2.SEASON_AUTUMN: "autumn",
+    context_pb2.SEASON_WINTER: "winter",
+}
+MAX_ID_LENGTH = 256
+
+
+def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideInput:
+    """Validates a DecideRequest; raises InvalidArgument naming the first bad field."""
+    customer = request.customer
+    if not customer.value.strip():
+        raise InvalidArgument("customer.value", "must not be empty")
+    if len(customer.value) > MAX_ID_LENGTH:
+        raise InvalidArgument("customer.value", f"must be at most {MAX_ID_LENGTH} characters")
+    if customer.kind == common_pb2.IDENTIFIER_KIND_UNSPECIFIED:
+        raise InvalidArgument("customer.kind", "must be set (e.g. IDENTIFIER_KIND_CUSTOMER_ID)")
+    if customer.kind not in common_pb2.IdentifierKind.values():
+        raise InvalidArgument("customer.kind", f"unknown value {customer.kind}")
+    touchpoint = TOUCHPOINTS.get(request.touchpoint)
+    if touchpoint is None:
+        raise InvalidArgument("touchpoint", "must be set (e.g. TOUCHPOINT_APP, TOUCHPOINT_POS)")
+    location = None
+    if request.HasField("location"):
+        lat, lon = request.location.latitude, request.location.longitude
+        if not (math.isfinite(lat) and -90 <= lat <= 90):
+            raise InvalidArgument("location.latitude", "must be in [-90, 90]")
+        if not (math.isfinite(lon) and -180 <= lon <= 180):
+            raise InvalidArgument("location.longitude", "must be in [-180, 180]")
+        location = (lat, lon)
+    budget_s = None
+    if request.HasField("budget"):
+        budget = request.budget.ToTimedelta().total_seconds()
+        if budget < 0:
+            raise InvalidArgument("budget", "must not be negative")
+        budget_s = budget or None
+    allowed = set()
+    for i, raw in enumerate(request.allowed_channels):
+        channel = CHANNELS.get(raw)
+        if channel is None:
+            raise InvalidArgument(f"allowed_channels[{i}]", f"unknown or unspecified channel {raw}")
+        allowed.add(channel)
+    lines = []
+    for i, item in enumerate(request.basket.items):
+        if not (math.isfinite(item.quantity) and item.quantity >= 0):
+            raise InvalidArgument(f"basket.items[{i}].quantity", "must be >= 0")
+        if not math.isfinite(item.amount):
+            raise InvalidArgument(f"basket.items[{i}].amount", "must be finite")
+        lines.append(BasketLine(item.product_id, item.category, item.quantity, item.amount))
+    request_time = (
+        request.request_time.ToDatetime(tzinfo=UTC) if request.HasField("request_time") else now
+    )
+    return DecideInput(
+        customer_kind=customer.kind,
+        customer_value=customer.value,
+        touchpoint=touchpoint,
+        request_time=request_time,
+        store_id=request.store_id,
+        location=location,
+        basket=tuple(lines),
+        currency=request.basket.currency,
+        budget_s=budget_s,
+        allowed_channels=frozenset(allowed),
+        deferred_activation=request.deferred_activation,
+        request_id=request.request_id,
+        device=request.device,
+    )
+
+
+def profile_request(request: DecideInput) -> profile_pb2.GetProfileRequest:
+    return profile_pb2.GetProfileRequest(
+        customer=common_pb2.CustomerRef(
+            kind=request.customer_kind,  # type: ignore[arg-type]
+            value=request.customer_value,
+        )
+    )
+
+
+def resolve_request(request: DecideInput) -> context_pb2.ResolveRequest:
+    message = context_pb2.ResolveRequest(
+        store_id=request.store_id,
+        touchpoint=TOUCHPOINT_PROTOS[request.touchpoint],
+        device=request.device,
+    )
+    message.time.FromDatetime(request.request_time)
+    if request.location is not None:
+        message.location.latitude, message.location.longitude = request.location
+    for line in request.basket:
+        message.basket.items.add(
+            product_id=line.product_id,
+            category=line.category,
+            quantity=line.quantity,
+            amount=line.amount,
+        )
+    message.basket.currency = request.currency
+    return message
+
+
+def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> CustomerView:
+    """What the decision uses of a profile; an unknown customer is available but not found."""
+    if not response.found:
+        return CustomerView(available=True, found=False)
+    profile = response.profile
+    consents = {}
+    for state in profile.consents:
+        purpose, status = _PURPOSES.get(state.purpose), _STATUSES.get(state.status)
+        if purpose is None or status is None:
+            continue
+        channel = CHANNELS.get(state.channel)  # None: every channel
+        consents[(purpose, channel)] = status
+    days_since = None
+    if profile.rfm.HasField("last_purchase_at"):
+        last = profile.rfm.last_purchase_at.ToDatetime(tzinfo=UTC)
+        days_since = max(0.0, (now - last).total_seconds() / 86400)
+    preferences = profile.preferences
+    return CustomerView(
+        available=True,
+        found=True,
+        consents=consents,
+        disliked_products=frozenset(preferences.disliked_products),
+        disliked_categories=frozenset(preferences.disliked_categories),
+        liked_products=frozenset(preferences.liked_products),
+        liked_categories=frozenset(preferences.liked_categories),
+        category_affinities=tuple(
+            sorted(((a.key, a.score) for a in profile.category_affinities), key=lambda a: -a[1])
+        ),
+        days_since_purchase=days_since,
+        purchase_count=profile.rfm.purchase_count,
+        total_spend=profile.rfm.total_spend,
+        segments=tuple(profile.segments),
+        channel_responsiveness={
+            CHANNELS[c.channel]: c.responsiveness for c in profile.channels if c.channel in CHANNELS
+        },
+        sentiment=profile.sentiment,
+        home_store_id=profile.home_store_id,
+    )
+
+
+def situation(response: context_pb2.ResolveResponse, request: DecideInput) -> Situation:
+    context = response.context
+    try:
+        local = datetime.fromisoformat(context.local_time)
+    except ValueError:
+        local = request.request_time
+    features: list[tuple[str, float | str]] = []
+    for feature in context.features:
+        kind = feature.WhichOneof("value")
+        if kind == "number":
+            features.append((feature.name, feature.number))
+        elif kind == "text":
+            features.append((feature.name, feature.text))
+    return Situation(
+        resolved=True,
+        local_time=local,
+        daypart=_DAYPARTS.get(context.daypart, ""),
+        season=_SEASONS.get(context.season, ""),
+        weekday=context.weekday,
+        retail_seasons=frozenset(context.retail_seasons),
+        store_id=context.store.store_id or request.store_id,
+        features=tuple(features),
+    )
+
+
+_DEGRADED = {
+    Degraded.PROFILE: decision_pb2.DEGRADED_PART_PROFILE,
+    Degraded.CONTEXT: decision_pb2.DEGRADED_PART_CONTEXT,
+    Degraded.MODEL: decision_pb2.DEGRADED_PART_MODEL,
+    Degraded.DECISION_LOG: decision_pb2.DEGRADED_PART_DECISION_LOG,
+    Degraded.POLICY: decision_pb2.DEGRADED_PART_POLICY,
+    Degraded.FALLBACK: decision_pb2.DEGRADED_PART_FALLBACK,
+}
+
+
+def decide_response(decision: Decision) -> decision_pb2.DecideResponse:
+    offer = decision.offer
+    response = decision_pb2.DecideResponse(
+        event_id=decision.event_id,
+        offer=decision_pb2.Offer(
+            offer_id=offer.offer_id,
+            title=offer.title,
+            description=offer.description,
+            category=offer.category,
+            payload=dict(offer.payload),
+        ),
+        channel=(
+            CHANNEL_PROTOS[decision.channel] if decision.channel else common_pb2.CHANNEL_UNSPECIFIED
+        ),
+        probability=decision.probability,
+        model_version=decision.model_version,
+        reasons=[decision_pb2.Reason(code=c, detail=d) for c, d in decision.reasons],
+        degraded=[_DEGRADED[d] for d in decision.degraded],
+        trace_id=decision.trace_id,
+        fallback=decision.fallback,
+        candidate_count=decision.candidate_count,
+    )
+    response.send_at.FromDatetime(decision.send_at)
+    return response
+
+
+def event_id_of(event_id: str) -> str:
+    """Validates an event id from Activate or Reward."""
+    if not event_id.strip():
+        raise InvalidArgument("event_id", "must not be empty")
+    if len(event_id) > MAX_ID_LENGTH:
+        raise InvalidArgument("event_id", f"must be at most {MAX_ID_LENGTH} characters")
+    return event_id
+
+
+def reward_value(value: float) -> float:
+    if not math.isfinite(value):
+        raise InvalidArgument("value", "must be a finite number")
+    return value

@@ -1,0 +1,146 @@
+"""The decision log: DSJSON lines on a Redis stream, and the keys Activate and Reward check."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as redis
+
+# Keys carry no customer data, only the random event id.
+DECISION_KEY = "emma:decision:{}"
+ACTIVATION_KEY = "emma:activation:{}"
+
+
+def dsjson_timestamp(instant: datetime) -> str:
+    """DSJSON's timestamp form: UTC, milliseconds, `Z` (e.g. 2021-07-29T10:00:00.999Z)."""
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedDecision:
+    """One decision as the learner needs it, plus the Emma fields delivery systems need."""
+
+    event_id: str
+    timestamp: datetime
+    context: dict[str, Any]
+    pmf: list[float]
+    index: int
+    model_version: str
+    deferred: bool
+    offer_id: str
+    channel: str
+    customer: str  # pseudonym, never the raw identifier
+    fallback: bool
+
+    def dsjson(self) -> dict[str, Any]:
+        """A DSJSON CB line: `a` lists 1-based action ids chosen first, `p` their probabilities.
+
+        The label holds the default cost 0; the learner rewrites `_label_cost` when it joins
+        the rewards. `_skipLearn` marks deferred decisions until an activation arrives.
+        """
+        order = [self.index, *(i for i in range(len(self.pmf)) if i != self.index)]
+        line: dict[str, Any] = {
+            "_label_cost": 0.0,
+            "_label_probability": self.pmf[self.index],
+            "_label_Action": self.index + 1,
+            "_labelIndex": self.index,
+            "o": [],
+            "Timestamp": dsjson_timestamp(self.timestamp),
+            "Version": "1",
+            "EventId": self.event_id,
+            "a": [i + 1 for i in order],
+            "c": self.context,
+            "p": [self.pmf[i] for i in order],
+            "VWState": {"m": self.model_version},
+        }
+        if self.deferred:
+            line["_skipLearn"] = True
+        return line
+
+
+class DecisionStore:
+    """Writes decisions, activations and rewards to Redis streams trimmed to ~maxlen."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        decision_stream: str,
+        reward_stream: str,
+        maxlen: int,
+        window_s: float,
+    ) -> None:
+        self.client = client
+        self.decision_stream = decision_stream
+        self.reward_stream = reward_stream
+        self.maxlen = maxlen
+        self.window_s = window_s
+
+    async def append(self, decision: LoggedDecision) -> None:
+        """One round trip: the DSJSON line on the stream and the event id's marker key."""
+        line = json.dumps(decision.dsjson(), separators=(",", ":"))
+        marker = json.dumps(
+            {
+                "offer_id": decision.offer_id,
+                "channel": decision.channel,
+                "deferred": decision.deferred,
+            }
+        )
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                self.decision_stream,
+                {
+                    "json": line,
+                    "event_id": decision.event_id,
+                    "offer_id": decision.offer_id,
+                    "channel": decision.channel,
+                    "customer": decision.customer,
+                    "deferred": int(decision.deferred),
+                    "fallback": int(decision.fallback),
+                },
+                maxlen=self.maxlen,
+                approximate=True,
+            )
+            pipe.set(DECISION_KEY.format(decision.event_id), marker, ex=int(self.window_s))
+            await pipe.execute()
+
+    async def known(self, event_id: str) -> bool:
+        """Whether any replica logged this decision within the reward window."""
+        return bool(await self.client.exists(DECISION_KEY.format(event_id)))
+
+    async def activate(self, event_id: str, time: datetime) -> bool:
+        """Marks the decision shown; False when it already was. Logged for the learner."""
+        first = await self.client.set(
+            ACTIVATION_KEY.format(event_id), dsjson_timestamp(time), nx=True, ex=int(self.window_s)
+        )
+        if first:
+            activation = {
+                "EventId": event_id,
+                "ActionTaken": True,
+                "Timestamp": dsjson_timestamp(time),
+            }
+            await self.client.xadd(
+                self.reward_stream,
+                {"json": json.dumps(activation), "event_id": event_id, "type": "activation"},
+                maxlen=self.maxlen,
+                approximate=True,
+            )
+        return bool(first)
+
+    async def reward(self, event_id: str, value: float, kind: str, time: datetime) -> None:
+        """Appends an outcome (DSJSON observation: EventId and value `v`) to the reward stream."""
+        outcome = {
+            "EventId": event_id,
+            "v": value,
+            "kind": kind,
+            "Timestamp": dsjson_timestamp(time),
+        }
+        await self.client.xadd(
+            self.reward_stream,
+            {"json": json.dumps(outcome), "event_id": event_id, "type": "reward"},
+            maxlen=self.maxlen,
+            approximate=True,
+        )

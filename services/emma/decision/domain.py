@@ -1,0 +1,145 @@
+"""Domain values of the decision service: channels, touchpoints, request, profile and context."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+
+
+class Channel(enum.StrEnum):
+    """How an offer reaches the customer; the values are the catalog's spelling."""
+
+    IN_APP = "in_app"
+    PUSH = "push"
+    EMAIL = "email"
+    SMS = "sms"
+    WEB = "web"
+    RECEIPT = "receipt"
+    CASHIER_PROMPT = "cashier_prompt"
+    STORE_SCREEN = "store_screen"
+
+
+class Touchpoint(enum.StrEnum):
+    APP = "app"
+    WEB = "web"
+    POS = "pos"
+    KIOSK = "kiosk"
+    CALL_CENTER = "call_center"
+    TRIGGER = "trigger"
+
+
+class Purpose(enum.StrEnum):
+    """Consent purposes, spelled as in the catalog's `consent` field."""
+
+    PERSONALISATION = "personalisation"
+    MARKETING = "marketing"
+    SERVICE = "service"
+
+
+# Channels each touchpoint can deliver on right now: a till cannot send an e-mail "now"
+# but can print it on the receipt; a call centre agent can only follow up in writing.
+TOUCHPOINT_CHANNELS: Mapping[Touchpoint, tuple[Channel, ...]] = {
+    Touchpoint.POS: (Channel.RECEIPT, Channel.CASHIER_PROMPT, Channel.STORE_SCREEN),
+    Touchpoint.KIOSK: (Channel.RECEIPT, Channel.CASHIER_PROMPT, Channel.STORE_SCREEN),
+    Touchpoint.APP: (Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS),
+    Touchpoint.WEB: (Channel.WEB, Channel.EMAIL),
+    Touchpoint.CALL_CENTER: (Channel.EMAIL, Channel.SMS),
+    Touchpoint.TRIGGER: (Channel.PUSH, Channel.EMAIL, Channel.SMS),
+}
+
+# Channels that reach out to the customer and so need marketing consent; the others
+# answer the customer where they already are (the app they opened, the till they stand at).
+MARKETING_CHANNELS = frozenset({Channel.PUSH, Channel.EMAIL, Channel.SMS})
+
+
+@dataclasses.dataclass(frozen=True)
+class BasketLine:
+    product_id: str
+    category: str
+    quantity: float
+    amount: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DecideInput:
+    """A validated Decide request."""
+
+    customer_kind: int
+    customer_value: str
+    touchpoint: Touchpoint
+    request_time: datetime
+    store_id: str = ""
+    location: tuple[float, float] | None = None
+    basket: tuple[BasketLine, ...] = ()
+    currency: str = ""
+    # Seconds; None means the configured default.
+    budget_s: float | None = None
+    # Empty means every channel of the touchpoint.
+    allowed_channels: frozenset[Channel] = frozenset()
+    deferred_activation: bool = False
+    request_id: str = ""
+    device: str = ""
+
+
+class ConsentStatus(enum.Enum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomerView:
+    """What the decision uses of a profile; `available` is False when the profile never arrived."""
+
+    available: bool
+    found: bool = False
+    # (purpose, channel or None for every channel) -> status; the ledger's effective state.
+    consents: Mapping[tuple[Purpose, Channel | None], ConsentStatus] = dataclasses.field(
+        default_factory=dict
+    )
+    disliked_products: frozenset[str] = frozenset()
+    disliked_categories: frozenset[str] = frozenset()
+    liked_products: frozenset[str] = frozenset()
+    liked_categories: frozenset[str] = frozenset()
+    # Highest first.
+    category_affinities: tuple[tuple[str, float], ...] = ()
+    days_since_purchase: float | None = None
+    purchase_count: int = 0
+    total_spend: float = 0.0
+    segments: tuple[str, ...] = ()
+    channel_responsiveness: Mapping[Channel, float] = dataclasses.field(default_factory=dict)
+    sentiment: float = 0.0
+    home_store_id: str = ""
+
+    def consented(self, purpose: Purpose, channel: Channel | None = None) -> bool:
+        """Granted for the channel, else for every channel; anything else (or nothing) is no."""
+        if not self.available:
+            return False
+        if channel is not None and (purpose, channel) in self.consents:
+            return self.consents[(purpose, channel)] is ConsentStatus.GRANTED
+        return self.consents.get((purpose, None)) is ConsentStatus.GRANTED
+
+    @property
+    def personalised(self) -> bool:
+        """Whether the profile may shape the decision (its features go to the model)."""
+        return self.consented(Purpose.PERSONALISATION)
+
+
+UNAVAILABLE_CUSTOMER = CustomerView(available=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Situation:
+    """What the decision uses of the context; `resolved` is False for the local fallback."""
+
+    resolved: bool
+    local_time: datetime
+    daypart: str
+    season: str
+    weekday: int
+    retail_seasons: frozenset[str] = frozenset()
+    store_id: str = ""
+    # Context.features as-is: name -> number or text.
+    features: tuple[tuple[str, float | str], ...] = ()

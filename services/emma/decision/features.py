@@ -1,0 +1,143 @@
+"""Model features: shared (profile, context) and per action (offer, channel), for VW and DSJSON."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+from emma.decision.domain import CustomerView, Situation
+from emma.decision.eligibility import Action
+
+# Namespace names: their first letters are what VW's -q interactions refer to.
+USER = "U"
+CONTEXT = "C"
+OFFER = "A"
+CHANNEL = "H"
+
+# namespace -> feature name -> value. Categorical facts are `name=value` with value 1, so the
+# same hash results from the text lines learned online and the DSJSON lines learned offline.
+Namespaces = dict[str, dict[str, float]]
+
+_UNSAFE = re.compile(r"[\s:|]+")
+TOP_AFFINITIES = 3
+# Buckets (upper bound inclusive, label) keep RFM coarse: the model generalises, and the log
+# holds no exact spend.
+_RECENCY_DAYS = ((7.0, "week"), (30.0, "month"), (90.0, "quarter"))
+_FREQUENCY = ((0.0, "0"), (1.0, "1"), (5.0, "2_5"), (20.0, "6_20"))
+_MONETARY = ((0.0, "0"), (50.0, "lt50"), (200.0, "lt200"), (1000.0, "lt1000"))
+
+
+def sanitize(name: str) -> str:
+    """A feature or namespace name VW's text format cannot misread (no spaces, ':' or '|')."""
+    return _UNSAFE.sub("_", name.strip()) or "_"
+
+
+def _put(namespace: dict[str, float], name: str, value: float | str = 1.0) -> None:
+    if isinstance(value, str):
+        namespace[sanitize(f"{name}={value}")] = 1.0
+    elif math.isfinite(value) and value != 0.0:
+        namespace[sanitize(name)] = float(value)
+
+
+def _bucket(value: float, edges: Iterable[tuple[float, str]], last: str) -> str:
+    return next((label for edge, label in edges if value <= edge), last)
+
+
+def _sentiment(value: float) -> str:
+    return "neg" if value < -0.2 else "pos" if value > 0.2 else "neu"
+
+
+def profile_features(customer: CustomerView) -> dict[str, float]:
+    """The U namespace; only a marker unless the customer consented to personalisation."""
+    ns: dict[str, float] = {}
+    if not customer.available:
+        _put(ns, "profile", "unavailable")
+        return ns
+    if not customer.found:
+        _put(ns, "profile", "unknown")
+        return ns
+    if not customer.personalised:
+        _put(ns, "profile", "anonymous")
+        return ns
+    _put(ns, "profile", "known")
+    for category, score in customer.category_affinities[:TOP_AFFINITIES]:
+        _put(ns, f"aff={category}", score)
+    for category in sorted(customer.liked_categories):
+        _put(ns, "like", category)
+    days = customer.days_since_purchase
+    recency = "never" if days is None else _bucket(days, _RECENCY_DAYS, "lapsed")
+    _put(ns, "rfm_r", recency)
+    _put(ns, "rfm_f", _bucket(customer.purchase_count, _FREQUENCY, "21+"))
+    _put(ns, "rfm_m", _bucket(customer.total_spend, _MONETARY, "1000+"))
+    for segment in customer.segments:
+        _put(ns, "seg", segment)
+    for channel, responsiveness in sorted(customer.channel_responsiveness.items()):
+        _put(ns, f"resp={channel.value}", responsiveness)
+    _put(ns, "sentiment", _sentiment(customer.sentiment))
+    return ns
+
+
+def context_features(situation: Situation) -> dict[str, float]:
+    """The C namespace: the context service's features as they are."""
+    ns: dict[str, float] = {}
+    for name, value in situation.features:
+        _put(ns, name, value)
+    return ns
+
+
+def shared_features(customer: CustomerView, situation: Situation) -> Namespaces:
+    return {USER: profile_features(customer), CONTEXT: context_features(situation)}
+
+
+def action_features(action: Action) -> Namespaces:
+    offer_ns: dict[str, float] = {}
+    _put(offer_ns, "offer", action.offer.offer_id)
+    _put(offer_ns, "cat", action.offer.category)
+    for product in action.offer.products:
+        _put(offer_ns, "prod", product)
+    for name, value in sorted(action.offer.features.items()):
+        _put(offer_ns, name, value)
+    channel_ns: dict[str, float] = {}
+    _put(channel_ns, "ch", action.channel.value)
+    return {OFFER: offer_ns, CHANNEL: channel_ns}
+
+
+def _render(namespaces: Mapping[str, Mapping[str, float]]) -> str:
+    parts = []
+    for namespace, features in namespaces.items():
+        if not features:
+            continue
+        rendered = " ".join(
+            name if value == 1.0 else f"{name}:{value:.6g}" for name, value in features.items()
+        )
+        parts.append(f"|{namespace} {rendered}")
+    return " ".join(parts)
+
+
+def vw_lines(shared: Namespaces, actions: Iterable[Namespaces]) -> list[str]:
+    """A multi-line VW text example: the shared line, then one line per action."""
+    return [f"shared {_render(shared)}".rstrip(), *(_render(a) for a in actions)]
+
+
+def with_label(lines: list[str], index: int, cost: float, probability: float) -> list[str]:
+    """The same example with a CB label (`0:cost:probability`) on action `index`."""
+    labelled = list(lines)
+    labelled[index + 1] = f"0:{cost:.6g}:{probability:.6g} {lines[index + 1]}"
+    return labelled
+
+
+def dsjson_context(shared: Namespaces, actions: Iterable[Namespaces]) -> dict[str, object]:
+    """The DSJSON `c` object: shared namespaces, and `_multi` with one object per action."""
+    context: dict[str, object] = {ns: dict(f) for ns, f in shared.items() if f}
+    context["_multi"] = [{ns: dict(f) for ns, f in action.items() if f} for action in actions]
+    return context
+
+
+def top_features(namespaces: Namespaces, limit: int = 3) -> list[str]:
+    """The strongest features' names (never values): what the reasons may show."""
+    ranked = sorted(
+        (f for features in namespaces.values() for f in features.items()),
+        key=lambda item: -abs(item[1]),
+    )
+    return [name for name, _ in ranked[:limit]]

@@ -1,0 +1,94 @@
+"""Builds the decision server: catalog, model, Redis, mesh channels, servicer and cleanups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from emma.decision.bandit import Bandit
+from emma.decision.catalog import load_catalog
+from emma.decision.config import DecisionConfig
+from emma.decision.decision_log import DecisionStore
+from emma.decision.dependencies import MeshDependencies
+from emma.decision.feedback import Feedback
+from emma.decision.memory import RecentDecisions
+from emma.decision.pipeline import Decider, PipelineSettings
+from emma.decision.service import DecisionServicer
+from emma.decision.v1 import decision_pb2, decision_pb2_grpc
+from emma.runtime.channels import mesh_channel
+from emma.runtime.main import run_service
+from emma.runtime.redis_client import connect_redis
+from emma.runtime.server import EmmaServer, create_server
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+
+
+WARM_UP_S = 10.0
+
+
+async def _warm_up(channel: grpc.aio.Channel) -> None:
+    """Connects ahead of the first Decide, whose budget would not cover a TCP/HTTP2 handshake."""
+    with contextlib.suppress(asyncio.TimeoutError, grpc.aio.AioRpcError):
+        await asyncio.wait_for(channel.channel_ready(), WARM_UP_S)
+
+
+def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
+    """A ready-to-start server; must be called inside a running event loop."""
+    catalog = load_catalog(config.catalog_path, config.fallback_offer_id)
+    bandit = Bandit(config.vw_args)
+    redis = connect_redis(config.redis_url)
+    profile_channel = mesh_channel(config.profile_addr)
+    context_channel = mesh_channel(config.context_addr)
+    store = DecisionStore(
+        redis,
+        config.decision_stream,
+        config.reward_stream,
+        config.stream_maxlen,
+        config.reward_window_s,
+    )
+    memory = RecentDecisions(config.recent_decisions, config.reward_window_s)
+    decider = Decider(
+        catalog,
+        bandit,
+        MeshDependencies(profile_channel, context_channel),
+        store,
+        memory,
+        PipelineSettings(
+            budget_s=config.budget_ms / 1000,
+            max_actions=config.max_actions,
+            default_time_zone=config.default_time_zone,
+            log_timeout_s=config.log_timeout_ms / 1000,
+        ),
+    )
+    server, port = create_server(config.host, config.port, [SERVICE_NAME])
+    decision_pb2_grpc.add_DecisionServiceServicer_to_server(
+        DecisionServicer(decider, Feedback(bandit, store, memory)), server.grpc_server
+    )
+
+    warm_ups = [asyncio.create_task(_warm_up(c)) for c in (profile_channel, context_channel)]
+
+    async def close() -> None:
+        for task in warm_ups:
+            task.cancel()
+        await asyncio.gather(*warm_ups, return_exceptions=True)
+        await profile_channel.close(None)
+        await context_channel.close(None)
+        await redis.aclose()
+        bandit.close()
+
+    server.on_stop(close)
+    log.info(
+        "decision service built",
+        extra={"offers": len(catalog.offers), "fallback": catalog.fallback.offer_id},
+    )
+    return server, port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_service("emma-decision", DecisionConfig, build_server, argv)

@@ -1,0 +1,129 @@
+"""The Decide pipeline under a budget: late dependencies, a spent deadline, a failing model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from emma.decision.bandit import Bandit
+from emma.decision.catalog import load_catalog
+from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
+from emma.decision.decision_log import LoggedDecision
+from emma.decision.domain import Channel, CustomerView, DecideInput, Situation, Touchpoint
+from emma.decision.memory import RecentDecisions
+from emma.decision.pipeline import Decider, Degraded, PipelineSettings
+
+from .helpers import customer, request, situation
+
+
+class Dependencies:
+    """Stand-ins for the profile and context services that answer after a delay."""
+
+    def __init__(self, profile_delay: float = 0.0, context_delay: float = 0.0) -> None:
+        self.profile_delay = profile_delay
+        self.context_delay = context_delay
+        self.timeouts: list[float] = []
+
+    async def customer(self, request: DecideInput, timeout_s: float) -> CustomerView:
+        self.timeouts.append(timeout_s)
+        await asyncio.sleep(self.profile_delay)
+        return customer(marketing_all=True)
+
+    async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
+        self.timeouts.append(timeout_s)
+        await asyncio.sleep(self.context_delay)
+        return situation()
+
+
+class Sink:
+    def __init__(self, fail: bool = False) -> None:
+        self.logged: list[LoggedDecision] = []
+        self.fail = fail
+
+    async def append(self, decision: LoggedDecision) -> None:
+        if self.fail:
+            raise ConnectionError("redis down")
+        self.logged.append(decision)
+
+
+class BrokenBandit(Bandit):
+    def predict(self, lines: list[str]) -> list[float]:
+        from emma.decision.bandit import ModelError
+
+        raise ModelError("corrupt model")
+
+
+def decider(
+    dependencies: Dependencies, sink: Sink | None = None, bandit: Bandit | None = None
+) -> Decider:
+    return Decider(
+        load_catalog(DEFAULT_CATALOG),
+        bandit or Bandit(DEFAULT_VW_ARGS),
+        dependencies,
+        sink or Sink(),
+        RecentDecisions(100, 3600),
+        PipelineSettings(
+            budget_s=0.05, max_actions=50, default_time_zone="Europe/Berlin", log_timeout_s=0.02
+        ),
+    )
+
+
+async def test_healthy_dependencies_give_an_undegraded_decision() -> None:
+    sink = Sink()
+    decision = await decider(Dependencies(), sink).decide(request())
+    assert decision.degraded == ()
+    assert decision.channel in {Channel.IN_APP, Channel.PUSH, Channel.EMAIL, Channel.SMS}
+    assert [d.event_id for d in sink.logged] == [decision.event_id]
+
+
+async def test_a_late_profile_is_skipped_within_the_budget() -> None:
+    dependencies = Dependencies(profile_delay=1.0)
+    started = time.monotonic()
+    decision = await decider(dependencies).decide(request())
+    assert time.monotonic() - started < 0.5
+    assert decision.degraded == (Degraded.PROFILE,)
+    assert decision.channel is Channel.IN_APP  # nothing consent-bound without the profile
+    assert all(0 < t <= 0.05 for t in dependencies.timeouts)
+
+
+async def test_a_late_context_falls_back_to_the_local_context() -> None:
+    decision = await decider(Dependencies(context_delay=1.0)).decide(request())
+    assert decision.degraded == (Degraded.CONTEXT,)
+    assert not decision.fallback
+
+
+async def test_the_caller_deadline_bounds_the_budget() -> None:
+    dependencies = Dependencies()
+    pipeline = decider(dependencies)
+    assert pipeline.budget(request(budget_s=0.2), None) == 0.2
+    assert pipeline.budget(request(budget_s=0.2), 0.01) == 0.01
+    assert pipeline.budget(request(), None) == 0.05
+    await pipeline.decide(request(budget_s=0.2), deadline_s=0.01)
+    assert all(t <= 0.01 for t in dependencies.timeouts)
+
+
+async def test_no_time_left_answers_the_fallback_as_a_fault() -> None:
+    sink = Sink()
+    decision = await decider(Dependencies(), sink).decide(request(), deadline_s=0.0)
+    assert decision.fallback
+    assert decision.offer.offer_id == "loyalty-points"
+    assert Degraded.FALLBACK in decision.degraded
+    assert decision.channel is Channel.IN_APP
+    assert decision.probability == 1.0
+    assert sink.logged[0].fallback
+
+
+async def test_a_failing_model_chooses_uniformly_and_says_so() -> None:
+    decision = await decider(Dependencies(), bandit=BrokenBandit(DEFAULT_VW_ARGS)).decide(request())
+    assert Degraded.MODEL in decision.degraded
+    assert decision.probability == pytest.approx(1 / decision.candidate_count)
+
+
+async def test_a_failing_log_degrades_but_answers() -> None:
+    decision = await decider(Dependencies(), Sink(fail=True)).decide(
+        request(touchpoint=Touchpoint.POS)
+    )
+    assert decision.degraded == (Degraded.DECISION_LOG,)
+    assert decision.channel in {Channel.RECEIPT, Channel.CASHIER_PROMPT, Channel.STORE_SCREEN}
