@@ -30,7 +30,7 @@ check-protos: $(STAMP)
 	scripts/check-protos
 
 # The environment: a virtualenv on Python 3.11+, with pinned versions from constraints.txt.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(wildcard services/*/__init__.py clients/python/*/__init__.py)
 	@scripts/find-python >/dev/null
 	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+import grpc
 from opentelemetry import trace
 
 from emma.decision import eligibility as elig
@@ -160,9 +161,10 @@ class Decider:
             # The dependency gets `remaining` as its own (gRPC) timeout; wait_for is the backstop.
             return await asyncio.wait_for(call(remaining), timeout=remaining)
         except Exception as error:  # any failure of a dependency degrades, never fails Decide
+            status = error.code().name if isinstance(error, grpc.aio.AioRpcError) else ""
             log.info(
                 "dependency unavailable",
-                extra={"dependency": name, "error": type(error).__name__},
+                extra={"dependency": name, "error": type(error).__name__, "grpc_status": status},
             )
             return None
 

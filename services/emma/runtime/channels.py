@@ -17,6 +17,11 @@ def mesh_channel(target: str) -> grpc.aio.Channel:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
+            # gRPC's default reconnect backoff grows to minutes; while it waits, calls fail
+            # fast with UNAVAILABLE. A restarted dependency must be used again within a second.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 1_000),
         ],
         interceptors=client_interceptors(),
     )

@@ -1,0 +1,23 @@
+"""Emma's Python SDK: ask for a decision, confirm it was shown, report its reward."""
+
+from emma_client.aio import AsyncEmmaClient
+from emma_client.channels import RetryPolicy
+from emma_client.client import EmmaClient
+from emma_client.errors import EmmaError
+from emma_client.models import Decision, Reason
+from emma_client.names import channel, identifier_kind, touchpoint
+from emma_client.requests import DecideOptions, customer_ref
+
+__all__ = [
+    "AsyncEmmaClient",
+    "DecideOptions",
+    "Decision",
+    "EmmaClient",
+    "EmmaError",
+    "Reason",
+    "RetryPolicy",
+    "channel",
+    "customer_ref",
+    "identifier_kind",
+    "touchpoint",
+]

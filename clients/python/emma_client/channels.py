@@ -1,0 +1,74 @@
+"""gRPC channels for the SDK, with retries of UNAVAILABLE done by gRPC itself (service config)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import grpc
+
+SERVICE_NAME = "emma.decision.v1.DecisionService"
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """gRPC retry policy for UNAVAILABLE: attempts (gRPC caps them at 5) with jittered backoff."""
+
+    max_attempts: int = 5
+    initial_backoff_s: float = 0.1
+    max_backoff_s: float = 1.0
+    backoff_multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.max_attempts <= 5:
+            raise ValueError(f"max_attempts must be 2..5, got {self.max_attempts}")
+        if not 0 < self.initial_backoff_s <= self.max_backoff_s:
+            raise ValueError("backoffs must satisfy 0 < initial_backoff_s <= max_backoff_s")
+        if self.backoff_multiplier < 1:
+            raise ValueError("backoff_multiplier must be >= 1")
+
+
+def service_config(retry: RetryPolicy | None) -> str:
+    """The channel's service config JSON: a retry policy for every DecisionService method."""
+    method: dict[str, Any] = {"name": [{"service": SERVICE_NAME}]}
+    if retry is not None:
+        method["retryPolicy"] = {
+            "maxAttempts": retry.max_attempts,
+            "initialBackoff": f"{retry.initial_backoff_s}s",
+            "maxBackoff": f"{retry.max_backoff_s}s",
+            "backoffMultiplier": retry.backoff_multiplier,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+    return json.dumps({"methodConfig": [method]})
+
+
+def channel_options(retry: RetryPolicy | None) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.enable_retries", 1 if retry is not None else 0),
+        ("grpc.service_config", service_config(retry)),
+        # A mesh that is restarting should be found again quickly, not after gRPC's default 1 s+.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+
+
+def sync_channel(
+    address: str, retry: RetryPolicy | None, credentials: grpc.ChannelCredentials | None
+) -> grpc.Channel:
+    options = channel_options(retry)
+    if credentials is None:
+        return grpc.insecure_channel(address, options=options)
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+def aio_channel(
+    address: str, retry: RetryPolicy | None, credentials: grpc.ChannelCredentials | None
+) -> grpc.aio.Channel:
+    options = channel_options(retry)
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    return grpc.aio.secure_channel(address, credentials, options=options)

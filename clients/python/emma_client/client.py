@@ -1,0 +1,107 @@
+"""EmmaClient: the synchronous SDK for app backends and tills."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Unpack
+
+import grpc
+
+from emma.decision.v1 import decision_pb2_grpc
+from emma_client import requests
+from emma_client.channels import RetryPolicy, sync_channel
+from emma_client.errors import EmmaError
+from emma_client.models import Decision
+
+DEFAULT_DEADLINE_S = 2.0
+
+
+class EmmaClient:
+    """Decide, Activate and Reward against a decision service; use it as a context manager.
+
+    `deadline` is the default per-call deadline in seconds; every method takes its own
+    `deadline` too. UNAVAILABLE is retried by gRPC with backoff within the deadline.
+    `wait_for_ready` makes calls wait (within their deadline) for a service that is
+    still starting instead of failing fast.
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        deadline: float = DEFAULT_DEADLINE_S,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, safe to share
+        credentials: grpc.ChannelCredentials | None = None,
+        wait_for_ready: bool = False,
+    ) -> None:
+        if deadline <= 0:
+            raise ValueError(f"deadline must be > 0 seconds, got {deadline}")
+        self.address = address
+        self.deadline = deadline
+        self.wait_for_ready = wait_for_ready
+        self._channel = sync_channel(address, retry, credentials)
+        self._stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
+
+    def decide(
+        self,
+        customer: requests.CustomerLike | None = None,
+        *,
+        deadline: float | None = None,
+        **options: Unpack[requests.DecideOptions],
+    ) -> Decision:
+        """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
+        request = requests.decide_request(customer, **options)
+        try:
+            response = self._stub.Decide(
+                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
+            )
+        except grpc.RpcError as error:
+            raise EmmaError.from_rpc_error("Decide", error) from error
+        return Decision.from_proto(response)
+
+    def activate(
+        self, event_id: str, *, time: datetime | None = None, deadline: float | None = None
+    ) -> bool:
+        """Confirms a deferred decision was shown; False when it was already activated."""
+        request = requests.activate_request(event_id, time)
+        try:
+            response = self._stub.Activate(
+                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
+            )
+        except grpc.RpcError as error:
+            raise EmmaError.from_rpc_error("Activate", error) from error
+        return response.activated
+
+    def reward(
+        self,
+        event_id: str,
+        value: float,
+        kind: str = "",
+        *,
+        time: datetime | None = None,
+        deadline: float | None = None,
+    ) -> bool:
+        """Reports an outcome; False when the event id is not (or no longer) known."""
+        request = requests.reward_request(event_id, value, kind, time)
+        try:
+            response = self._stub.Reward(
+                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
+            )
+        except grpc.RpcError as error:
+            raise EmmaError.from_rpc_error("Reward", error) from error
+        return response.accepted
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> EmmaClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

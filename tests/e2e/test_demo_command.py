@@ -1,0 +1,40 @@
+"""`emma demo` as a user runs it: the whole mesh up, decisions shown, everything stopped, fast."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def test_emma_demo_runs_well_under_a_minute(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "emma.cli", "demo", "--run-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 30
+    out = result.stdout
+    assert "loaded 5 demo customers" in out
+    header = next(line for line in out.splitlines() if line.startswith("customer"))
+    assert header.split() == [
+        "customer", "touchpoint", "store", "offer", "channel", "p", "degraded", "trace", "id",
+    ]  # fmt: skip
+    rows = [
+        line.split() for line in out.splitlines() if re.match(r"(anna|ben|clara|david|emil) ", line)
+    ]
+    assert {row[0] for row in rows} == {"anna", "ben", "clara", "david", "emil"}
+    assert {row[1] for row in rows} >= {"app", "pos", "web"}
+    # Every row ends with its 32-hex-digit trace id.
+    assert all(re.fullmatch(r"[0-9a-f]{32}", row[-1]) for row in rows)
+    assert re.search(r"reward 1\.0 \(click\) for \S+ \[\w+\]: accepted", out)
+    assert "stopped everything" in out
+    # The service logs stay behind for the curious.
+    assert (tmp_path / "decision.log").exists()
