@@ -19,9 +19,11 @@ from emma.demo import CUSTOMERS_PATH
 from emma_client import Decision, EmmaClient, EmmaError
 
 if TYPE_CHECKING:
-    from emma.demo.customers import DemoData, Scenario
+    from emma.demo.customers import DemoCustomer, DemoData, Scenario
 
 DECIDE_DEADLINE_S = 5.0
+# Rounds over all scenarios of simulated responses; enough for the model to show learning.
+LEARNING_ROUNDS = 40
 HEADERS = ("customer", "touchpoint", "store", "offer", "channel", "p", "degraded", "trace id")
 
 
@@ -66,14 +68,24 @@ def run_load_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def customer_names(data: DemoData) -> dict[str, str]:
-    """ "loyalty_card:1001" -> "anna", for every identifier written as in the scenarios."""
+def customers_by_identifier(data: DemoData) -> dict[str, DemoCustomer]:
+    """ "loyalty_card:1001" -> anna, for every identifier written as in the scenarios."""
     known = {}
     for customer in data.customers:
-        known[f"customer_id:{customer.customer_id}"] = customer.name
+        known[f"customer_id:{customer.customer_id}"] = customer
         for kind, value in customer.identifiers.items():
-            known[f"{kind}:{value}"] = customer.name
+            known[f"{kind}:{value}"] = customer
     return known
+
+
+def customer_names(data: DemoData) -> dict[str, str]:
+    return {ref: customer.name for ref, customer in customers_by_identifier(data).items()}
+
+
+def liked(customer: DemoCustomer, decision: Decision) -> bool:
+    """The simulated customer's response: they click what matches their stated tastes."""
+    preferences = customer.preferences
+    return decision.category in preferences.get("liked_categories", ())
 
 
 def decide(client: EmmaClient, scenario: Scenario) -> Decision:
@@ -104,21 +116,32 @@ def decision_rows(
     ]
 
 
-def run_scenarios(
-    address: str, data: DemoData
-) -> tuple[list[tuple[Scenario, Decision]], list[tuple[Decision, bool]]]:
-    """Every scenario's decision, then a reward for every other one (as if clicked)."""
-    decisions = []
-    rewards = []
-    with EmmaClient(address, deadline=DECIDE_DEADLINE_S, wait_for_ready=True) as client:
-        # The first call opens the service's connections to profile and context; a cold
-        # start should not show up as a degraded first decision in the table.
-        decide(client, data.scenarios[0])
+def run_scenarios(client: EmmaClient, data: DemoData) -> list[tuple[Scenario, Decision]]:
+    """One decision per scenario."""
+    return [(scenario, decide(client, scenario)) for scenario in data.scenarios]
+
+
+def learn_from_simulated_responses(client: EmmaClient, data: DemoData, rounds: int) -> list[bool]:
+    """Runs every scenario `rounds` times, rewarding what the customer likes (1) or not (0).
+
+    Returns, in order, whether each decision matched the customer's tastes, so the demo
+    can show the share rising as the model learns through the public Reward RPC.
+    """
+    customers = customers_by_identifier(data)
+    matched = []
+    for _ in range(rounds):
         for scenario in data.scenarios:
-            decisions.append((scenario, decide(client, scenario)))
-        for _, decision in decisions[::2]:
-            rewards.append((decision, client.reward(decision.event_id, 1.0, "click")))
-    return decisions, rewards
+            decision = decide(client, scenario)
+            clicked = liked(customers[scenario.customer], decision)
+            client.reward(
+                decision.event_id, 1.0 if clicked else 0.0, "click" if clicked else "none"
+            )
+            matched.append(clicked)
+    return matched
+
+
+def share(flags: Sequence[bool]) -> str:
+    return f"{100 * sum(flags) / max(1, len(flags)):.0f}%"
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -138,12 +161,21 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"loaded {summary.customers} demo customers "
                 f"({summary.events_accepted} events, {summary.identifiers_linked} identifiers)\n"
             )
-            decisions, rewards = run_scenarios(mesh.decision_address, data)
-            print(format_table(HEADERS, decision_rows(data, decisions)))
-            print()
-            for decision, accepted in rewards:
-                state = "accepted" if accepted else "not accepted"
-                print(f"reward 1.0 (click) for {decision.offer_id} [{decision.event_id}]: {state}")
+            with EmmaClient(
+                mesh.decision_address, deadline=DECIDE_DEADLINE_S, wait_for_ready=True
+            ) as client:
+                print("decisions of a model that has learned nothing yet:")
+                print(format_table(HEADERS, decision_rows(data, run_scenarios(client, data))))
+                matched = learn_from_simulated_responses(client, data, LEARNING_ROUNDS)
+                window = len(data.scenarios) * 5
+                print(
+                    f"\n{len(matched)} more decisions, each rewarded 1 when the offer's category"
+                    " is one the customer likes, else 0 (Reward RPC, online learning)."
+                    f"\nliked offers: {share(matched[:window])} of the first {window} decisions,"
+                    f" {share(matched[-window:])} of the last {window}.\n"
+                )
+                print("decisions after learning:")
+                print(format_table(HEADERS, decision_rows(data, run_scenarios(client, data))))
     except MeshError as error:
         print(f"emma demo: {error}", file=sys.stderr)
         return 1
