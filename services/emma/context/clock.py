@@ -13,6 +13,7 @@ from timezonefinder import TimezoneFinder
 
 # The dayparts the API knows (enum Daypart); a deployment may use a subset.
 DAYPART_NAMES = ("morning", "lunch", "afternoon", "evening", "night")
+DEFAULT_DAYPARTS = "morning=5,lunch=11,afternoon=14,evening=17,night=22"
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

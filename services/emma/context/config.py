@@ -38,7 +38,7 @@ class ContextConfig:
         "DE", "EMMA_DEFAULT_COUNTRY", "ISO 3166-1 alpha-2 country when the request has none"
     )
     dayparts: str = setting(
-        "morning=5,lunch=11,afternoon=14,evening=17,night=22",
+        clock.DEFAULT_DAYPARTS,
         "EMMA_DAYPARTS",
         "daypart start hours (local), name=hour,...",
     )

@@ -12,23 +12,14 @@ from typing import Any
 
 import yaml
 
+from emma.context.calendar import RETAIL_SEASON_NAMES, SEASON_NAMES
+from emma.context.clock import DAYPART_NAMES
 from emma.decision.domain import Channel, Purpose
 
-METEOROLOGICAL_SEASONS = frozenset({"spring", "summer", "autumn", "winter"})
-# Retail seasons the context service names; a typo in the catalog must not silently
+# Season names the context service reports; a typo in the catalog must not silently
 # make an offer never eligible, so unknown names are rejected.
-RETAIL_SEASONS = frozenset(
-    {
-        "advent",
-        "christmas",
-        "easter",
-        "summer_sale",
-        "winter_sale",
-        "back_to_school",
-        "black_friday",
-    }
-)
-DAYPARTS = frozenset({"morning", "lunch", "afternoon", "evening", "night"})
+KNOWN_SEASONS = frozenset(SEASON_NAMES) | frozenset(RETAIL_SEASON_NAMES)
+DAYPARTS = frozenset(DAYPART_NAMES)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _KNOWN_FIELDS = frozenset(
     {
@@ -204,7 +195,7 @@ def _parse_offer(source: str, index: int, raw: object) -> Offer:
         discount_pct=reader.number("discount_pct", 0, 100),
         valid_from=reader.date("valid_from"),
         valid_until=reader.date("valid_until"),
-        seasons=frozenset(reader.names("seasons", METEOROLOGICAL_SEASONS | RETAIL_SEASONS)),
+        seasons=frozenset(reader.names("seasons", KNOWN_SEASONS)),
         dayparts=frozenset(reader.names("dayparts", DAYPARTS)),
         stores=frozenset(reader.names("stores")),
         consent=Purpose(consent_name) if consent_name else None,
