@@ -10,13 +10,13 @@ import grpc
 
 from emma.decision.v1 import decision_pb2_grpc
 from emma_client import requests
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
 from emma_client.channels import RetryPolicy, aio_channel
-from emma_client.client import DEFAULT_DEADLINE_S
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
 
 
-class AsyncEmmaClient:
+class AsyncEmmaClient(ClientSettings):
     """Decide, Activate and Reward against a decision service; use it with `async with`.
 
     `deadline` is the default per-call deadline in seconds; every method takes its own
@@ -34,11 +34,7 @@ class AsyncEmmaClient:
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
     ) -> None:
-        if deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds, got {deadline}")
-        self.address = address
-        self.deadline = deadline
-        self.wait_for_ready = wait_for_ready
+        super().__init__(address, deadline, wait_for_ready)
         self._channel = aio_channel(address, retry, credentials)
         self._stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
 
@@ -52,9 +48,7 @@ class AsyncEmmaClient:
         """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
         request = requests.decide_request(customer, **options)
         try:
-            response = await self._stub.Decide(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = await self._stub.Decide(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Decide", error) from error
         return Decision.from_proto(response)
@@ -65,9 +59,7 @@ class AsyncEmmaClient:
         """Confirms a deferred decision was shown; False when it was already activated."""
         request = requests.activate_request(event_id, time)
         try:
-            response = await self._stub.Activate(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = await self._stub.Activate(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Activate", error) from error
         return response.activated
@@ -84,9 +76,7 @@ class AsyncEmmaClient:
         """Reports an outcome; False when the event id is not (or no longer) known."""
         request = requests.reward_request(event_id, value, kind, time)
         try:
-            response = await self._stub.Reward(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = await self._stub.Reward(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Reward", error) from error
         return response.accepted

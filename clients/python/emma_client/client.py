@@ -10,14 +10,13 @@ import grpc
 
 from emma.decision.v1 import decision_pb2_grpc
 from emma_client import requests
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
 from emma_client.channels import RetryPolicy, sync_channel
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
 
-DEFAULT_DEADLINE_S = 2.0
 
-
-class EmmaClient:
+class EmmaClient(ClientSettings):
     """Decide, Activate and Reward against a decision service; use it as a context manager.
 
     `deadline` is the default per-call deadline in seconds; every method takes its own
@@ -35,11 +34,7 @@ class EmmaClient:
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
     ) -> None:
-        if deadline <= 0:
-            raise ValueError(f"deadline must be > 0 seconds, got {deadline}")
-        self.address = address
-        self.deadline = deadline
-        self.wait_for_ready = wait_for_ready
+        super().__init__(address, deadline, wait_for_ready)
         self._channel = sync_channel(address, retry, credentials)
         self._stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
 
@@ -53,9 +48,7 @@ class EmmaClient:
         """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
         request = requests.decide_request(customer, **options)
         try:
-            response = self._stub.Decide(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = self._stub.Decide(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Decide", error) from error
         return Decision.from_proto(response)
@@ -66,9 +59,7 @@ class EmmaClient:
         """Confirms a deferred decision was shown; False when it was already activated."""
         request = requests.activate_request(event_id, time)
         try:
-            response = self._stub.Activate(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = self._stub.Activate(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Activate", error) from error
         return response.activated
@@ -85,9 +76,7 @@ class EmmaClient:
         """Reports an outcome; False when the event id is not (or no longer) known."""
         request = requests.reward_request(event_id, value, kind, time)
         try:
-            response = self._stub.Reward(
-                request, timeout=deadline or self.deadline, wait_for_ready=self.wait_for_ready
-            )
+            response = self._stub.Reward(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Reward", error) from error
         return response.accepted
