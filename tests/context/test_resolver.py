@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emma.common.basket import BasketLine
 from emma.context import calendar, clock
 from emma.context.config import DEFAULT_STORES_PATH
 from emma.context.features import DAYS_TO_HOLIDAY_CAP, FEATURE_NAME, context_features
-from emma.context.resolver import BasketLine, ContextRequest, ContextResolver
+from emma.context.resolver import ContextRequest, ContextResolver
 from emma.context.stores import load_stores
 from emma.runtime.errors import InvalidArgument
 

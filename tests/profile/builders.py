@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from emma.common.basket import BasketLine
 from emma.profile.model import (
-    BasketItem,
     Channel,
     CustomerRef,
     Event,
@@ -27,7 +27,7 @@ def purchase(
     amount: float = 0.0,
     store_id: str = "",
 ) -> Event:
-    items = tuple(BasketItem(product, category, 1.0, price) for product, category, price in lines)
+    items = tuple(BasketLine(product, category, 1.0, price) for product, category, price in lines)
     payload = Purchase(items, amount, "EUR", store_id, Channel.RECEIPT)
     return Event(event_id, customer, time, payload)
 

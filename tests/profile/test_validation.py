@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emma.common.basket import BasketLine
 from emma.profile import validation
 from emma.profile.model import (
-    BasketItem,
     Channel,
     ConsentChange,
     ConsentStatus,
@@ -79,7 +79,7 @@ def test_a_missing_event_id() -> None:
 
 
 def test_a_negative_quantity_names_the_line() -> None:
-    items = (BasketItem("gouda", "cheese", 1, 1), BasketItem("brezel", "bakery", -1, 1))
+    items = (BasketLine("gouda", "cheese", 1, 1), BasketLine("brezel", "bakery", -1, 1))
     bad = event("x", cid("1"), NOW, Purchase(items, 0.0, "EUR", "", Channel.RECEIPT))
     assert bad_batch(bad) == "events[2].purchase.items[1].quantity: must be >= 0"
 

@@ -1,1 +1,1 @@
-"""Emma's shared API types (emma.common.v1)."""
+"""What every Emma service shares: the API types (emma.common.v1) and their domain twins."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from emma.common.basket import BasketLine
 from emma.common.v1 import common_pb2
 from emma.context.calendar import Holiday
 from emma.context.features import Feature
-from emma.context.resolver import BasketLine, ContextRequest, ResolvedContext
+from emma.context.resolver import ContextRequest, ResolvedContext
 from emma.context.stores import NearbyStore, Store
 from emma.context.v1 import context_pb2
 from emma.runtime.errors import InvalidArgument

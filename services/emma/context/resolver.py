@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from emma.common.basket import BasketLine
 from emma.context import calendar, clock
 from emma.context.calendar import Holiday, HolidayCalendar
 from emma.context.geo import check_point, haversine_m
@@ -18,14 +19,6 @@ from emma.runtime.errors import InvalidArgument
 # Holiday and retail calendars mean little outside these years; they also bound the lookups.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-@dataclasses.dataclass(frozen=True)
-class BasketLine:
-    product_id: str
-    category: str
-    quantity: float
-    amount: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from emma.common.basket import BasketLine
 from emma.common.v1 import common_pb2
 from emma.context.v1 import context_pb2
 from emma.decision.domain import (
-    BasketLine,
     Channel,
     ConsentStatus,
     CustomerView,

@@ -7,6 +7,8 @@ import enum
 from collections.abc import Mapping
 from datetime import datetime
 
+from emma.common.basket import BasketLine
+
 
 class Channel(enum.StrEnum):
     """How an offer reaches the customer; the values are the catalog's spelling."""
@@ -52,14 +54,6 @@ TOUCHPOINT_CHANNELS: Mapping[Touchpoint, tuple[Channel, ...]] = {
 # Channels that reach out to the customer and so need marketing consent; the others
 # answer the customer where they already are (the app they opened, the till they stand at).
 MARKETING_CHANNELS = frozenset({Channel.PUSH, Channel.EMAIL, Channel.SMS})
-
-
-@dataclasses.dataclass(frozen=True)
-class BasketLine:
-    product_id: str
-    category: str
-    quantity: float
-    amount: float
 
 
 @dataclasses.dataclass(frozen=True)

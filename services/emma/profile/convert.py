@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from emma.common.basket import BasketLine
 from emma.common.v1 import common_pb2
 from emma.profile import model
 from emma.profile.model import PREFERENCE_FIELDS
@@ -56,7 +57,7 @@ def _payload(message: profile_pb2.Event, path: str) -> model.Payload | None:
         p = message.purchase
         return model.Purchase(
             items=tuple(
-                model.BasketItem(item.product_id, item.category, item.quantity, item.amount)
+                BasketLine(item.product_id, item.category, item.quantity, item.amount)
                 for item in p.items
             ),
             amount=p.amount,

@@ -6,6 +6,8 @@ import dataclasses
 import enum
 from datetime import datetime
 
+from emma.common.basket import BasketLine
+
 
 class IdentifierKind(enum.IntEnum):
     UNSPECIFIED = 0
@@ -87,16 +89,8 @@ class CustomerRef:
 
 
 @dataclasses.dataclass(frozen=True)
-class BasketItem:
-    product_id: str
-    category: str
-    quantity: float
-    amount: float
-
-
-@dataclasses.dataclass(frozen=True)
 class Purchase:
-    items: tuple[BasketItem, ...]
+    items: tuple[BasketLine, ...]
     amount: float
     currency: str
     store_id: str
