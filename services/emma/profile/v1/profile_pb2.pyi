@@ -215,6 +215,7 @@ class Profile(_message.Message):
     WALLET_FIELD_NUMBER: _builtins.int
     SEGMENTS_FIELD_NUMBER: _builtins.int
     HOME_STORE_ID_FIELD_NUMBER: _builtins.int
+    OFFER_HISTORY_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     """The canonical id all identifiers resolve to."""
     sentiment: _builtins.float
@@ -256,6 +257,12 @@ class Profile(_message.Message):
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Segments the customer belongs to, e.g. "loyal", "new", "lapsed"."""
 
+    @_builtins.property
+    def offer_history(self) -> _containers.RepeatedCompositeFieldContainer[Global___OfferHistory]:
+        """The latest response of each kind per offer, most recent first; the
+        decision service's dismissal cool-downs read it.
+        """
+
     def __init__(
         self,
         *,
@@ -275,14 +282,56 @@ class Profile(_message.Message):
         wallet: _abc.Iterable[Global___WalletOffer] | None = ...,
         segments: _abc.Iterable[_builtins.str] | None = ...,
         home_store_id: _builtins.str = ...,
+        offer_history: _abc.Iterable[Global___OfferHistory] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "preferences", b"preferences", "rfm", b"rfm", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_hours", b"active_hours", "category_affinities", b"category_affinities", "channels", b"channels", "consents", b"consents", "created_at", b"created_at", "customer_id", b"customer_id", "home_store_id", b"home_store_id", "identifiers", b"identifiers", "preferences", b"preferences", "product_affinities", b"product_affinities", "recent_life_events", b"recent_life_events", "rfm", b"rfm", "segments", b"segments", "sentiment", b"sentiment", "updated_at", b"updated_at", "wallet", b"wallet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_hours", b"active_hours", "category_affinities", b"category_affinities", "channels", b"channels", "consents", b"consents", "created_at", b"created_at", "customer_id", b"customer_id", "home_store_id", b"home_store_id", "identifiers", b"identifiers", "offer_history", b"offer_history", "preferences", b"preferences", "product_affinities", b"product_affinities", "recent_life_events", b"recent_life_events", "rfm", b"rfm", "segments", b"segments", "sentiment", b"sentiment", "updated_at", b"updated_at", "wallet", b"wallet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Profile: _TypeAlias = Profile  # noqa: Y015
+
+@_typing.final
+class OfferHistory(_message.Message):
+    """When the customer last saw, clicked, redeemed or dismissed one offer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_ID_FIELD_NUMBER: _builtins.int
+    LAST_SHOWN_FIELD_NUMBER: _builtins.int
+    LAST_CLICKED_FIELD_NUMBER: _builtins.int
+    LAST_REDEEMED_FIELD_NUMBER: _builtins.int
+    LAST_DISMISSED_FIELD_NUMBER: _builtins.int
+    DISMISSALS_FIELD_NUMBER: _builtins.int
+    offer_id: _builtins.str
+    dismissals: _builtins.float
+    """Decayed count of dismissals (half-life of the affinities)."""
+    @_builtins.property
+    def last_shown(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_clicked(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_redeemed(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_dismissed(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        offer_id: _builtins.str = ...,
+        last_shown: _timestamp_pb2.Timestamp | None = ...,
+        last_clicked: _timestamp_pb2.Timestamp | None = ...,
+        last_redeemed: _timestamp_pb2.Timestamp | None = ...,
+        last_dismissed: _timestamp_pb2.Timestamp | None = ...,
+        dismissals: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_clicked", b"last_clicked", "last_dismissed", b"last_dismissed", "last_redeemed", b"last_redeemed", "last_shown", b"last_shown"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dismissals", b"dismissals", "last_clicked", b"last_clicked", "last_dismissed", b"last_dismissed", "last_redeemed", b"last_redeemed", "last_shown", b"last_shown", "offer_id", b"offer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferHistory: _TypeAlias = OfferHistory  # noqa: Y015
 
 @_typing.final
 class Rfm(_message.Message):
