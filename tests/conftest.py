@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from emma.runtime.redis_server import RedisServer
+from emma.runtime.redis_server import RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,20 @@ async def redis_url(redis_server: RedisServer) -> AsyncIterator[str]:
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushall()
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster of private redis-servers, started once, by the first test asking."""
+    with RedisCluster(masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def redis_cluster_url(redis_cluster: RedisCluster) -> AsyncIterator[str]:
+    """The cluster's `redis+cluster://` URL; every node is flushed after each test."""
+    yield redis_cluster.url
+    for port in redis_cluster.ports:
+        client = aioredis.Redis(port=port)
+        await client.flushall()
+        await client.aclose()

@@ -1,12 +1,12 @@
-"""Seasons, public holidays and retail seasons."""
+"""Meteorological seasons and public holidays by country, region and category."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
-from emma.context import calendar
+from emma.context import calendar, countries
 from emma.context.calendar import HolidayCalendar
 
 
@@ -62,63 +62,25 @@ def test_next_holiday_is_strictly_after_today_and_crosses_the_year() -> None:
 
 
 def test_countries_and_regions_are_checked() -> None:
-    assert calendar.is_country("DE")
-    assert not calendar.is_country("XX")
-    assert calendar.canonical_region("DE", "by") == "BY"
-    assert calendar.canonical_region("DE", "ZZ") is None
-    assert calendar.canonical_region("XX", "BY") is None
+    assert countries.is_country("DE")
+    assert not countries.is_country("XX")
+    assert countries.canonical_region("DE", "by") == "BY"
+    assert countries.canonical_region("DE", "ZZ") is None
+    assert countries.canonical_region("XX", "BY") is None
+    assert "catholic" in countries.holiday_categories("DE")
 
 
-def test_advent_2026() -> None:
-    # Christmas 2026 is a Friday: fourth Advent 20 December, first Advent 29 November.
-    assert calendar.first_advent(2026) == date(2026, 11, 29)
-    assert "advent" not in calendar.retail_seasons(date(2026, 11, 28))
-    assert "advent" in calendar.retail_seasons(date(2026, 11, 29))
-    assert "advent" in calendar.retail_seasons(date(2026, 12, 24))
-    assert "advent" not in calendar.retail_seasons(date(2026, 12, 25))
+def test_holiday_categories_always_include_public_and_drop_unknown_ones() -> None:
+    assert calendar.holiday_categories("DE", ["catholic"]) == ("catholic", "public")
+    assert calendar.holiday_categories("DE", []) == ("public",)
+    assert calendar.holiday_categories("US", ["catholic"]) == ("public",)
 
 
-@pytest.mark.parametrize(
-    ("year", "first"),
-    [(2022, date(2022, 11, 27)), (2023, date(2023, 12, 3)), (2027, date(2027, 11, 28))],
-)
-def test_first_advent_is_a_sunday_four_weeks_before_christmas(year: int, first: date) -> None:
-    assert calendar.first_advent(year) == first
-    assert first.isoweekday() == 7
-
-
-def test_christmas_and_easter_windows() -> None:
-    assert calendar.retail_seasons(date(2026, 12, 24)) == ("advent", "christmas")
-    assert calendar.retail_seasons(date(2026, 12, 26)) == ("christmas",)
-    assert "christmas" not in calendar.retail_seasons(date(2026, 12, 27))
-    # Easter Sunday 2026 is 5 April: Good Friday 3 April to Easter Monday 6 April.
-    assert calendar.easter_sunday(2026) == date(2026, 4, 5)
-    easter_days = [d for d in range(1, 9) if "easter" in calendar.retail_seasons(date(2026, 4, d))]
-    assert easter_days == [3, 4, 5, 6]
-
-
-def test_black_friday_to_cyber_monday() -> None:
-    assert calendar.black_friday(2026) == date(2026, 11, 27)
-    assert calendar.black_friday(2025) == date(2025, 11, 28)
-    days = [
-        d.day
-        for d in (date(2026, 11, 26) + timedelta(days=n) for n in range(6))
-        if "black_friday" in calendar.retail_seasons(d)
-    ]
-    assert days == [27, 28, 29, 30]
-
-
-def test_sales_and_back_to_school_flip_with_the_hemisphere() -> None:
-    # The last Monday of July 2026 is 27 July; of January 2026 is 26 January.
-    assert "summer_sale" in calendar.retail_seasons(date(2026, 7, 27))
-    assert "summer_sale" in calendar.retail_seasons(date(2026, 8, 9))
-    assert "summer_sale" not in calendar.retail_seasons(date(2026, 8, 10))
-    assert "winter_sale" in calendar.retail_seasons(date(2026, 1, 26))
-    assert "summer_sale" in calendar.retail_seasons(date(2026, 1, 26), southern_hemisphere=True)
-    assert "back_to_school" in calendar.retail_seasons(date(2026, 8, 20))
-    assert "back_to_school" not in calendar.retail_seasons(date(2026, 8, 20), True)
-    assert "back_to_school" in calendar.retail_seasons(date(2026, 2, 1), True)
-
-
-def test_an_ordinary_day_has_no_retail_season() -> None:
-    assert calendar.retail_seasons(date(2026, 10, 14)) == ()
+def test_next_holiday_in_a_country_across_new_year() -> None:
+    holidays = HolidayCalendar()
+    # New South Wales: Boxing Day 2026 is a Saturday, observed on Monday 28 December.
+    upcoming = holidays.next_after("AU", "NSW", date(2026, 12, 26))
+    assert upcoming is not None and upcoming.day == date(2026, 12, 28)
+    upcoming = holidays.next_after("AU", "NSW", date(2026, 12, 28))
+    assert upcoming is not None and upcoming.day == date(2027, 1, 1)
+    assert holidays.next_after("DE", "", date(2026, 12, 31)).day == date(2027, 1, 1)  # type: ignore[union-attr]

@@ -75,12 +75,26 @@ def test_zone_country_from_the_tz_database() -> None:
     assert clock.zone_country("Etc/GMT+2") is None
 
 
-def test_zone_precedence_store_then_location_then_request_then_default() -> None:
+def test_zone_latitude_and_single_zone_countries_from_the_tz_database() -> None:
+    assert clock.zone_latitude("Europe/Berlin") == pytest.approx(52.5)
+    assert clock.zone_latitude("Australia/Sydney") == pytest.approx(-33.87, abs=0.01)
+    assert clock.zone_latitude("Etc/UTC") is None
+    assert clock.country_zone("JP") == "Asia/Tokyo"
+    assert clock.country_zone("AU") is None  # several zones
+    assert clock.country_zone("XX") is None
+
+
+def test_zone_precedence_store_then_location_then_request_then_country_then_default() -> None:
     sydney = (-33.87, 151.21)
-    assert clock.choose_zone("Europe/Berlin", sydney, "Asia/Tokyo", "UTC") == "Europe/Berlin"
-    assert clock.choose_zone("", sydney, "Asia/Tokyo", "UTC") == "Australia/Sydney"
-    assert clock.choose_zone("", None, "Asia/Tokyo", "UTC") == "Asia/Tokyo"
-    assert clock.choose_zone("", None, "", "UTC") == "UTC"
+    choose = clock.choose_zone
+    assert choose("Europe/Berlin", sydney, "Asia/Tokyo", "UTC", "JP") == clock.ZoneChoice(
+        "Europe/Berlin", "store"
+    )
+    assert choose("", sydney, "Asia/Tokyo", "UTC", "JP").name == "Australia/Sydney"
+    assert choose("", None, "Asia/Tokyo", "UTC", "AU") == clock.ZoneChoice("Asia/Tokyo", "request")
+    assert choose("", None, "", "UTC", "JP") == clock.ZoneChoice("Asia/Tokyo", "country")
+    assert choose("", None, "", "UTC", "AU") == clock.ZoneChoice("UTC", "default")
+    assert choose("", None, "", "UTC") == clock.ZoneChoice("UTC", "default")
 
 
 @pytest.mark.parametrize(

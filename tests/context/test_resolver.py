@@ -1,4 +1,4 @@
-"""The pure context resolver and its features, including property tests."""
+"""The pure context resolver and its features, by example (properties: test_properties)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from emma.common.basket import BasketLine
-from emma.context import calendar, clock
+from emma.context import clock
 from emma.context.config import DEFAULT_STORES_PATH
 from emma.context.features import DAYS_TO_HOLIDAY_CAP, FEATURE_NAME, context_features
 from emma.context.resolver import ContextRequest, ContextResolver
-from emma.context.stores import load_stores
+from emma.context.stores import load_stores, parse_stores
 from emma.runtime.errors import InvalidArgument
 
 IN_BERLIN_MITTE = (52.5246, 13.4110)  # some 40 m from the store
@@ -22,11 +20,14 @@ MARIENPLATZ = (48.13743, 11.57549)
 NOON = datetime(2026, 10, 14, 10, 0, tzinfo=UTC)  # a Wednesday, 12:00 in Berlin
 
 
+DAYPARTS = clock.parse_dayparts("morning=5,lunch=11,afternoon=14,evening=17,night=22")
+
+
 @pytest.fixture(scope="module")
 def resolver() -> ContextResolver:
     return ContextResolver(
         load_stores(DEFAULT_STORES_PATH),
-        dayparts=clock.parse_dayparts("morning=5,lunch=11,afternoon=14,evening=17,night=22"),
+        dayparts=DAYPARTS,
         default_time_zone="Europe/Berlin",
         default_country="DE",
         now=lambda: NOON,
@@ -189,6 +190,7 @@ def test_days_to_holiday_is_capped(resolver: ContextResolver) -> None:
         (ContextRequest(country="XX"), "country"),
         (ContextRequest(region="ZZ"), "region"),
         (ContextRequest(instant=datetime(1800, 1, 1, tzinfo=UTC)), "time"),
+        (ContextRequest(instant=datetime(2101, 1, 1, tzinfo=UTC)), "time"),
         (ContextRequest(instant=datetime(2026, 1, 1)), "time"),
         (ContextRequest(basket=(BasketLine("x", "y", -1, 1),)), "basket.items[0].quantity"),
         (
@@ -208,57 +210,85 @@ def test_bad_input_names_the_field(
     assert str(raised.value).startswith(f"{field}: ")
 
 
-# --- properties --------------------------------------------------------------------------------
-
-instants = st.datetimes(
-    min_value=datetime(1901, 1, 1), max_value=datetime(2198, 12, 31), timezones=st.just(UTC)
-)
-latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
-longitudes = st.floats(min_value=-180, max_value=180, allow_nan=False)
-
-
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(instant=instants, latitude=latitudes, longitude=longitudes)
-def test_any_place_and_instant_resolves_consistently(
-    resolver: ContextResolver, instant: datetime, latitude: float, longitude: float
-) -> None:
-    context = resolver.resolve(ContextRequest(instant=instant, location=(latitude, longitude)))
-    # The local time is the same instant, with the offset zoneinfo gives for it.
-    assert context.local_time == instant
-    expected = instant.astimezone(ZoneInfo(context.time_zone))
-    assert context.local_time.utcoffset() == expected.utcoffset()
-    assert context.local_time.replace(tzinfo=None) == expected.replace(tzinfo=None)
-    assert context.southern_hemisphere == (latitude < 0)
-    assert context.season == calendar.season(context.local_time.date(), latitude < 0)
-    assert 1 <= context.weekday <= 7
-    assert context.store is not None and context.store_distance_m is not None
-    assert 0 <= context.store_distance_m <= 20_040_000  # half the earth's circumference
-    features = context_features(context)
-    assert all(FEATURE_NAME.match(f.name) for f in features)
+def test_a_request_time_zone_gives_country_and_hemisphere() -> None:
+    resolver = ContextResolver(
+        load_stores(DEFAULT_STORES_PATH),
+        dayparts=DAYPARTS,
+        default_time_zone="Europe/Berlin",
+        default_country="AT",
+    )
+    sydney = resolver.resolve(ContextRequest(instant=NOON, time_zone="Australia/Sydney"))
+    assert (sydney.country, sydney.southern_hemisphere, sydney.season) == ("AU", True, "spring")
+    # A country with one zone brings its zone; the default zone does not decide the country.
+    japan = resolver.resolve(ContextRequest(instant=NOON, country="jp"))
+    assert (japan.time_zone, japan.country) == ("Asia/Tokyo", "JP")
+    assert japan.local_time.isoformat() == "2026-10-14T19:00:00+09:00"
+    default = resolver.resolve(ContextRequest(instant=NOON))
+    assert (default.time_zone, default.country) == ("Europe/Berlin", "AT")
 
 
-@settings(max_examples=200)
-@given(day=st.dates(min_value=datetime(1901, 1, 1).date(), max_value=datetime(2198, 12, 31).date()))
-def test_seasons_flip_between_hemispheres(day: object) -> None:
-    assert isinstance(day, type(datetime(2000, 1, 1).date()))
-    north = calendar.season(day, southern_hemisphere=False)
-    south = calendar.season(day, southern_hemisphere=True)
-    assert {north, south} in ({"spring", "autumn"}, {"summer", "winter"})
+def test_assumption_closes_munich_but_not_berlin(resolver: ContextResolver) -> None:
+    assumption = datetime(2026, 8, 15, 10, tzinfo=UTC)  # a Saturday
+    munich = resolver.resolve(ContextRequest(instant=assumption, store_id="muenchen-marienplatz"))
+    assert munich.holiday is not None and munich.holiday.name == "Mariä Himmelfahrt"
+    assert not munich.store_open
+    berlin = resolver.resolve(ContextRequest(instant=assumption, store_id="berlin-mitte"))
+    assert berlin.holiday is None and berlin.store_open
+    # Bavaria without the store: state-wide holidays only.
+    bavaria = resolver.resolve(ContextRequest(instant=assumption, country="DE", region="BY"))
+    assert bavaria.holiday is None
 
 
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(instant=instants, store=st.sampled_from(["berlin-mitte", "koeln-dom", "leipzig-zentrum"]))
-def test_store_open_matches_its_hours_in_berlin_time(
-    resolver: ContextResolver, instant: datetime, store: str
-) -> None:
-    context = resolver.resolve(ContextRequest(instant=instant, store_id=store))
-    local = instant.astimezone(ZoneInfo("Europe/Berlin"))
-    assert context.store is not None
-    if context.store_open:
-        assert context.store.within_hours(local) and context.holiday is None
-    elif context.holiday is None:
-        assert not context.store.within_hours(local)
+NIGHT_STORE = {
+    "id": "hamburg-night",
+    "name": "Emma Hamburg Nachtladen",
+    "latitude": 53.55,
+    "longitude": 9.99,
+    "country": "DE",
+    "region": "HH",
+    "time_zone": "Europe/Berlin",
+    "geofence_m": 100,
+    "opening_hours": {day: ["20:00-04:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
+}
+
+
+def test_overnight_hours_count_for_the_day_they_began() -> None:
+    resolver = ContextResolver(
+        parse_stores({"stores": [NIGHT_STORE]}, "night.yaml"),
+        dayparts=DAYPARTS,
+        default_time_zone="Europe/Berlin",
+        default_country="DE",
+    )
+
+    def open_at(year: int, month: int, day: int, hour: int) -> bool:
+        instant = datetime(year, month, day, hour, tzinfo=ZoneInfo("Europe/Berlin"))
+        return resolver.resolve(
+            ContextRequest(instant=instant, store_id="hamburg-night")
+        ).store_open
+
+    # Christmas Eve 2026 is a Thursday: its night shift runs on into Christmas Day.
+    assert open_at(2026, 12, 24, 23)
+    assert open_at(2026, 12, 25, 3)
+    assert not open_at(2026, 12, 25, 4)
+    # The shift that would begin on Christmas Day (a Friday) does not open, nor its small hours.
+    assert not open_at(2026, 12, 25, 22)
+    assert not open_at(2026, 12, 26, 2)
+    # Friday's shift ends on Saturday morning; Saturday itself has none.
+    assert open_at(2026, 10, 17, 3)
+    assert not open_at(2026, 10, 17, 22)
+
+
+def test_inside_a_geofence_the_store_gives_the_zone() -> None:
+    # A store whose registry zone differs from the polygon's (as at a border): at the store
+    # its zone wins; a kilometre away the coordinates decide.
+    store = {**NIGHT_STORE, "latitude": 52.52, "longitude": 13.40, "time_zone": "Europe/Zurich"}
+    resolver = ContextResolver(
+        parse_stores({"stores": [store]}, "border.yaml"),
+        dayparts=DAYPARTS,
+        default_time_zone="UTC",
+        default_country="DE",
+    )
+    inside = resolver.resolve(ContextRequest(instant=NOON, location=(52.5201, 13.4001)))
+    assert inside.in_store and inside.time_zone == "Europe/Zurich"
+    outside = resolver.resolve(ContextRequest(instant=NOON, location=(52.53, 13.40)))
+    assert not outside.in_store and outside.time_zone == "Europe/Berlin"

@@ -12,10 +12,11 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from emma.common.v1 import common_pb2
+from emma.context import convert
 from emma.context.config import ContextConfig
-from emma.context.features import Feature
+from emma.context.features import Feature, context_features
 from emma.context.resolver import ResolvedContext
-from emma.context.server import build_server
+from emma.context.server import build_resolver, build_server
 from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.runtime.config import load_config
 
@@ -222,3 +223,79 @@ async def test_get_store_without_id_is_invalid_argument(
         await stub.GetStore(context_pb2.GetStoreRequest())
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith("store_id: ")
+
+
+async def test_slow_providers_are_skipped_within_the_callers_deadline() -> None:
+    # The provider timeout alone would wait 5 s; the caller allows 0.5 s.
+    config = dataclasses.replace(load_config(ContextConfig, [], {}), port=0, provider_timeout_s=5)
+    server, port = build_server(config, providers=[HangingProvider(), WeatherProvider()])
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = context_pb2_grpc.ContextServiceStub(channel)
+            started = asyncio.get_running_loop().time()
+            response = await stub.Resolve(
+                context_pb2.ResolveRequest(store_id="koeln-dom"), timeout=0.5
+            )
+            # Providers get half the time left: the answer comes well before the deadline.
+            assert asyncio.get_running_loop().time() - started < 0.4
+    finally:
+        await server.stop(0)
+    assert list(response.context.skipped_providers) == ["hanging"]
+    assert [f.name for f in response.context.signals] == ["weather"]
+
+
+async def test_the_default_configuration_has_the_weather_file() -> None:
+    server, port = build_server(dataclasses.replace(load_config(ContextConfig, [], {}), port=0))
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = context_pb2_grpc.ContextServiceStub(channel)
+            request = context_pb2.ResolveRequest(
+                time=_time(datetime(2026, 7, 1, 10, tzinfo=UTC)), store_id="muenchen-marienplatz"
+            )
+            context = (await stub.Resolve(request, timeout=5)).context
+            store = (
+                await stub.GetStore(context_pb2.GetStoreRequest(store_id="muenchen-marienplatz"))
+            ).store
+    finally:
+        await server.stop(0)
+    assert list(context.signals) == [context_pb2.Feature(name="typical_temp_c", number=18.0)]
+    assert _features(context)["typical_temp_c"] == [18.0]
+    assert list(store.holiday_categories) == ["catholic", "public"]
+    assert not store.open_on_public_holidays
+
+
+async def test_every_feature_arrives_in_order(
+    stub: context_pb2_grpc.ContextServiceAsyncStub,
+) -> None:
+    request = context_pb2.ResolveRequest(
+        time=_time(datetime(2026, 12, 24, 8, 30, tzinfo=UTC)),
+        location=common_pb2.GeoPoint(latitude=48.1375, longitude=11.5755),
+        touchpoint=common_pb2.TOUCHPOINT_APP,
+        basket=common_pb2.Basket(
+            items=[common_pb2.BasketItem(product_id="x", category="wine", quantity=1, amount=7.5)]
+        ),
+    )
+    context = (await stub.Resolve(request, timeout=5)).context
+    resolver = build_resolver(load_config(ContextConfig, [], {}))
+    resolved = resolver.resolve(convert.context_request(request))
+    expected = context_features(resolved, [Feature("weather", "snow")])
+    got = [
+        (f.name, f.number if f.WhichOneof("value") == "number" else f.text)
+        for f in context.features
+    ]
+    assert got == [(f.name, f.value) for f in expected]
+    assert ("distance_km", pytest.approx(resolved.store_distance_m / 1000)) in got  # type: ignore[operator]
+
+
+async def test_timestamps_before_1970_and_with_nanoseconds(
+    stub: context_pb2_grpc.ContextServiceAsyncStub,
+) -> None:
+    # 1950-01-01T00:00:00.999999999Z: microseconds are truncated, not rounded up.
+    request = context_pb2.ResolveRequest(
+        time=Timestamp(seconds=-631_152_000, nanos=999_999_999), store_id="berlin-mitte"
+    )
+    context = (await stub.Resolve(request, timeout=5)).context
+    assert context.local_time == "1950-01-01T01:00:00+01:00"
+    assert context.weekday == 7  # a Sunday

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def test_fields_are_parsed_into_typed_values() -> None:
             valid_from="2026-01-01",
             valid_until=dt.date(2026, 12, 31),
             seasons=["summer", "advent"],
-            dayparts="morning",
+            dayparts=["morning"],
             features={"discount": 20, "kind": "percent_off"},
             payload={"code": 20},
             priority=3,
@@ -59,11 +60,11 @@ def test_fields_are_parsed_into_typed_values() -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"channels": ["fax"]}, "channels"),
+        ({"channels": ["fax"]}, "channels[0]"),
         ({"channels": []}, "channels"),
         ({"title": ""}, "title"),
-        ({"seasons": ["sommer"]}, "seasons"),
-        ({"dayparts": ["brunch"]}, "dayparts"),
+        ({"seasons": ["sommer"]}, "seasons[0]"),
+        ({"dayparts": ["brunch"]}, "dayparts[0]"),
         ({"valid_from": "next week"}, "valid_from"),
         ({"valid_from": "2026-02-01", "valid_until": "2026-01-01"}, "valid_until"),
         ({"consent": "gossip"}, "consent"),
@@ -81,12 +82,15 @@ def test_invalid_offer_names_file_offer_and_field(changes: dict[str, Any], field
     message = str(error.value)
     assert message.startswith("shop.yaml: offers[0]")
     assert f": {field}: " in message
+    assert len(error.value.problems) == 1
 
 
 def test_missing_field_is_named() -> None:
     data = minimal()
     del data["offers"][0]["category"]
-    with pytest.raises(CatalogError, match=r"offers\[0\] \(emmentaler-20\): category: is required"):
+    with pytest.raises(
+        CatalogError, match=r"offers\[0\] \(offer_id emmentaler-20\): category: is required"
+    ):
         parse_catalog(data, "shop.yaml")
 
 
@@ -94,7 +98,7 @@ def test_duplicate_ids_are_rejected() -> None:
     data = minimal()
     data["offers"].append(dict(data["offers"][0]))
     with pytest.raises(
-        CatalogError, match=r"offers\[2\] \(emmentaler-20\): id: duplicate of offers\[0\]"
+        CatalogError, match=r"offers\[2\] \(offer_id emmentaler-20\): id: duplicate of offers\[0\]"
     ):
         parse_catalog(data, "shop.yaml")
 
@@ -121,3 +125,165 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(minimal()))
     assert load_catalog(good).fallback.offer_id == "points"
+
+
+def test_the_published_schema_is_draft_2020_12_and_accepts_the_demo_catalog() -> None:
+    import jsonschema
+
+    from emma.decision.catalog import SCHEMA_PATH, schema
+
+    assert SCHEMA_PATH.name == "catalog_schema.json" and SCHEMA_PATH.is_file()
+    assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema())
+    demo = yaml.safe_load(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    # What an editor or CI would do with the schema alone (YAML dates as ISO text).
+    as_json = json.loads(json.dumps(demo, default=str))
+    jsonschema.Draft202012Validator(schema()).validate(as_json)
+
+
+def test_schema_vocabularies_match_the_code() -> None:
+    from emma.context.clock import DAYPART_NAMES
+    from emma.decision.catalog import schema
+
+    defs = schema()["$defs"]
+    assert defs["channel"]["enum"] == [c.value for c in Channel]
+    assert defs["offer"]["properties"]["dayparts"]["items"]["enum"] == list(DAYPART_NAMES)
+    assert defs["offer"]["properties"]["consent"]["enum"] == [p.value for p in Purpose]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    data = minimal(channels=["fax"], colour="red")
+    data["offers"].append({"id": "x", "title": "X", "channels": ["push"]})
+    with pytest.raises(CatalogError) as error:
+        parse_catalog(data, "shop.yaml")
+    assert error.value.lines == [
+        "shop.yaml: offers[0] (offer_id emmentaler-20): channels[0]: unknown value 'fax', "
+        "expected one of ['in_app', 'push', 'email', 'sms', 'web', 'receipt', "
+        "'cashier_prompt', 'store_screen']",
+        "shop.yaml: offers[0] (offer_id emmentaler-20): colour: unknown field, expected one of "
+        "['category', 'channels', 'consent', 'dayparts', 'description', 'discount_pct', "
+        "'fallback', 'features', 'id', 'payload', 'priority', 'products', 'regions', 'seasons', "
+        "'segments', 'stores', 'title', 'valid_from', 'valid_until', 'value']",
+        "shop.yaml: offers[2] (offer_id x): category: is required",
+    ]
+
+
+def test_segments_regions_and_contact_policy_are_loaded() -> None:
+    data = minimal(segments=["loyal"], regions=["DE-BY", "AT"])
+    data["segments"] = {"loyal": {"all": [{"field": "rfm.frequency", "gte": 5}]}}
+    data["contact_policy"] = {
+        "caps": [
+            {"name": "push-daily", "channels": ["push"], "max": 1, "window": "1d"},
+            {"name": "all-weekly", "max": 3, "window": "1w"},
+        ],
+        "dismissal_cooldown": {"offer": "14d", "category": "12h"},
+        "quiet_hours": {"channels": ["push", "sms"], "horizon": "36h"},
+    }
+    catalog = parse_catalog(data, "shop.yaml")
+    offer = catalog.offers[0]
+    assert offer.segments == ("loyal",)
+    assert offer.regions == {"DE-BY", "AT"}
+    assert set(catalog.segments) == {"loyal"}
+    policy = catalog.policy
+    assert [(c.name, c.limit, c.window, c.channels) for c in policy.caps] == [
+        ("push-daily", 1, dt.timedelta(days=1), {Channel.PUSH}),
+        ("all-weekly", 3, dt.timedelta(weeks=1), frozenset()),
+    ]
+    assert policy.offer_cooldown == dt.timedelta(days=14)
+    assert policy.category_cooldown == dt.timedelta(hours=12)
+    assert policy.quiet_channels == {Channel.PUSH, Channel.SMS}
+    assert policy.quiet_horizon == dt.timedelta(hours=36)
+    assert policy.capped(Channel.EMAIL) and policy.capped(Channel.PUSH)
+    assert [c.name for c in policy.caps_for(Channel.PUSH)] == ["push-daily", "all-weekly"]
+
+
+def test_without_a_contact_policy_only_push_is_quiet_and_nothing_is_capped() -> None:
+    policy = parse_catalog(minimal(), "shop.yaml").policy
+    assert policy.caps == ()
+    assert policy.quiet_channels == {Channel.PUSH}
+    assert policy.offer_cooldown is None and policy.category_cooldown is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "line"),
+    [
+        (
+            {"offer": {"segments": ["loyal"]}},
+            "shop.yaml: offers[0] (offer_id emmentaler-20): segments[0]: unknown segment 'loyal'",
+        ),
+        (
+            {"offer": {"valid_from": "2026-02-30"}},
+            "shop.yaml: offers[0] (offer_id emmentaler-20): valid_from: '2026-02-30' is not "
+            "a date of the calendar",
+        ),
+        (
+            {"offer": {"valid_from": "2026-03-01", "valid_until": "2026-02-28"}},
+            "shop.yaml: offers[0] (offer_id emmentaler-20): valid_until: 2026-02-28 is before "
+            "valid_from 2026-03-01",
+        ),
+        (
+            {"segments": {"loyal": {"field": "rfm.freq", "gte": 1}}},
+            "shop.yaml: segments.loyal: field: unknown field 'rfm.freq'",
+        ),
+        (
+            {"segments": {"loyal": {"field": "liked_categories", "gte": 1}}},
+            "shop.yaml: segments.loyal: gte: not a comparison for set field 'liked_categories'",
+        ),
+        (
+            {"segments": {"loyal": {"field": "rfm.frequency", "eq": "many"}}},
+            "shop.yaml: segments.loyal: eq: must be a number, got 'many'",
+        ),
+        (
+            {"segments": {"a": {"segment": "b"}, "b": {"not": {"segment": "a"}}}},
+            "shop.yaml: segments.b: not.segment: segments refer to each other in a cycle: "
+            "a -> b -> a",
+        ),
+        (
+            {"segments": {"a": {"all": [{"field": "sentiment", "gt": 0}, {"segment": "zz"}]}}},
+            "shop.yaml: segments.a: all[1].segment: unknown segment 'zz'",
+        ),
+        (
+            {"segments": {"a": {"field": "sentiment", "gt": 0, "any": []}}},
+            "shop.yaml: segments.a: any: must not be empty",
+        ),
+        (
+            {"fallback": {"seasons": ["winter"]}},
+            "shop.yaml: offers[1] (offer_id points): seasons: the fallback offer is answered when "
+            "nothing else is eligible, so it must not be restricted",
+        ),
+        (
+            {
+                "contact_policy": {
+                    "caps": [
+                        {"name": "a", "max": 1, "window": "1d"},
+                        {"name": "a", "max": 2, "window": "7d"},
+                    ]
+                }
+            },
+            "shop.yaml: contact_policy: caps[1].name: duplicate of caps[0]",
+        ),
+        (
+            {"contact_policy": {"quiet_hours": {"horizon": "8d"}}},
+            "shop.yaml: contact_policy: quiet_hours.horizon: must be at most 7d",
+        ),
+        (
+            {"contact_policy": {"caps": [{"name": "a", "max": 1, "window": "daily"}]}},
+            "shop.yaml: contact_policy: caps[0].window: must be a duration like 30m, 12h, 7d or "
+            "2w, got 'daily'",
+        ),
+        (
+            {"offer": {"regions": ["bavaria"]}},
+            "shop.yaml: offers[0] (offer_id emmentaler-20): regions[0]: must be a country or "
+            "subdivision code like DE or DE-BY, got 'bavaria'",
+        ),
+    ],
+)
+def test_cross_checks_name_the_place(changes: dict[str, Any], line: str) -> None:
+    data = minimal(**changes.get("offer", {}))
+    data["offers"][1].update(changes.get("fallback", {}))
+    for section in ("segments", "contact_policy"):
+        if section in changes:
+            data[section] = changes[section]
+    with pytest.raises(CatalogError) as error:
+        parse_catalog(data, "shop.yaml")
+    assert any(problem.startswith(line) for problem in error.value.lines), error.value.lines

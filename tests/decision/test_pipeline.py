@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -12,7 +13,6 @@ from emma.decision.catalog import load_catalog
 from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation, Touchpoint
-from emma.decision.memory import RecentDecisions
 from emma.decision.pipeline import Decider, Degraded, PipelineSettings
 
 from .helpers import customer, request, situation
@@ -49,7 +49,7 @@ class Sink:
 
 
 class BrokenBandit(Bandit):
-    def predict(self, lines: list[str]) -> list[float]:
+    def predict(self, shared_line: str, action_lines: Sequence[str]) -> tuple[list[float], str]:
         from emma.decision.bandit import ModelError
 
         raise ModelError("corrupt model")
@@ -63,7 +63,6 @@ def decider(
         bandit or Bandit(DEFAULT_VW_ARGS),
         dependencies,
         sink or Sink(),
-        RecentDecisions(100, 3600),
         PipelineSettings(
             budget_s=0.05, max_actions=50, default_time_zone="Europe/Berlin", log_timeout_s=0.02
         ),

@@ -48,7 +48,7 @@ async def test_profile_down_decides_without_consent_bound_channels(
         assert not response.fallback
         assert response.candidate_count > 0
         assert 0 < response.probability <= 1
-        assert response.model_version == "online-0"
+        assert response.model_version == "cold"  # nothing published yet
         assert len(response.event_id) == 32
     codes = {reason.code for reason in response.reasons}
     assert {"chosen.model", "filtered.consent", "filtered.touchpoint"} <= codes
@@ -160,7 +160,7 @@ async def test_decisions_are_logged_as_dsjson_on_the_stream(
         assert line["p"][0] == pytest.approx(response.probability)
         assert sum(line["p"]) == pytest.approx(1.0)
         assert len(line["c"]["_multi"]) == response.candidate_count == len(line["a"])
-        assert line["VWState"] == {"m": "online-0"}
+        assert line["VWState"] == {"m": "cold"}
         assert await client.ttl(f"emma:decision:{response.event_id}") > 0
     finally:
         await client.aclose()
@@ -185,36 +185,54 @@ async def test_reward_for_unknown_event_is_not_accepted_but_recorded(
     assert json.loads(entries[0]["json"])["EventId"] == "f" * 32
 
 
-async def test_reward_then_decide_shows_a_new_model_version(start_decision: StartDecision) -> None:
+async def test_rewards_are_recorded_for_the_learner_and_the_replica_learns_nothing(
+    start_decision: StartDecision, redis_url: str
+) -> None:
     stub = await start_decision()
     first = await stub.Decide(decide_request())
-    assert first.model_version == "online-0"
-    reward = await stub.Reward(
-        decision_pb2.RewardRequest(event_id=first.event_id, value=1.0, kind="click")
-    )
-    assert reward.accepted
-    second = await stub.Decide(decide_request())
-    assert second.model_version == "online-1"
-    # A second reward for the same decision is recorded but not learned from twice.
-    again = await stub.Reward(decision_pb2.RewardRequest(event_id=first.event_id, value=1.0))
-    assert again.accepted
-    third = await stub.Decide(decide_request())
-    assert third.model_version == "online-1"
+    for _ in range(2):  # a retry: recorded again, the learner counts the key once
+        reward = await stub.Reward(
+            decision_pb2.RewardRequest(
+                event_id=first.event_id, value=1.0, kind="redeem", idempotency_key="order-7"
+            )
+        )
+        assert reward.accepted
+    # Only the learner learns: the replica serves the model it has until one is published.
+    assert (await stub.Decide(decide_request())).model_version == "cold"
+    entries = await stream_entries(redis_url, "emma:rewards")
+    assert [(e["event_id"], e["type"], e["key"]) for e in entries] == [
+        (first.event_id, "reward", "order-7")
+    ] * 2
+    assert json.loads(entries[0]["json"]) == {
+        "EventId": first.event_id,
+        "v": 1.0,
+        "kind": "redeem",
+        "Timestamp": json.loads(entries[0]["json"])["Timestamp"],
+        "key": "order-7",
+    }
 
 
-async def test_deferred_decisions_are_learned_only_once_activated(
-    start_decision: StartDecision,
+async def test_activations_are_recorded_on_every_call_and_answered_once(
+    start_decision: StartDecision, redis_url: str
 ) -> None:
     stub = await start_decision()
     decision = await stub.Decide(decide_request(deferred_activation=True))
-    reward = await stub.Reward(decision_pb2.RewardRequest(event_id=decision.event_id, value=2.0))
-    assert reward.accepted
-    assert (await stub.Decide(decide_request())).model_version == "online-0"
-    activated = await stub.Activate(decision_pb2.ActivateRequest(event_id=decision.event_id))
-    assert activated.activated
-    assert (await stub.Decide(decide_request())).model_version == "online-1"
+    first = await stub.Activate(decision_pb2.ActivateRequest(event_id=decision.event_id))
     again = await stub.Activate(decision_pb2.ActivateRequest(event_id=decision.event_id))
-    assert again.activated is False
+    assert (first.activated, again.activated) == (True, False)
+    # A retry after a lost answer must not lose the activation: both are on the stream.
+    entries = await stream_entries(redis_url, "emma:rewards")
+    assert [e["type"] for e in entries] == ["activation", "activation"]
+
+
+async def test_an_overlong_idempotency_key_is_invalid(start_decision: StartDecision) -> None:
+    stub = await start_decision()
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Reward(
+            decision_pb2.RewardRequest(event_id="e", value=1.0, idempotency_key="k" * 257)
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(error.value.details()).startswith("idempotency_key: ")
 
 
 async def test_activate_unknown_event_is_not_found(start_decision: StartDecision) -> None:

@@ -10,6 +10,8 @@ from emma.profile.model import (
     CustomerRef,
     Event,
     IdentifierKind,
+    OfferResponse,
+    OfferResponseKind,
     Payload,
     Purchase,
 )
@@ -17,6 +19,10 @@ from emma.profile.model import (
 
 def cid(value: str) -> CustomerRef:
     return CustomerRef(IdentifierKind.CUSTOMER_ID, value)
+
+
+def card(value: str) -> CustomerRef:
+    return CustomerRef(IdentifierKind.LOYALTY_CARD, value)
 
 
 def purchase(
@@ -30,6 +36,17 @@ def purchase(
     items = tuple(BasketLine(product, category, 1.0, price) for product, category, price in lines)
     payload = Purchase(items, amount, "EUR", store_id, Channel.RECEIPT)
     return Event(event_id, customer, time, payload)
+
+
+def offer(
+    event_id: str,
+    customer: CustomerRef,
+    time: datetime,
+    kind: OfferResponseKind,
+    offer_id: str,
+    channel: Channel = Channel.PUSH,
+) -> Event:
+    return Event(event_id, customer, time, OfferResponse(kind, offer_id, "", channel))
 
 
 def event(event_id: str, customer: CustomerRef, time: datetime, payload: Payload | None) -> Event:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from emma.profile.v1.profile_pb2_grpc import ProfileServiceAsyncStub as Stub
 
 CUSTOMER = common_pb2.IDENTIFIER_KIND_CUSTOMER_ID
+EVENT_TYPES = "purchase, interaction, offer_response, support_contact, life_event, location"
 CARD = common_pb2.IDENTIFIER_KIND_LOYALTY_CARD
 
 
@@ -71,6 +72,19 @@ async def served(config: ProfileConfig) -> AsyncIterator[tuple[Stub, grpc.aio.Ch
 @pytest.fixture
 def stub(served: tuple[Stub, grpc.aio.Channel]) -> Stub:
     return served[0]
+
+
+@pytest.fixture
+async def any_stub(any_config: ProfileConfig) -> AsyncIterator[Stub]:
+    """A server on each backend in turn: a single Redis, then a cluster."""
+    server, port = build_server(any_config)
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield profile_pb2_grpc.ProfileServiceStub(channel)
+    finally:
+        await channel.close(None)
+        await server.stop(0)
 
 
 async def status_of(call: object) -> grpc.aio.AioRpcError:
@@ -149,7 +163,7 @@ async def test_a_batch_with_one_bad_event_writes_nothing(stub: Stub, redis_url: 
     )
     error = await status_of(stub.RecordEvents(request))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details() == "events[2].payload: must be set"
+    assert error.details() == "events[2].payload: must be one of " + EVENT_TYPES
     assert await keys_in(redis_url) == []
 
 
@@ -220,7 +234,7 @@ async def test_record_event_stream_names_the_bad_batch(stub: Stub) -> None:
 
     error = await status_of(stub.RecordEventStream(batches()))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.details() == "batches[1].events[0].payload: must be set"
+    assert error.details() == "batches[1].events[0].payload: must be one of " + EVENT_TYPES
 
 
 async def test_update_preferences_with_a_mask(stub: Stub) -> None:
@@ -285,22 +299,6 @@ async def test_consent_is_effective_in_the_profile(stub: Stub) -> None:
 
 
 async def test_link_identity_status_codes(stub: Stub) -> None:
-    await stub.RecordEvents(
-        pb.RecordEventsRequest(
-            events=[buy("e1", "42", ("gouda", "cheese")), buy("e2", "43", ("gouda", "cheese"))]
-        )
-    )
-    linked = await stub.LinkIdentity(
-        pb.LinkIdentityRequest(customer=ref("42"), identifier=ref("card-1", CARD))
-    )
-    assert (linked.customer_id, linked.merged) == ("42", False)
-    error = await status_of(
-        stub.LinkIdentity(
-            pb.LinkIdentityRequest(customer=ref("43"), identifier=ref("card-1", CARD))
-        )
-    )
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "merging is not supported yet" in (error.details() or "")
     error = await status_of(
         stub.LinkIdentity(
             pb.LinkIdentityRequest(customer=ref("card-9", CARD), identifier=ref("x", CARD))
@@ -308,7 +306,57 @@ async def test_link_identity_status_codes(stub: Stub) -> None:
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
     error = await status_of(stub.LinkIdentity(pb.LinkIdentityRequest(customer=ref("42"))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "identifier.kind: must be set"
+
+
+async def test_record_get_link_merge_export_erase(any_stub: Stub) -> None:
+    """The main path over gRPC, on a single Redis and on a cluster."""
+    stub = any_stub
+    await stub.RecordEvents(
+        pb.RecordEventsRequest(
+            events=[
+                buy("e1", "42", ("gouda", "cheese")),
+                buy("e2", "43", ("sekt", "wine")),
+                pb.Event(
+                    event_id="e3",
+                    customer=ref("43"),
+                    time=stamp(datetime.now(UTC)),
+                    offer_response=pb.OfferResponse(
+                        kind=pb.OFFER_RESPONSE_KIND_DISMISSED, offer_id="coffee"
+                    ),
+                ),
+            ]
+        )
+    )
+    linked = await stub.LinkIdentity(
+        pb.LinkIdentityRequest(customer=ref("42"), identifier=ref("card-1", CARD))
+    )
+    assert (linked.customer_id, linked.merged) == ("42", False)
+    merged = await stub.LinkIdentity(
+        pb.LinkIdentityRequest(customer=ref("43"), identifier=ref("card-1", CARD))
+    )
+    # Created in the same second: the smaller id survives.
+    assert (merged.customer_id, merged.merged, merged.merged_customer_id) == ("42", True, "43")
+    got = await stub.GetProfile(pb.GetProfileRequest(customer=ref("43")))
+    assert got.found and got.profile.customer_id == "42"
+    assert got.profile.rfm.purchase_count == 2
+    [coffee] = got.profile.offer_history
+    assert coffee.offer_id == "coffee" and coffee.HasField("last_dismissed")
+    assert not coffee.HasField("last_shown")
+    assert coffee.dismissals == pytest.approx(1.0, abs=0.01)
+    export = await stub.ExportCustomer(pb.ExportCustomerRequest(customer=ref("card-1", CARD)))
+    assert export.found and export.profile.customer_id == "42"
+    raw = json.loads(export.raw_json)
+    assert raw["{emma:c:42}"]["N"] == "2"
+    assert raw["{emma:c:43}"] == {"X": "42"}
+    erased = await stub.EraseCustomer(pb.EraseCustomerRequest(customer=ref("42")))
+    assert (erased.erased, erased.identifiers_removed) == (True, 3)
+    for customer in (ref("42"), ref("43"), ref("card-1", CARD)):
+        gone = await stub.GetProfile(pb.GetProfileRequest(customer=customer))
+        assert gone.found is False
+    again = await stub.EraseCustomer(pb.EraseCustomerRequest(customer=ref("42")))
+    assert again.erased is False
 
 
 async def test_export_and_erase(stub: Stub, redis_url: str) -> None:
@@ -316,7 +364,7 @@ async def test_export_and_erase(stub: Stub, redis_url: str) -> None:
     export = await stub.ExportCustomer(pb.ExportCustomerRequest(customer=ref("42")))
     assert export.found and export.profile.customer_id == "42"
     raw = json.loads(export.raw_json)
-    assert raw["{emma:c:42}:seen"] == ["e1"]
+    assert raw["{emma:c:42}"]["pgouda"] == "1000"
     erased = await stub.EraseCustomer(pb.EraseCustomerRequest(customer=ref("42")))
     assert (erased.erased, erased.identifiers_removed) == (True, 1)
     assert await keys_in(redis_url) == []
@@ -326,8 +374,11 @@ async def test_export_and_erase(stub: Stub, redis_url: str) -> None:
     assert gone.found is False
 
 
-async def test_a_redis_outage_is_unavailable_not_unknown(config: ProfileConfig) -> None:
-    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+async def test_a_redis_outage_is_unavailable_not_unknown(
+    config: ProfileConfig, scheme: str
+) -> None:
+    dead_redis = f"{scheme}://127.0.0.1:{free_port()}"
     server, port = build_server(dataclasses.replace(config, redis_url=dead_redis))
     await server.start()
     try:

@@ -28,6 +28,8 @@ from emma.profile.model import (
 from emma.runtime.errors import InvalidArgument
 from tests.profile.builders import cid, event, purchase
 
+EVENT_TYPES = "purchase, interaction, offer_response, support_contact, life_event, location"
+
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
 
 
@@ -71,7 +73,10 @@ def bad_batch(bad: Event) -> str:
 
 
 def test_a_missing_payload_names_the_event() -> None:
-    assert bad_batch(event("x", cid("1"), NOW, None)) == "events[2].payload: must be set"
+    assert (
+        bad_batch(event("x", cid("1"), NOW, None))
+        == "events[2].payload: must be one of " + EVENT_TYPES
+    )
 
 
 def test_a_missing_event_id() -> None:

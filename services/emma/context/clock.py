@@ -22,15 +22,23 @@ class Dayparts:
     """Daypart start hours (local); the last daypart of the day runs on past midnight."""
 
     starts: tuple[tuple[int, str], ...]
+    # The daypart of each hour 0..23, computed once: `at` runs on every request.
+    by_hour: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_hour = []
+        for hour in range(24):
+            current = self.starts[-1][1]  # before the first start: still last night's daypart
+            for start, name in self.starts:
+                if hour < start:
+                    break
+                current = name
+            by_hour.append(current)
+        object.__setattr__(self, "by_hour", tuple(by_hour))
 
     def at(self, hour: int) -> str:
         """The daypart of a local hour (0..23)."""
-        current = self.starts[-1][1]  # before the first start: still last night's daypart
-        for start, name in self.starts:
-            if hour < start:
-                break
-            current = name
-        return current
+        return self.by_hour[hour]
 
 
 def parse_dayparts(text: str) -> Dayparts:
@@ -94,25 +102,64 @@ def zone_at(latitude: float, longitude: float) -> str | None:
     return name if isinstance(name, str) and is_time_zone(name) else None
 
 
+@dataclasses.dataclass(frozen=True)
+class ZoneEntry:
+    """A zone's row of the tz database's zone.tab: its country and principal location."""
+
+    country: str
+    latitude: float
+
+
+def _degrees(text: str, width: int) -> float:
+    """Parses the ISO 6709 part "+DDMM[SS]" / "+DDDMM[SS]" of zone.tab."""
+    sign = -1.0 if text[0] == "-" else 1.0
+    digits = text[1:]
+    whole, minutes, seconds = digits[:width], digits[width : width + 2], digits[width + 2 :]
+    return sign * (int(whole) + int(minutes) / 60 + (int(seconds) / 3600 if seconds else 0))
+
+
 @functools.cache
-def _zone_countries() -> dict[str, str]:
-    """Zone name to ISO country code, from the tz database's zone.tab (one country per zone)."""
+def _zone_table() -> dict[str, ZoneEntry]:
+    """Zone name to country and latitude, from zone.tab (one country per zone)."""
     for directory in zoneinfo.TZPATH:
         table = Path(directory) / "zone.tab"
         if table.is_file():
-            countries = {}
+            entries = {}
             for line in table.read_text(encoding="utf-8").splitlines():
-                if line and not line.startswith("#"):
-                    fields = line.split("\t")
-                    if len(fields) >= 3:
-                        countries[fields[2]] = fields[0]
-            return countries
+                fields = line.split("\t")
+                if line.startswith("#") or len(fields) < 3:
+                    continue
+                coordinates = fields[1]
+                split = max(coordinates.rfind("+"), coordinates.rfind("-"))
+                entries[fields[2]] = ZoneEntry(fields[0], _degrees(coordinates[:split], 2))
+            return entries
     return {}
 
 
 def zone_country(name: str) -> str | None:
     """The country a zone belongs to (Europe/Berlin: DE), None for Etc/* and unknown zones."""
-    return _zone_countries().get(name)
+    entry = _zone_table().get(name)
+    return entry.country if entry else None
+
+
+def zone_latitude(name: str) -> float | None:
+    """The latitude of a zone's principal city (Australia/Sydney: -33.9), None when unknown."""
+    entry = _zone_table().get(name)
+    return entry.latitude if entry else None
+
+
+@functools.cache
+def country_zone(country: str) -> str | None:
+    """The only zone of a country with one zone (JP: Asia/Tokyo), else None."""
+    zones = [name for name, entry in _zone_table().items() if entry.country == country]
+    return zones[0] if len(zones) == 1 else None
+
+
+@dataclasses.dataclass(frozen=True)
+class ZoneChoice:
+    name: str
+    # Where it came from: "store", "location", "request", "country" or "default".
+    source: str
 
 
 def choose_zone(
@@ -120,19 +167,26 @@ def choose_zone(
     location: tuple[float, float] | None,
     requested: str,
     default: str,
-) -> str:
-    """The request's zone: the store's, else the location's, else the requested, else default.
+    country: str = "",
+) -> ZoneChoice:
+    """The request's zone: the store's, else the location's, else the requested one, else
+    the country's when it has only one, else the default.
 
     A store or a position says where the customer really is; a device's zone
     setting may still be the one from home.
     """
     if store_zone:
-        return store_zone
+        return ZoneChoice(store_zone, "store")
     if location is not None:
         found = zone_at(*location)
         if found is not None:
-            return found
-    return requested or default
+            return ZoneChoice(found, "location")
+    if requested:
+        return ZoneChoice(requested, "request")
+    only = country_zone(country) if country else None
+    if only is not None and is_time_zone(only):
+        return ZoneChoice(only, "country")
+    return ZoneChoice(default, "default")
 
 
 def local_time(instant: datetime, zone_name: str) -> datetime:

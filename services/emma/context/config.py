@@ -6,11 +6,14 @@ import dataclasses
 import math
 from pathlib import Path
 
-from emma.context import calendar, clock
+from emma.context import clock, countries
+from emma.context.seasons import DEFAULT_RETAIL_SEASONS_PATH
 from emma.runtime.config import check_port, require, setting
 
 # The bundled demo registry; a deployment points EMMA_STORES at its own file.
 DEFAULT_STORES_PATH = Path(__file__).resolve().parent.parent / "demo" / "stores.yaml"
+# Typical weather per month; a deployment adds a live provider or its own file.
+DEFAULT_SIGNALS_PATH = Path(__file__).resolve().parent / "weather.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,10 +26,15 @@ class ContextConfig:
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls may finish on shutdown"
     )
     stores_path: Path = setting(  # noqa: RUF009 (a Path is immutable)
-        DEFAULT_STORES_PATH, "EMMA_STORES", "the store registry (YAML)"
+        DEFAULT_STORES_PATH, "EMMA_STORES", "the store registry (YAML, or JSON for a .json file)"
     )
     signals_path: str = setting(
-        "", "EMMA_SIGNALS", "static signals per store id (YAML) for the file provider; empty: none"
+        str(DEFAULT_SIGNALS_PATH),
+        "EMMA_SIGNALS",
+        "signal file (YAML) of the static-file provider; empty: none",
+    )
+    retail_seasons_path: Path = setting(  # noqa: RUF009 (a Path is immutable)
+        DEFAULT_RETAIL_SEASONS_PATH, "EMMA_RETAIL_SEASONS", "the retail season definitions (YAML)"
     )
     provider_timeout_s: float = setting(
         0.05, "EMMA_PROVIDER_TIMEOUT_S", "seconds a signal provider may take before it is skipped"
@@ -63,6 +71,10 @@ class ContextConfig:
             f"EMMA_SIGNALS={self.signals_path}: no such file",
         )
         require(
+            self.retail_seasons_path.is_file(),
+            f"EMMA_RETAIL_SEASONS={self.retail_seasons_path}: no such file",
+        )
+        require(
             math.isfinite(self.provider_timeout_s) and 0 < self.provider_timeout_s <= 10,
             f"EMMA_PROVIDER_TIMEOUT_S={self.provider_timeout_s}: must be in (0, 10]",
         )
@@ -71,7 +83,7 @@ class ContextConfig:
             f"EMMA_DEFAULT_TIME_ZONE={self.default_time_zone!r}: not an IANA time zone",
         )
         require(
-            calendar.is_country(self.default_country),
+            countries.is_country(self.default_country),
             f"EMMA_DEFAULT_COUNTRY={self.default_country!r}: not a country with known holidays",
         )
         try:
@@ -80,7 +92,7 @@ class ContextConfig:
             require(False, f"EMMA_DAYPARTS={self.dayparts!r}: {error}")
         require(
             not self.holiday_language
-            or calendar.supports_language(self.default_country, self.holiday_language),
+            or countries.supports_language(self.default_country, self.holiday_language),
             f"EMMA_HOLIDAY_LANGUAGE={self.holiday_language!r}: "
             f"not a holiday language of {self.default_country}",
         )

@@ -1,21 +1,26 @@
 """The context as named model features with stable lowercase snake_case names.
 
-Text features: daypart, weekday (monday..sunday), season, country, region, touchpoint,
-device, store_id, store_<attribute> (e.g. store_format), holiday (today's name),
-retail_season (one per active season), basket_category (one per category).
-Number features: hour (local 0..23), is_weekend, is_holiday, days_to_holiday (capped),
-basket_items, basket_value, in_store, store_open, distance_km (only with a location).
-Features that do not apply are left out rather than sent empty.
+The names are a contract with the decision service, which feeds them to its model as they
+are; docs/context.md lists them. Text features: daypart, weekday (monday..sunday), season,
+country, region, holiday (today's name), retail_season (one per active season),
+touchpoint, device, store_id, store_<attribute> (e.g. store_format), basket_category (one
+per category). Number features: hour (local 0..23), is_weekend, is_holiday,
+days_to_holiday (capped), in_store, store_open, distance_km (only with a location),
+basket_items, basket_value. Signal providers add their own names after these. Features
+that do not apply are left out rather than sent empty.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from emma.context import clock
-from emma.context.resolver import ResolvedContext
+from emma.context.calendar import Holiday
+from emma.context.resolver import BasketSummary, ResolvedContext
+from emma.context.stores import Store
 
 # Beyond a couple of months the distance to the next holiday carries no signal.
 DAYS_TO_HOLIDAY_CAP = 60
@@ -28,6 +33,7 @@ BUILTIN_NAMES = frozenset(
         "store_open", "distance_km",
     }
 )  # fmt: skip
+_CACHE = 65_536
 
 
 def is_builtin_name(name: str) -> bool:
@@ -35,54 +41,151 @@ def is_builtin_name(name: str) -> bool:
     return name in BUILTIN_NAMES or name.startswith("store_")
 
 
-@dataclasses.dataclass(frozen=True)
-class Feature:
-    """A named model feature: a number or a category (text)."""
+class Feature(NamedTuple):
+    """A named model feature: a number or a category (text).
+
+    A named tuple rather than a dataclass: some 25 are made per request, and groups of
+    them are keys of the wire-format cache in emma.context.convert.
+    """
 
     name: str
     value: float | str
+
+
+class FeatureGroup(NamedTuple):
+    """Features that come and go together; `recurring` groups repeat across requests, so
+    their encoding is worth caching (not so a basket's value or a distance)."""
+
+    features: tuple[Feature, ...]
+    recurring: bool
 
 
 def _flag(value: bool) -> float:
     return 1.0 if value else 0.0
 
 
+def recurs(features: Sequence[Feature]) -> bool:
+    """Whether the values are texts and whole numbers, which recur from request to request."""
+    return all(isinstance(f.value, str) or f.value.is_integer() for f in features)
+
+
+# Each group is built once per distinct input and reused: the same tuple object comes
+# back for the same daypart and hour, the same day at the same place, the same store.
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _clock_group(daypart: str, weekday: int, hour: int) -> FeatureGroup:
+    return FeatureGroup(
+        (
+            Feature("daypart", daypart),
+            Feature("weekday", clock.WEEKDAY_NAMES[weekday - 1]),
+            Feature("hour", float(hour)),
+            Feature("is_weekend", _flag(weekday >= 6)),
+        ),
+        True,
+    )
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _calendar_group(
+    season: str,
+    country: str,
+    region: str,
+    holiday: Holiday | None,
+    retail_seasons: tuple[str, ...],
+    days_to_holiday: int,
+) -> FeatureGroup:
+    features = [Feature("season", season), Feature("country", country)]
+    if region:
+        features.append(Feature("region", region))
+    if holiday is not None:
+        features.append(Feature("holiday", holiday.name))
+    features.extend(Feature("retail_season", name) for name in retail_seasons)
+    features.append(Feature("is_holiday", _flag(holiday is not None)))
+    features.append(Feature("days_to_holiday", float(days_to_holiday)))
+    return FeatureGroup(tuple(features), True)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _request_group(touchpoint: str, device: str) -> FeatureGroup:
+    if device:
+        return FeatureGroup((Feature("touchpoint", touchpoint), Feature("device", device)), True)
+    return FeatureGroup((Feature("touchpoint", touchpoint),), True)
+
+
+@functools.lru_cache(maxsize=_CACHE)
+def _store_group(store: Store) -> FeatureGroup:
+    return FeatureGroup(store_features(store), True)
+
+
+@functools.lru_cache(maxsize=4)
+def _store_state_group(in_store: bool, store_open: bool) -> FeatureGroup:
+    return FeatureGroup(
+        (Feature("in_store", _flag(in_store)), Feature("store_open", _flag(store_open))), True
+    )
+
+
+def store_features(store: Store) -> tuple[Feature, ...]:
+    """store_id and the store's attributes as store_<key>, in key order."""
+    return (
+        Feature("store_id", store.store_id),
+        *(Feature(f"store_{key}", value) for key, value in sorted(store.attributes.items())),
+    )
+
+
+_NO_BASKET = FeatureGroup((Feature("basket_items", 0.0), Feature("basket_value", 0.0)), True)
+
+
+@functools.lru_cache(maxsize=4096)  # many combinations, each rarely back: keep it small
+def _basket_contents_group(categories: tuple[str, ...], item_count: int) -> FeatureGroup:
+    return FeatureGroup(
+        (
+            *(Feature("basket_category", name) for name in categories),
+            Feature("basket_items", float(item_count)),
+        ),
+        True,
+    )
+
+
+def _basket_groups(basket: BasketSummary) -> list[FeatureGroup]:
+    if basket.item_count == 0:
+        return [_NO_BASKET]
+    return [
+        _basket_contents_group(basket.categories, basket.item_count),
+        # A basket's value rarely recurs: not worth caching.
+        FeatureGroup((Feature("basket_value", basket.value),), False),
+    ]
+
+
+def feature_groups(context: ResolvedContext, signals: Sequence[Feature] = ()) -> list[FeatureGroup]:
+    """The features of a context in groups, in a fixed order, followed by the signals."""
+    local = context.local_time
+    days = context.days_to_next_holiday if context.next_holiday else DAYS_TO_HOLIDAY_CAP
+    groups = [
+        _clock_group(context.daypart, local.isoweekday(), local.hour),
+        _calendar_group(
+            context.season,
+            context.country,
+            context.region,
+            context.holiday,
+            context.retail_seasons,
+            min(days, DAYS_TO_HOLIDAY_CAP),
+        ),
+        _request_group(context.touchpoint, context.device),
+    ]
+    if context.store is not None:
+        groups.append(_store_group(context.store))
+    groups.append(_store_state_group(context.in_store, context.store_open))
+    if context.store_distance_m is not None:
+        groups.append(
+            FeatureGroup((Feature("distance_km", context.store_distance_m / 1000),), False)
+        )
+    groups.extend(_basket_groups(context.basket))
+    if signals:
+        groups.append(FeatureGroup(tuple(signals), recurs(signals)))
+    return groups
+
+
 def context_features(context: ResolvedContext, signals: Sequence[Feature] = ()) -> list[Feature]:
     """Every context fact as a feature, followed by the providers' signals."""
-    features = [
-        Feature("daypart", context.daypart),
-        Feature("weekday", clock.weekday_name(context.local_time)),
-        Feature("season", context.season),
-        Feature("country", context.country),
-    ]
-    if context.region:
-        features.append(Feature("region", context.region))
-    features.append(Feature("touchpoint", context.touchpoint))
-    if context.device:
-        features.append(Feature("device", context.device))
-    if context.store is not None:
-        features.append(Feature("store_id", context.store.store_id))
-        features.extend(
-            Feature(f"store_{key}", value)
-            for key, value in sorted(context.store.attributes.items())
-        )
-    if context.holiday is not None:
-        features.append(Feature("holiday", context.holiday.name))
-    features.extend(Feature("retail_season", name) for name in context.retail_seasons)
-    features.extend(Feature("basket_category", name) for name in context.basket.categories)
-
-    days = context.days_to_next_holiday if context.next_holiday else DAYS_TO_HOLIDAY_CAP
-    features += [
-        Feature("hour", float(context.local_time.hour)),
-        Feature("is_weekend", _flag(context.weekend)),
-        Feature("is_holiday", _flag(context.holiday is not None)),
-        Feature("days_to_holiday", float(min(days, DAYS_TO_HOLIDAY_CAP))),
-        Feature("basket_items", float(context.basket.item_count)),
-        Feature("basket_value", context.basket.value),
-        Feature("in_store", _flag(context.in_store)),
-        Feature("store_open", _flag(context.store_open)),
-    ]
-    if context.store_distance_m is not None:
-        features.append(Feature("distance_km", context.store_distance_m / 1000.0))
-    features.extend(signals)
-    return features
+    return [feature for group in feature_groups(context, signals) for feature in group.features]

@@ -21,6 +21,16 @@ def check_point(latitude: float, longitude: float, field: str) -> None:
         raise InvalidArgument(f"{field}.longitude", f"{longitude} is not in [-180, 180]")
 
 
+def distance_m(latitude: float, longitude: float, other_lat: float, other_lon: float) -> float:
+    """Great-circle distance in metres between two points (degrees), by haversine."""
+    lat1, lat2 = math.radians(latitude), math.radians(other_lat)
+    a = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin(math.radians(other_lon - longitude) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, max(0.0, a))))
+
+
 def haversine_m(
     latitude: float,
     longitude: float,

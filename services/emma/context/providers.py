@@ -1,23 +1,30 @@
-"""Pluggable providers of extra signals (weather, ...) and a static-file provider."""
+"""Pluggable providers of extra signals (weather, ...), the static-file provider and the
+collection of signals within a deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-import yaml
-
+from emma.context import countries
+from emma.context.datafiles import DataFileError, read_data
 from emma.context.features import FEATURE_NAME, Feature, is_builtin_name
 from emma.context.resolver import ResolvedContext
 
 log = logging.getLogger(__name__)
 
+# A value per month (January first), e.g. typical temperatures.
+Value = float | str | tuple[float | str, ...]
+_LAYERS = ("default", "countries", "regions", "stores")
+
 
 class SignalProvider(Protocol):
-    """A source of extra context signals; must be quick, it is skipped when late."""
+    """A source of extra context signals; must be quick, it is skipped when late or failing."""
 
     @property
     def name(self) -> str: ...
@@ -25,64 +32,223 @@ class SignalProvider(Protocol):
     async def signals(self, context: ResolvedContext) -> list[Feature]: ...
 
 
+@runtime_checkable
+class ImmediateSignalProvider(Protocol):
+    """A provider that answers from memory; asked inline, without a task or a timeout."""
+
+    @property
+    def name(self) -> str: ...
+
+    def signals_now(self, context: ResolvedContext) -> list[Feature]: ...
+
+
 class SignalFileError(ValueError):
     """The signal file is malformed; the message names the file and the entry."""
 
 
 class StaticFileProvider:
-    """Fixed signals per store id from a YAML file, with defaults for any other request.
+    """Fixed signals from a YAML file, by store, region, country and month.
 
-    The file: `stores: {<store id>: {<name>: <number or text>}}` and optionally
-    `default: {<name>: <value>}`; a store's values override the defaults.
+    The file (every part optional):
+
+        name: weather                   # the provider's name in skipped_providers and logs
+        default:   {<signal>: <value>}  # for every request
+        countries: {DE: {...}}          # ISO 3166-1 alpha-2
+        regions:   {DE-BY: {...}}       # country-subdivision
+        stores:    {berlin-mitte: {...}}
+
+    A value is a number, a text, or a list of 12 of them, one per local month from
+    January. Later parts override earlier ones; a store's values apply when the request
+    is at or near that store (its store id, or within the region radius).
     """
-
-    name = "static_file"
 
     def __init__(
         self,
-        per_store: Mapping[str, Sequence[Feature]],
-        default: Sequence[Feature] = (),
+        layers: Mapping[str, Mapping[str, Mapping[str, Value]]],
+        name: str = "static_file",
     ) -> None:
-        self._per_store = {store: tuple(features) for store, features in per_store.items()}
-        self._default = tuple(default)
+        self.name = name
+        self._default = dict(layers.get("default", {}).get("", {}))
+        self._countries = {key: dict(v) for key, v in layers.get("countries", {}).items()}
+        self._regions = {key: dict(v) for key, v in layers.get("regions", {}).items()}
+        self._stores = {key: dict(v) for key, v in layers.get("stores", {}).items()}
+        self._lookup = functools.lru_cache(maxsize=4096)(self._compute)
 
     @classmethod
     def from_file(cls, path: Path) -> StaticFileProvider:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
+            data = read_data(path)
+        except (OSError, DataFileError) as error:
             raise SignalFileError(f"{path}: cannot read the signal file: {error}") from None
-        if not isinstance(data, dict) or set(data) - {"stores", "default"}:
-            raise SignalFileError(f"{path}: expected a mapping with `stores` and `default`")
-        stores = data.get("stores") or {}
-        if not isinstance(stores, dict):
-            raise SignalFileError(f"{path}: stores: expected a mapping of store ids")
-        return cls(
-            {
-                str(store): _features(values, f"{path}: stores.{store}")
-                for store, values in stores.items()
-            },
-            _features(data.get("default") or {}, f"{path}: default"),
+        if not isinstance(data, dict) or set(data) - {"name", *_LAYERS}:
+            raise SignalFileError(
+                f"{path}: expected a mapping with name, {', '.join(_LAYERS)} (each optional)"
+            )
+        name = data.get("name", "static_file")
+        if not isinstance(name, str) or not FEATURE_NAME.match(name):
+            raise SignalFileError(f"{path}: name: expected a snake_case name")
+        layers: dict[str, dict[str, dict[str, Value]]] = {
+            "default": {"": _values(data.get("default") or {}, f"{path}: default")}
+        }
+        for layer in _LAYERS[1:]:
+            entries = data.get(layer) or {}
+            if not isinstance(entries, dict):
+                raise SignalFileError(f"{path}: {layer}: expected a mapping")
+            for key in entries:
+                _check_key(layer, str(key), f"{path}: {layer}.{key}")
+            layers[layer] = {
+                str(key): _values(values, f"{path}: {layer}.{key}")
+                for key, values in entries.items()
+            }
+        return cls(layers, name)
+
+    def _compute(self, store_id: str, country: str, region: str, month: int) -> tuple[Feature, ...]:
+        merged = dict(self._default)
+        merged.update(self._countries.get(country, {}))
+        if region:
+            merged.update(self._regions.get(f"{country}-{region}", {}))
+        if store_id:
+            merged.update(self._stores.get(store_id, {}))
+        return tuple(
+            Feature(name, value[month - 1] if isinstance(value, tuple) else value)
+            for name, value in merged.items()
         )
 
+    def signals_now(self, context: ResolvedContext) -> list[Feature]:
+        store_id = context.store.store_id if context.store and context.store_nearby else ""
+        key = (store_id, context.country, context.region, context.local_time.month)
+        return list(self._lookup(*key))
+
     async def signals(self, context: ResolvedContext) -> list[Feature]:
-        merged = {feature.name: feature for feature in self._default}
-        if context.store is not None:
-            merged.update((f.name, f) for f in self._per_store.get(context.store.store_id, ()))
-        return list(merged.values())
+        return self.signals_now(context)
 
 
-def _features(values: Any, where: str) -> list[Feature]:
+def _check_key(layer: str, key: str, where: str) -> None:
+    if layer == "countries" and not countries.is_country(key):
+        raise SignalFileError(f"{where}: not an ISO 3166-1 alpha-2 code with holidays")
+    if layer == "regions":
+        country, _, region = key.partition("-")
+        if not countries.is_country(country) or countries.canonical_region(country, region) != (
+            region
+        ):
+            raise SignalFileError(f"{where}: expected COUNTRY-REGION, e.g. DE-BY")
+
+
+def _scalar(value: Any) -> float | str | None:
+    if isinstance(value, bool):
+        return None  # YAML's yes/no: ambiguous as a number
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    return value if isinstance(value, str) else None
+
+
+def _values(values: Any, where: str) -> dict[str, Value]:
     if not isinstance(values, dict):
         raise SignalFileError(f"{where}: expected a mapping of signal names to values")
-    features = []
+    parsed: dict[str, Value] = {}
     for name, value in values.items():
         if not isinstance(name, str) or not FEATURE_NAME.match(name):
             raise SignalFileError(f"{where}.{name}: expected a snake_case name")
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        if is_builtin_name(name):
+            raise SignalFileError(f"{where}.{name}: the name of a built-in feature")
+        if isinstance(value, list):
+            monthly = [_scalar(v) for v in value]
+            if len(monthly) != 12 or any(v is None for v in monthly):
+                raise SignalFileError(
+                    f"{where}.{name}: a list needs 12 numbers or texts, January first"
+                )
+            parsed[name] = tuple(v for v in monthly if v is not None)
+            continue
+        scalar = _scalar(value)
+        if scalar is None:
             raise SignalFileError(f"{where}.{name}: expected a number or a text")
-        features.append(Feature(name, float(value) if isinstance(value, int | float) else value))
-    return features
+        parsed[name] = scalar
+    return parsed
+
+
+class SignalCollector:
+    """Asks every provider for signals within a deadline; never fails the request.
+
+    Immediate providers answer inline; the others run at once as tasks and are
+    skipped when they fail or are slower than the timeout (or the time the call has
+    left). Signals that are malformed or shadow a built-in feature are dropped.
+    """
+
+    def __init__(self, providers: Sequence[SignalProvider], timeout_s: float) -> None:
+        self.providers = tuple(providers)
+        self.timeout_s = timeout_s
+        self._immediate = {
+            index
+            for index, provider in enumerate(self.providers)
+            if isinstance(provider, ImmediateSignalProvider)
+        }
+
+    async def collect(
+        self, context: ResolvedContext, time_left_s: float | None = None
+    ) -> tuple[list[Feature], list[str]]:
+        """The signals and the names of the providers skipped."""
+        if not self.providers:
+            return [], []
+        results: list[list[Feature] | BaseException | None] = [None] * len(self.providers)
+        for index in self._immediate:
+            immediate: Any = self.providers[index]
+            try:
+                results[index] = immediate.signals_now(context)
+            except Exception as error:
+                results[index] = error
+        waiting = [i for i in range(len(self.providers)) if i not in self._immediate]
+        if waiting:
+            timeout = self.timeout_s if time_left_s is None else min(self.timeout_s, time_left_s)
+            if timeout <= 0:
+                for index in waiting:
+                    results[index] = TimeoutError()
+            else:
+                answers = await asyncio.gather(
+                    *(
+                        asyncio.wait_for(self.providers[i].signals(context), timeout)
+                        for i in waiting
+                    ),
+                    return_exceptions=True,
+                )
+                for index, answer in zip(waiting, answers, strict=True):
+                    results[index] = answer
+        return self._merge(results)
+
+    def _merge(
+        self, results: list[list[Feature] | BaseException | None]
+    ) -> tuple[list[Feature], list[str]]:
+        signals: list[Feature] = []
+        skipped: list[str] = []
+        for provider, result in zip(self.providers, results, strict=True):
+            if isinstance(result, BaseException) or not isinstance(result, list):
+                if isinstance(result, BaseException) and not isinstance(result, Exception):
+                    raise result  # cancellation and the like are not the provider's fault
+                skipped.append(provider.name)
+                reason = "timeout" if isinstance(result, TimeoutError) else type(result).__name__
+                log.warning(
+                    "signal provider skipped", extra={"provider": provider.name, "reason": reason}
+                )
+                continue
+            for feature in result:
+                if _acceptable(feature):
+                    signals.append(feature)
+                else:
+                    log.warning(
+                        "signal dropped",
+                        extra={"provider": provider.name, "signal": getattr(feature, "name", "")},
+                    )
+        return signals, skipped
+
+
+def _acceptable(feature: Any) -> bool:
+    if not isinstance(feature, Feature) or not isinstance(feature.name, str):
+        return False
+    if not FEATURE_NAME.match(feature.name) or is_builtin_name(feature.name):
+        return False
+    value = feature.value
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int | float) and math.isfinite(value))
 
 
 async def collect_signals(
@@ -90,33 +256,5 @@ async def collect_signals(
     context: ResolvedContext,
     timeout_s: float,
 ) -> tuple[list[Feature], list[str]]:
-    """Asks every provider at once; returns their signals and the providers skipped.
-
-    A provider that fails or is slower than `timeout_s` is skipped, never failing the
-    request; a signal that is malformed or shadows a built-in feature is dropped.
-    """
-
-    async def ask(provider: SignalProvider) -> list[Feature]:
-        return await asyncio.wait_for(provider.signals(context), timeout_s)
-
-    results = await asyncio.gather(*(ask(p) for p in providers), return_exceptions=True)
-    signals: list[Feature] = []
-    skipped: list[str] = []
-    for provider, result in zip(providers, results, strict=True):
-        if isinstance(result, BaseException):
-            if not isinstance(result, Exception):
-                raise result
-            skipped.append(provider.name)
-            reason = "timeout" if isinstance(result, TimeoutError) else type(result).__name__
-            log.warning(
-                "signal provider skipped", extra={"provider": provider.name, "reason": reason}
-            )
-            continue
-        for feature in result:
-            if FEATURE_NAME.match(feature.name) and not is_builtin_name(feature.name):
-                signals.append(feature)
-            else:
-                log.warning(
-                    "signal dropped", extra={"provider": provider.name, "signal": feature.name}
-                )
-    return signals, skipped
+    """Asks every provider at once; returns their signals and the providers skipped."""
+    return await SignalCollector(providers, timeout_s).collect(context)

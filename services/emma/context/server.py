@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from emma.context import clock
+from emma.context.almanac import Almanac
 from emma.context.calendar import HolidayCalendar
 from emma.context.config import ContextConfig
 from emma.context.providers import SignalProvider, StaticFileProvider
 from emma.context.resolver import ContextResolver
+from emma.context.seasons import load_retail_seasons
 from emma.context.service import ContextService
 from emma.context.stores import load_stores
 from emma.context.v1 import context_pb2, context_pb2_grpc
@@ -26,7 +28,10 @@ def build_resolver(config: ContextConfig) -> ContextResolver:
         dayparts=clock.parse_dayparts(config.dayparts),
         default_time_zone=config.default_time_zone,
         default_country=config.default_country,
-        holidays=HolidayCalendar(config.holiday_language),
+        almanac=Almanac(
+            HolidayCalendar(config.holiday_language),
+            load_retail_seasons(config.retail_seasons_path),
+        ),
         region_radius_m=config.region_radius_m,
     )
 
@@ -38,6 +43,18 @@ def build_providers(config: ContextConfig) -> list[SignalProvider]:
     return providers
 
 
+def build_service(
+    config: ContextConfig, providers: Sequence[SignalProvider] | None = None
+) -> ContextService:
+    """The servicer over the configured data files; `providers` replaces the configured
+    signal providers (tests, embedding)."""
+    return ContextService(
+        build_resolver(config),
+        build_providers(config) if providers is None else providers,
+        config.provider_timeout_s,
+    )
+
+
 def build_server(
     config: ContextConfig, providers: Sequence[SignalProvider] | None = None
 ) -> tuple[EmmaServer, int]:
@@ -45,11 +62,7 @@ def build_server(
 
     `providers` replaces the configured signal providers (tests, embedding).
     """
-    service = ContextService(
-        build_resolver(config),
-        build_providers(config) if providers is None else providers,
-        config.provider_timeout_s,
-    )
+    service = build_service(config, providers)
     # Loading the time zone polygons takes a moment; do it before the first request waits.
     clock.zone_finder()
     server, port = create_server(config.host, config.port, [SERVICE_NAME])

@@ -10,14 +10,25 @@ import grpc
 from opentelemetry import trace
 
 from emma.context import convert
-from emma.context.features import context_features
+from emma.context.features import feature_groups
 from emma.context.geo import check_point
-from emma.context.providers import SignalProvider, collect_signals
+from emma.context.providers import SignalCollector, SignalProvider
 from emma.context.resolver import ContextResolver
 from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.runtime.errors import InvalidArgument, NotFound, maps_domain_errors
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+# The share of the caller's remaining time signal providers may use; the rest is for
+# sending the answer back in time, as a late answer is lost with its signals.
+_PROVIDER_SHARE = 0.5
+
+
+def _time_left(context: Context) -> float | None:
+    """Seconds providers may take within the caller's deadline; None without one."""
+    remaining = context.time_remaining()
+    return None if remaining is None else remaining * _PROVIDER_SHARE
 
 
 class ContextService(context_pb2_grpc.ContextServiceServicer):
@@ -30,25 +41,29 @@ class ContextService(context_pb2_grpc.ContextServiceServicer):
         provider_timeout_s: float = 0.05,
     ) -> None:
         self.resolver = resolver
-        self.providers = tuple(providers)
-        self.provider_timeout_s = provider_timeout_s
+        self.signals = SignalCollector(providers, provider_timeout_s)
 
     @maps_domain_errors
     async def Resolve(
         self, request: context_pb2.ResolveRequest, context: Context
     ) -> context_pb2.ResolveResponse:
         resolved = self.resolver.resolve(convert.context_request(request))
-        signals, skipped = await collect_signals(self.providers, resolved, self.provider_timeout_s)
+        signals, skipped = await self.signals.collect(resolved, _time_left(context))
         span = trace.get_current_span()
-        span.set_attribute("emma.context.daypart", resolved.daypart)
-        span.set_attribute(
-            "emma.context.store_id", resolved.store.store_id if resolved.store else ""
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    "emma.context.daypart": resolved.daypart,
+                    "emma.context.store_id": resolved.store.store_id if resolved.store else "",
+                    "emma.context.skipped_providers": skipped,
+                }
+            )
+        response = context_pb2.ResolveResponse()
+        groups = feature_groups(resolved, signals)
+        convert.fill_context(
+            response.context, resolved, request.touchpoint, signals, groups, skipped
         )
-        span.set_attribute("emma.context.skipped_providers", skipped)
-        features = context_features(resolved, signals)
-        return context_pb2.ResolveResponse(
-            context=convert.context_proto(resolved, request.touchpoint, signals, features, skipped)
-        )
+        return response
 
     @maps_domain_errors
     async def GetStore(

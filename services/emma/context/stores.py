@@ -6,15 +6,15 @@ import dataclasses
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from emma.context import calendar, clock
-from emma.context.geo import haversine_m
+from emma.context import calendar, clock, countries
+from emma.context.datafiles import DataFileError, read_data
+from emma.context.nearest import NearestIndex
 
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -26,8 +26,10 @@ _FIELDS = frozenset(
     {
         "id", "name", "latitude", "longitude", "country", "region", "time_zone",
         "geofence_m", "opening_hours", "attributes", "open_on_public_holidays",
+        "holiday_categories",
     }
 )  # fmt: skip
+_DAY = 24 * 60
 
 
 class StoreRegistryError(ValueError):
@@ -36,14 +38,19 @@ class StoreRegistryError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class OpeningHours:
-    """Open on ISO `weekday` from `open_minute` to `close_minute` after local midnight."""
+    """Open on ISO `weekday` from `open_minute` to `close_minute` after local midnight.
+
+    A close_minute past 1440 closes the next day: 22:00-06:00 is 1320 to 1800.
+    """
 
     weekday: int
     open_minute: int
     close_minute: int
 
 
-@dataclasses.dataclass(frozen=True)
+# Compared and hashed by identity: a registry entry is its own identity, and the wire-format
+# cache (emma.context.convert) keys on it.
+@dataclasses.dataclass(frozen=True, eq=False)
 class Store:
     store_id: str
     name: str
@@ -57,15 +64,29 @@ class Store:
     attributes: Mapping[str, str]
     # German shops close on public holidays (Ladenschlussgesetz), so that is the default.
     open_on_public_holidays: bool = False
+    # Holiday categories of the holidays package that close this store, always with
+    # "public"; e.g. ("catholic", "public") where Mariä Himmelfahrt holds (most of Bavaria).
+    holiday_categories: tuple[str, ...] = calendar.PUBLIC_ONLY
+
+    def opening_day(self, local: datetime) -> date | None:
+        """The day whose opening hours cover a wall-clock time in the store's zone, if any.
+
+        Past midnight in an overnight range that is the day before: Saturday 22:00-06:00
+        covers Sunday 03:00, and whether it is a holiday is decided by the Saturday.
+        """
+        minute = local.hour * 60 + local.minute
+        weekday = local.isoweekday()
+        yesterday = weekday - 1 or 7
+        for hours in self.opening_hours:
+            if hours.weekday == weekday and hours.open_minute <= minute < hours.close_minute:
+                return local.date()
+            if hours.weekday == yesterday and minute + _DAY < hours.close_minute:
+                return local.date() - timedelta(days=1)
+        return None
 
     def within_hours(self, local: datetime) -> bool:
         """Whether the opening hours cover a wall-clock time in the store's zone."""
-        minute = local.hour * 60 + local.minute
-        weekday = local.isoweekday()
-        return any(
-            hours.weekday == weekday and hours.open_minute <= minute < hours.close_minute
-            for hours in self.opening_hours
-        )
+        return self.opening_day(local) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +103,10 @@ class StoreRegistry:
         self._by_id = {store.store_id: store for store in self._stores}
         if len(self._by_id) != len(self._stores):
             raise ValueError("store ids must be unique")
-        self._latitudes = np.array([s.latitude for s in self._stores], dtype=np.float64)
-        self._longitudes = np.array([s.longitude for s in self._stores], dtype=np.float64)
+        self._index = NearestIndex(
+            np.array([s.latitude for s in self._stores], dtype=np.float64),
+            np.array([s.longitude for s in self._stores], dtype=np.float64),
+        )
 
     def __len__(self) -> int:
         return len(self._stores)
@@ -98,11 +121,10 @@ class StoreRegistry:
         self, latitude: float, longitude: float, limit: int = 1, max_distance_m: float = 0.0
     ) -> list[NearbyStore]:
         """Up to `limit` stores by distance, only those within `max_distance_m` unless it is 0."""
-        if not self._stores or limit <= 0:
-            return []
-        distances = haversine_m(latitude, longitude, self._latitudes, self._longitudes)
-        order = np.argsort(distances, kind="stable")[:limit]
-        found = [NearbyStore(self._stores[i], float(distances[i])) for i in order]
+        found = [
+            NearbyStore(self._stores[index], distance)
+            for index, distance in self._index.query(latitude, longitude, limit)
+        ]
         if max_distance_m > 0:
             found = [near for near in found if near.distance_m <= max_distance_m]
         return found
@@ -114,8 +136,8 @@ class StoreRegistry:
 def load_stores(path: Path) -> StoreRegistry:
     """Reads and validates a store file; raises StoreRegistryError naming file, store, field."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+        data = read_data(path)
+    except (OSError, DataFileError) as error:
         raise StoreRegistryError(f"{path}: cannot read the store file: {error}") from None
     return parse_stores(data, str(path))
 
@@ -157,12 +179,12 @@ def _parse_store(entry: Any, where: str) -> Store:
     latitude = _number(entry.get("latitude"), -90, 90, fail, "latitude")
     longitude = _number(entry.get("longitude"), -180, 180, fail, "longitude")
     country = entry.get("country")
-    if not isinstance(country, str) or not calendar.is_country(country):
+    if not isinstance(country, str) or not countries.is_country(country):
         raise fail("country", f"{country!r} is not an ISO 3166-1 alpha-2 code with holidays")
     raw_region = entry.get("region", "")
     if not isinstance(raw_region, str):
         raise fail("region", "expected a string")
-    region = calendar.canonical_region(country, raw_region) if raw_region else ""
+    region = countries.canonical_region(country, raw_region) if raw_region else ""
     if region is None:
         raise fail("region", f"{raw_region!r} is not a subdivision of {country}")
     time_zone = entry.get("time_zone")
@@ -172,6 +194,10 @@ def _parse_store(entry: Any, where: str) -> Store:
     open_on_holidays = entry.get("open_on_public_holidays", False)
     if not isinstance(open_on_holidays, bool):
         raise fail("open_on_public_holidays", "expected true or false")
+    categories = entry.get("holiday_categories", [countries.PUBLIC])
+    known = countries.holiday_categories(country)
+    if not isinstance(categories, list) or not all(c in known for c in categories):
+        raise fail("holiday_categories", f"expected a list of {sorted(known)}")
     return Store(
         store_id=store_id,
         name=name.strip(),
@@ -184,6 +210,7 @@ def _parse_store(entry: Any, where: str) -> Store:
         opening_hours=_opening_hours(entry.get("opening_hours", {}), fail),
         attributes=_attributes(entry.get("attributes", {}), fail),
         open_on_public_holidays=open_on_holidays,
+        holiday_categories=calendar.holiday_categories(country, categories),
     )
 
 
@@ -218,15 +245,31 @@ def _opening_hours(value: Any, fail: Any) -> tuple[OpeningHours, ...]:
                 raise fail(field, f'{text!r} is not a "HH:MM-HH:MM" range')
             open_h, open_m, close_h, close_m = (int(g) for g in match.groups())
             start, end = open_h * 60 + open_m, close_h * 60 + close_m
-            if open_h > 23 or close_h > 24 or open_m > 59 or close_m > 59 or end > 1440:
+            if open_h > 23 or close_h > 24 or open_m > 59 or close_m > 59 or end > _DAY:
                 raise fail(field, f"{text!r} is not a time of day (00:00 to 24:00)")
-            if end <= start:
-                raise fail(field, f"{text!r} closes before it opens; split ranges at midnight")
+            if end == start:
+                raise fail(field, f"{text!r} is empty; all day is 00:00-24:00")
+            if end < start:
+                end += _DAY  # overnight: closes the next morning
             if any(start < other.close_minute and other.open_minute < end for other in day):
                 raise fail(field, f"{text!r} overlaps another range")
             day.append(OpeningHours(WEEKDAY_KEYS.index(key) + 1, start, end))
         hours.extend(day)
+    for overnight in hours:
+        following = overnight.weekday % 7 + 1
+        for other in hours:
+            if other.weekday == following and other.open_minute < overnight.close_minute - _DAY:
+                day_key = WEEKDAY_KEYS[following - 1]
+                raise fail(
+                    f"opening_hours.{day_key}",
+                    f"opens before the previous night's hours end "
+                    f"({_clock(overnight.close_minute - _DAY)})",
+                )
     return tuple(sorted(hours, key=lambda h: (h.weekday, h.open_minute)))
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def _attributes(value: Any, fail: Any) -> dict[str, str]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from emma.decision.bandit import ExplorationBounds, PolicyMode, check_vw_args
 from emma.runtime.config import check_port, require, setting
 
 # The demo catalog ships inside the package, so a bare `python -m emma.decision` works.
@@ -15,6 +15,10 @@ DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "demo" / "catalog.yam
 # SquareCB explores in proportion to the score gap; the interactions cross the shared
 # namespaces (U user, C context) with the action ones (A offer, H channel).
 DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb --gamma_scale 10 -q UA -q UH -q CA -q CH --quiet"
+# An hour: clicks, opens and same-visit redemptions arrive within it, while a decision
+# without an outcome is learned as "no reward" an hour later rather than a week later,
+# and the learner's open decisions stay bounded (see docs/learning.md).
+DEFAULT_REWARD_WINDOW_S = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,18 +54,46 @@ class DecisionConfig:
         1_000_000, "EMMA_STREAM_MAXLEN", "approximate length the streams are trimmed to"
     )
     reward_window_s: float = setting(
-        7 * 24 * 3600.0,
+        DEFAULT_REWARD_WINDOW_S,
         "EMMA_REWARD_WINDOW_S",
         "seconds a decision can be activated and rewarded after it was made",
     )
-    recent_decisions: int = setting(
-        10_000, "EMMA_RECENT_DECISIONS", "decisions kept in memory for online learning"
+    policy_mode: str = setting(
+        "learner",
+        "EMMA_POLICY_MODE",
+        "who chooses: learner, baseline (catalog priority) or apprentice",
+        choices=tuple(PolicyMode),
+    )
+    exploration_floor: float = setting(
+        0.01, "EMMA_EXPLORATION_FLOOR", "share of each decision's odds spread over all actions"
+    )
+    epsilon_max: float = setting(
+        0.2, "EMMA_EPSILON_MAX", "highest --epsilon EMMA_VW_ARGS may set"
+    )
+    gamma_scale_min: float = setting(
+        1.0, "EMMA_GAMMA_SCALE_MIN", "lowest SquareCB --gamma_scale EMMA_VW_ARGS may set"
+    )
+    model_key: str = setting(
+        "emma:model", "EMMA_MODEL_KEY", "Redis hash of the published model and its checkpoint"
+    )
+    model_poll_s: float = setting(
+        1.0, "EMMA_MODEL_POLL_S", "seconds between two checks for a newly published model"
     )
     default_time_zone: str = setting(
         "Europe/Berlin", "EMMA_DEFAULT_TIME_ZONE", "zone of the local fallback context"
     )
     log_timeout_ms: float = setting(
         20.0, "EMMA_DECISION_LOG_TIMEOUT_MS", "least time a decision log write may take"
+    )
+    catalog_poll_s: float = setting(
+        1.0,
+        "EMMA_CATALOG_POLL_S",
+        "seconds between checks of the catalog file for changes; 0 turns reloading off",
+    )
+    contact_key_prefix: str = setting(
+        "emma:contacts",
+        "EMMA_CONTACT_KEY_PREFIX",
+        "prefix of the Redis keys holding contact records for frequency caps",
     )
 
     def __post_init__(self) -> None:
@@ -71,18 +103,28 @@ class DecisionConfig:
         require(self.max_actions >= 1, f"EMMA_MAX_ACTIONS={self.max_actions}: must be >= 1")
         require(self.stream_maxlen >= 1, "EMMA_STREAM_MAXLEN: must be >= 1")
         require(self.reward_window_s > 0, "EMMA_REWARD_WINDOW_S: must be > 0")
-        require(self.recent_decisions >= 1, "EMMA_RECENT_DECISIONS: must be >= 1")
+        require(self.model_poll_s > 0, "EMMA_MODEL_POLL_S: must be > 0")
+        require(bool(self.model_key), "EMMA_MODEL_KEY: must not be empty")
+        require(self.epsilon_max >= 0, "EMMA_EPSILON_MAX: must be >= 0")
+        require(self.gamma_scale_min >= 0, "EMMA_GAMMA_SCALE_MIN: must be >= 0")
+        require(
+            0 <= self.exploration_floor <= min(1.0, self.epsilon_max),
+            f"EMMA_EXPLORATION_FLOOR={self.exploration_floor}: must be in [0, EMMA_EPSILON_MAX]",
+        )
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
+        require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")
+        require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")
         require(bool(self.profile_addr.strip()), "EMMA_PROFILE_ADDR: must not be empty")
         require(bool(self.context_addr.strip()), "EMMA_CONTEXT_ADDR: must not be empty")
         require(bool(self.decision_stream), "EMMA_DECISION_STREAM: must not be empty")
         require(bool(self.reward_stream), "EMMA_REWARD_STREAM: must not be empty")
-        args = shlex.split(self.vw_args)
-        require(
-            "--cb_explore_adf" in args,
-            f"EMMA_VW_ARGS={self.vw_args!r}: must contain --cb_explore_adf",
-        )
+        problem = check_vw_args(self.vw_args, self.exploration_bounds)
+        require(problem is None, f"EMMA_VW_ARGS={self.vw_args!r}: {problem}")
         try:
             ZoneInfo(self.default_time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             require(False, f"EMMA_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown zone")
+
+    @property
+    def exploration_bounds(self) -> ExplorationBounds:
+        return ExplorationBounds(epsilon_max=self.epsilon_max, gamma_scale_min=self.gamma_scale_min)

@@ -14,6 +14,7 @@ from emma.decision.domain import (
     CustomerView,
     DecideInput,
     Purpose,
+    QuietHours,
     Situation,
     Touchpoint,
 )
@@ -175,6 +176,12 @@ def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> Cu
         last = profile.rfm.last_purchase_at.ToDatetime(tzinfo=UTC)
         days_since = max(0.0, (now - last).total_seconds() / 86400)
     preferences = profile.preferences
+    quiet = preferences.quiet_hours
+    dismissed = {
+        entry.offer_id: entry.last_dismissed.ToDatetime(tzinfo=UTC)
+        for entry in profile.offer_history
+        if entry.offer_id and entry.HasField("last_dismissed")
+    }
     return CustomerView(
         available=True,
         found=True,
@@ -195,6 +202,14 @@ def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> Cu
         },
         sentiment=profile.sentiment,
         home_store_id=profile.home_store_id,
+        customer_id=profile.customer_id,
+        quiet_hours=(
+            QuietHours(quiet.start_minute % 1440, quiet.end_minute % 1440)
+            if preferences.HasField("quiet_hours") and quiet.enabled
+            else None
+        ),
+        active_hours=tuple(profile.active_hours) if len(profile.active_hours) == 24 else (),
+        last_dismissed=dismissed,
     )
 
 
@@ -219,6 +234,9 @@ def situation(response: context_pb2.ResolveResponse, request: DecideInput) -> Si
         weekday=context.weekday,
         retail_seasons=frozenset(context.retail_seasons),
         store_id=context.store.store_id or request.store_id,
+        country=context.country.upper(),
+        region=context.region.upper(),
+        time_zone=context.time_zone,
         features=tuple(features),
     )
 

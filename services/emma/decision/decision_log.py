@@ -1,9 +1,10 @@
-"""The decision log: DSJSON lines on a Redis stream, and the keys Activate and Reward check."""
+"""The decision log: DSJSON lines on a Redis stream, and the activations and rewards beside it."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,12 @@ import redis.asyncio as redis
 # Keys carry no customer data, only the random event id.
 DECISION_KEY = "emma:decision:{}"
 ACTIVATION_KEY = "emma:activation:{}"
+# Reward-stream entry types.
+REWARD = "reward"
+ACTIVATION = "activation"
+# Emma's own fields of a DSJSON line. VW's DSJSON reader skips unknown top-level keys, so
+# `vw --dsjson` reads the line as it is; the leading underscore marks it as no feature.
+EMMA_FIELD = "_emma"
 
 
 def dsjson_timestamp(instant: datetime) -> str:
@@ -22,7 +29,7 @@ def dsjson_timestamp(instant: datetime) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class LoggedDecision:
-    """One decision as the learner needs it, plus the Emma fields delivery systems need."""
+    """One decision as the learner and offline evaluation need it, plus what delivery needs."""
 
     event_id: str
     timestamp: datetime
@@ -35,12 +42,18 @@ class LoggedDecision:
     channel: str
     customer: str  # pseudonym, never the raw identifier
     fallback: bool
+    # The policy mode that chose, and the action the baseline would have chosen (0-based).
+    policy: str = "learner"
+    baseline: int = 0
+    reasons: Sequence[tuple[str, str]] = ()
 
     def dsjson(self) -> dict[str, Any]:
         """A DSJSON CB line: `a` lists 1-based action ids chosen first, `p` their probabilities.
 
-        The label holds the default cost 0; the learner rewrites `_label_cost` when it joins
-        the rewards. `_skipLearn` marks deferred decisions until an activation arrives.
+        The label holds the default cost 0; the learner sets `_label_cost` when it joins
+        the rewards. `_skipLearn` marks a deferred decision: VW skips it unless an
+        activation arrives. `_emma` carries the policy mode, the baseline's action, the
+        pseudonymous customer and the reasons, which VW ignores.
         """
         order = [self.index, *(i for i in range(len(self.pmf)) if i != self.index)]
         line: dict[str, Any] = {
@@ -56,6 +69,12 @@ class LoggedDecision:
             "c": self.context,
             "p": [self.pmf[i] for i in order],
             "VWState": {"m": self.model_version},
+            EMMA_FIELD: {
+                "policy": self.policy,
+                "baselineIndex": self.baseline,
+                "customer": self.customer,
+                "reasons": [{"code": code, "detail": detail} for code, detail in self.reasons],
+            },
         }
         if self.deferred:
             line["_skipLearn"] = True
@@ -63,7 +82,12 @@ class LoggedDecision:
 
 
 class DecisionStore:
-    """Writes decisions, activations and rewards to Redis streams trimmed to ~maxlen."""
+    """Writes decisions, activations and rewards to Redis streams trimmed to ~maxlen.
+
+    Activations and rewards are appended on every call, retries included: the learner
+    drops repeated activations and rewards with a repeated idempotency key, so a retry
+    after a lost answer can never lose an outcome nor count it twice.
+    """
 
     def __init__(
         self,
@@ -77,7 +101,8 @@ class DecisionStore:
         self.decision_stream = decision_stream
         self.reward_stream = reward_stream
         self.maxlen = maxlen
-        self.window_s = window_s
+        # Markers outlive the window by a little, so an outcome at its very end still finds one.
+        self.marker_ttl_s = max(1, int(window_s) + 1)
 
     async def append(self, decision: LoggedDecision) -> None:
         """One round trip: the DSJSON line on the stream and the event id's marker key."""
@@ -100,11 +125,12 @@ class DecisionStore:
                     "customer": decision.customer,
                     "deferred": int(decision.deferred),
                     "fallback": int(decision.fallback),
+                    "actions": len(decision.pmf),
                 },
                 maxlen=self.maxlen,
                 approximate=True,
             )
-            pipe.set(DECISION_KEY.format(decision.event_id), marker, ex=int(self.window_s))
+            pipe.set(DECISION_KEY.format(decision.event_id), marker, ex=self.marker_ttl_s)
             await pipe.execute()
 
     async def known(self, event_id: str) -> bool:
@@ -112,35 +138,44 @@ class DecisionStore:
         return bool(await self.client.exists(DECISION_KEY.format(event_id)))
 
     async def activate(self, event_id: str, time: datetime) -> bool:
-        """Marks the decision shown; False when it already was. Logged for the learner."""
-        first = await self.client.set(
-            ACTIVATION_KEY.format(event_id), dsjson_timestamp(time), nx=True, ex=int(self.window_s)
-        )
-        if first:
-            activation = {
-                "EventId": event_id,
-                "ActionTaken": True,
-                "Timestamp": dsjson_timestamp(time),
-            }
-            await self.client.xadd(
+        """Records that the decision was shown; False when it already was."""
+        activation = {"EventId": event_id, "ActionTaken": True, "Timestamp": dsjson_timestamp(time)}
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(
+                ACTIVATION_KEY.format(event_id),
+                dsjson_timestamp(time),
+                nx=True,
+                ex=self.marker_ttl_s,
+            )
+            pipe.xadd(
                 self.reward_stream,
-                {"json": json.dumps(activation), "event_id": event_id, "type": "activation"},
+                {"json": json.dumps(activation), "event_id": event_id, "type": ACTIVATION},
                 maxlen=self.maxlen,
                 approximate=True,
             )
+            first, _ = await pipe.execute()
         return bool(first)
 
-    async def reward(self, event_id: str, value: float, kind: str, time: datetime) -> None:
-        """Appends an outcome (DSJSON observation: EventId and value `v`) to the reward stream."""
-        outcome = {
+    async def reward(
+        self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
+    ) -> bool:
+        """Appends an outcome (DSJSON observation: EventId and value `v`); True if the
+        decision is known. `key` makes retries of one outcome count once."""
+        outcome: dict[str, Any] = {
             "EventId": event_id,
             "v": value,
             "kind": kind,
             "Timestamp": dsjson_timestamp(time),
         }
-        await self.client.xadd(
-            self.reward_stream,
-            {"json": json.dumps(outcome), "event_id": event_id, "type": "reward"},
-            maxlen=self.maxlen,
-            approximate=True,
-        )
+        if key:
+            outcome["key"] = key
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                self.reward_stream,
+                {"json": json.dumps(outcome), "event_id": event_id, "type": REWARD, "key": key},
+                maxlen=self.maxlen,
+                approximate=True,
+            )
+            pipe.exists(DECISION_KEY.format(event_id))
+            _, known = await pipe.execute()
+        return bool(known)

@@ -77,6 +77,21 @@ class DecideInput:
     device: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class QuietHours:
+    """A daily window of local time, minutes after midnight; wraps midnight when start > end."""
+
+    start_minute: int
+    end_minute: int
+
+    def contains(self, local: datetime) -> bool:
+        """Whether a local wall-clock time falls inside; an empty window (start == end) never."""
+        minute = local.hour * 60 + local.minute
+        if self.start_minute <= self.end_minute:
+            return self.start_minute <= minute < self.end_minute
+        return minute >= self.start_minute or minute < self.end_minute
+
+
 class ConsentStatus(enum.Enum):
     GRANTED = "granted"
     DENIED = "denied"
@@ -106,6 +121,15 @@ class CustomerView:
     channel_responsiveness: Mapping[Channel, float] = dataclasses.field(default_factory=dict)
     sentiment: float = 0.0
     home_store_id: str = ""
+    # The canonical id the profile resolved the request to: keys contact records (always
+    # pseudonymised). Empty when the profile is unknown or was not fetched.
+    customer_id: str = ""
+    # The customer's explicit wishes, honoured with or without personalisation consent.
+    quiet_hours: QuietHours | None = None
+    # Decayed activity per local hour (24 entries, or empty when nothing is known).
+    active_hours: tuple[float, ...] = ()
+    # offer id -> when the customer last dismissed it (for the dismissal cool-down).
+    last_dismissed: Mapping[str, datetime] = dataclasses.field(default_factory=dict)
 
     def consented(self, purpose: Purpose, channel: Channel | None = None) -> bool:
         """Granted for the channel, else for every channel; anything else (or nothing) is no."""
@@ -135,5 +159,11 @@ class Situation:
     weekday: int
     retail_seasons: frozenset[str] = frozenset()
     store_id: str = ""
+    # ISO 3166-1 alpha-2 country and ISO 3166-2 subdivision code without the country
+    # ("DE", "BY"); empty when unknown (the local fallback context).
+    country: str = ""
+    region: str = ""
+    # IANA zone of local_time, for schedules that cross a daylight-saving change.
+    time_zone: str = ""
     # Context.features as-is: name -> number or text.
     features: tuple[tuple[str, float | str], ...] = ()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 from emma.decision.catalog import Offer
 from emma.decision.domain import (
@@ -16,30 +17,44 @@ from emma.decision.domain import (
     Purpose,
     Situation,
 )
+from emma.decision.policy import DEFAULT_POLICY, NO_CONTACTS, ContactHistory, ContactPolicy
+from emma.decision.schedule import quiet_send_time
+from emma.decision.segments import Rule
 
-# Reason codes, stable for dashboards: every removal is counted under one of them.
+# Reason codes, stable for dashboards: every removal is counted under one of them
+# (responses say `filtered.<code>`). Offer-level filters first, then channel-level ones.
 VALIDITY = "validity"
 SEASON = "season"
 DAYPART = "daypart"
 STORE = "store"
+REGION = "region"
+SEGMENT = "segment"
 DISLIKE = "dislike"
+COOLDOWN = "cooldown"
 TOUCHPOINT = "touchpoint"
 CHANNEL = "channel"
 CONSENT = "consent"
+QUIET_HOURS = "quiet_hours"
+FREQUENCY_CAP = "frequency_cap"
+POLICY_UNAVAILABLE = "policy_unavailable"
 LIMIT = "limit"
+# Codes counted per offer (every channel of it goes); the others count (offer, channel) actions.
+OFFER_REASONS = frozenset({VALIDITY, SEASON, DAYPART, STORE, REGION, SEGMENT, DISLIKE, COOLDOWN})
 
 
 @dataclasses.dataclass(frozen=True)
 class Action:
-    """One thing the model can choose: an offer on a channel."""
+    """One thing the model can choose: an offer on a channel, now or at `send_at`."""
 
     offer: Offer
     channel: Channel
+    # A later delivery time (UTC) when quiet hours moved the send; None means now.
+    send_at: datetime | None = None
 
 
-# A contact-policy rule (frequency caps, quiet hours, ... from issue 5): given an action
-# that passed every other filter, the reason code that removes it, or None to keep it.
-# Rules are plain functions over data fetched beforehand, so eligibility stays pure.
+# An extra rule: given an action that passed every other filter, the reason code that
+# removes it, or None to keep it. Rules are plain functions over data fetched beforehand,
+# so eligibility stays pure.
 ActionRule = Callable[[Action], str | None]
 
 
@@ -50,7 +65,70 @@ class Eligibility:
     removed: collections.Counter[str]
 
 
-def _offer_reason(offer: Offer, customer: CustomerView, situation: Situation) -> str | None:
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """What the contact policy needs beyond the request: the rules and what Redis counted.
+
+    `contacts` is None when the contact counters could not be read: then every channel a
+    frequency cap covers is removed (POLICY_UNAVAILABLE), as nothing proves it is under cap.
+    """
+
+    contact: ContactPolicy = DEFAULT_POLICY
+    segments: Mapping[str, Rule] = dataclasses.field(default_factory=dict)
+    contacts: ContactHistory | None = NO_CONTACTS
+
+
+NO_POLICY = Policy()
+
+
+def _in_segments(offer: Offer, customer: CustomerView, policy: Policy) -> bool:
+    # Targeting by profile is personalisation: without consent no segment matches.
+    if not customer.personalised:
+        return False
+    return any(
+        name in policy.segments and policy.segments[name].matches(customer)
+        for name in offer.segments
+    )
+
+
+def _in_region(offer: Offer, situation: Situation) -> bool:
+    if not situation.country:
+        return False
+    here = {situation.country}
+    if situation.region:
+        here.add(f"{situation.country}-{situation.region}")
+    return not offer.regions.isdisjoint(here)
+
+
+def _cooling_down(
+    offer: Offer,
+    customer: CustomerView,
+    situation: Situation,
+    contact: ContactPolicy,
+    categories: Mapping[str, str],
+) -> bool:
+    now = situation.local_time
+    if contact.offer_cooldown is not None:
+        dismissed = customer.last_dismissed.get(offer.offer_id)
+        if dismissed is not None and now - dismissed < contact.offer_cooldown:
+            return True
+    if contact.category_cooldown is not None:
+        for offer_id, dismissed in customer.last_dismissed.items():
+            if (
+                categories.get(offer_id) == offer.category
+                and now - dismissed < contact.category_cooldown
+            ):
+                return True
+    return False
+
+
+def _offer_reason(
+    offer: Offer,
+    customer: CustomerView,
+    situation: Situation,
+    policy: Policy,
+    categories: Mapping[str, str],
+) -> str | None:
     today = situation.local_time.date()
     if (offer.valid_from and today < offer.valid_from) or (
         offer.valid_until and today > offer.valid_until
@@ -64,11 +142,20 @@ def _offer_reason(offer: Offer, customer: CustomerView, situation: Situation) ->
         return DAYPART
     if offer.stores and situation.store_id not in offer.stores:
         return STORE
-    # Dislikes are the customer's explicit wish: honoured even without personalisation consent.
+    if offer.regions and not _in_region(offer, situation):
+        return REGION
+    if offer.segments and not _in_segments(offer, customer, policy):
+        return SEGMENT
+    # Dislikes and dismissals are the customer's explicit wishes: honoured even without
+    # personalisation consent.
     if offer.category in customer.disliked_categories or any(
         product in customer.disliked_products for product in offer.products
     ):
         return DISLIKE
+    if customer.last_dismissed and _cooling_down(
+        offer, customer, situation, policy.contact, categories
+    ):
+        return COOLDOWN
     return None
 
 
@@ -90,11 +177,68 @@ def _channel_reason(
     return None
 
 
-def channel_allowed(
-    offer: Offer, channel: Channel, request: DecideInput, customer: CustomerView
+def _in_quiet_hours(
+    channel: Channel, customer: CustomerView, situation: Situation, policy: Policy
 ) -> bool:
-    """Whether the channel-level filters (touchpoint, caller, consent) keep this pair."""
-    return _channel_reason(offer, channel, request, customer) is None
+    return (
+        channel in policy.contact.quiet_channels
+        and customer.quiet_hours is not None
+        and customer.quiet_hours.contains(situation.local_time)
+    )
+
+
+def _contact_reason(channel: Channel, send_at: datetime, policy: Policy) -> str | None:
+    caps = policy.contact.caps_for(channel)
+    if not caps:
+        return None
+    if policy.contacts is None:
+        return POLICY_UNAVAILABLE
+    return FREQUENCY_CAP if policy.contacts.exceeded(caps, send_at) is not None else None
+
+
+class _QuietSend:
+    """When intrusive sends inside quiet hours go out: the same for every action, so once."""
+
+    def __init__(self, customer: CustomerView, situation: Situation, contact: ContactPolicy):
+        self.customer = customer
+        self.situation = situation
+        self.contact = contact
+        self._known = False
+        self._at: datetime | None = None
+
+    def at(self) -> datetime | None:
+        if not self._known and self.customer.quiet_hours is not None:
+            self._at = quiet_send_time(
+                self.situation.local_time,
+                self.customer.quiet_hours,
+                self.customer.active_hours,
+                self.contact.quiet_horizon,
+                self.situation.time_zone,
+            )
+            self._known = True
+        return self._at
+
+
+def channel_allowed(
+    offer: Offer,
+    channel: Channel,
+    request: DecideInput,
+    customer: CustomerView,
+    situation: Situation | None = None,
+    policy: Policy = NO_POLICY,
+) -> bool:
+    """Whether a channel may carry an answer that is never scheduled nor counted (fallback).
+
+    Touchpoint, caller and consent rules apply; with a situation, an intrusive channel
+    inside quiet hours and any frequency-capped channel are refused too.
+    """
+    if _channel_reason(offer, channel, request, customer) is not None:
+        return False
+    if situation is None:
+        return True
+    return not policy.contact.capped(channel) and not _in_quiet_hours(
+        channel, customer, situation, policy
+    )
 
 
 def eligible_actions(
@@ -103,26 +247,44 @@ def eligible_actions(
     customer: CustomerView,
     situation: Situation,
     *,
+    policy: Policy = NO_POLICY,
     rules: Sequence[ActionRule] = (),
     max_actions: int | None = None,
 ) -> Eligibility:
     """Applies every filter in a fixed order and counts each removal under its reason."""
+    offers = tuple(offers)
     removed: collections.Counter[str] = collections.Counter()
     actions: list[Action] = []
+    categories = (
+        {offer.offer_id: offer.category for offer in offers} if customer.last_dismissed else {}
+    )
+    capped: dict[tuple[Channel, datetime], str | None] = {}
+    later = _QuietSend(customer, situation, policy.contact)
     for offer in offers:
-        reason = _offer_reason(offer, customer, situation)
+        reason = _offer_reason(offer, customer, situation, policy, categories)
         if reason is not None:
             removed[reason] += 1
             continue
         for channel in offer.channels:
             reason = _channel_reason(offer, channel, request, customer)
+            send_at = None
+            if reason is None and _in_quiet_hours(channel, customer, situation, policy):
+                send_at = later.at()
+                if send_at is None:
+                    reason = QUIET_HOURS
             if reason is None:
-                action = Action(offer, channel)
+                # Every offer on a channel at one send time meets the same caps: count once.
+                at = send_at or request.request_time
+                if (channel, at) not in capped:
+                    capped[(channel, at)] = _contact_reason(channel, at, policy)
+                reason = capped[(channel, at)]
+            action = Action(offer, channel, send_at)
+            if reason is None:
                 reason = next((r for rule in rules if (r := rule(action)) is not None), None)
             if reason is not None:
                 removed[reason] += 1
             else:
-                actions.append(Action(offer, channel))
+                actions.append(action)
     if max_actions is not None and len(actions) > max_actions:
         # Keep the marketers' priorities when the model cannot score everything in time.
         ranked = sorted(actions, key=lambda a: -a.offer.priority)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -16,7 +18,8 @@ OFFER = "A"
 CHANNEL = "H"
 
 # namespace -> feature name -> value. Categorical facts are `name=value` with value 1, so the
-# same hash results from the text lines learned online and the DSJSON lines learned offline.
+# same hash results from the text lines the replicas score and the DSJSON lines the learner
+# learns from.
 Namespaces = dict[str, dict[str, float]]
 
 _UNSAFE = re.compile(r"[\s:|]+")
@@ -115,9 +118,53 @@ def _render(namespaces: Mapping[str, Mapping[str, float]]) -> str:
     return " ".join(parts)
 
 
+def shared_line(shared: Namespaces) -> str:
+    """The shared line of a multi-line VW text example."""
+    return f"shared {_render(shared)}".rstrip()
+
+
 def vw_lines(shared: Namespaces, actions: Iterable[Namespaces]) -> list[str]:
     """A multi-line VW text example: the shared line, then one line per action."""
-    return [f"shared {_render(shared)}".rstrip(), *(_render(a) for a in actions)]
+    return [shared_line(shared), *(_render(a) for a in actions)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionFeatures:
+    """An action's namespaces (read-only: shared by every decision) and their VW text."""
+
+    namespaces: Namespaces
+    line: str
+
+
+class ActionFeatureCache:
+    """Each (offer, channel)'s features, computed once per catalog version of the offer.
+
+    Rendering fifty actions costs close to a millisecond of Python; the catalog changes
+    rarely, so each is computed once. A reloaded catalog brings new Offer objects, and
+    an entry counts only for the very object it was computed from.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._entries: collections.OrderedDict[tuple[str, str], tuple[object, ActionFeatures]] = (
+            collections.OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, action: Action) -> ActionFeatures:
+        key = (action.offer.offer_id, action.channel.value)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is action.offer:
+            return entry[1]
+        namespaces = action_features(action)
+        features = ActionFeatures(namespaces, _render(namespaces))
+        self._entries[key] = (action.offer, features)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+        return features
 
 
 def with_label(lines: list[str], index: int, cost: float, probability: float) -> list[str]:

@@ -1,19 +1,18 @@
-"""Activate and Reward: record them for the learner, and learn online from recent decisions."""
+"""Activate and Reward: recorded in Redis for the learner, which joins them to the decisions."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
 import grpc
 import redis.asyncio as redis
 
-from emma.decision.bandit import Bandit
-from emma.decision.memory import RecentDecisions, Remembered
-from emma.runtime.errors import DomainError, NotFound
+from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
-log = logging.getLogger(__name__)
+# Longest idempotency key accepted: an order id or a UUID fits many times over.
+MAX_KEY_LENGTH = 256
 
 
 class StoreUnavailable(DomainError):
@@ -27,49 +26,47 @@ class FeedbackStore(Protocol):
 
     async def activate(self, event_id: str, time: datetime) -> bool: ...
 
-    async def reward(self, event_id: str, value: float, kind: str, time: datetime) -> None: ...
+    async def reward(
+        self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
+    ) -> bool: ...
 
 
 class Feedback:
-    def __init__(self, bandit: Bandit, store: FeedbackStore, memory: RecentDecisions) -> None:
-        self.bandit = bandit
-        self.store = store
-        self.memory = memory
+    """Records activations and rewards; the replica itself learns nothing from them."""
 
-    def _learn(self, entry: Remembered, cost: float) -> None:
-        # Rewards are maximised, VW minimises cost.
-        self.bandit.learn(entry.lines, entry.index, cost, entry.probability)
-        entry.learned = True
+    def __init__(
+        self,
+        store: FeedbackStore,
+        on_activate: Callable[[str, datetime], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        # Runs once per decision, on its first activation: a deferred offer's contact is
+        # counted against the frequency caps only now that it was really shown.
+        self.on_activate = on_activate
 
     async def activate(self, event_id: str, time: datetime) -> bool:
         """True the first time; raises NotFound for a decision no replica logged (or expired)."""
-        entry = self.memory.get(event_id)
         try:
-            if entry is None and not await self.store.known(event_id):
+            if not await self.store.known(event_id):
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
             first = await self.store.activate(event_id, time)
         except redis.RedisError as error:
             raise StoreUnavailable(f"activation not recorded: {type(error).__name__}") from error
-        if first and entry is not None and not entry.activated:
-            entry.activated = True
-            if entry.pending_costs and entry.learnable:
-                self._learn(entry, entry.pending_costs[0])
+        if first and self.on_activate is not None:
+            await self.on_activate(event_id, time)
         return first
 
-    async def reward(self, event_id: str, value: float, kind: str, time: datetime) -> bool:
-        """Learns at once when this replica remembers the decision; always records the reward.
+    async def reward(
+        self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
+    ) -> bool:
+        """Records the reward; returns whether the decision is known (within the window).
 
-        Each decision is learned from online once (its first reward); the learner joins
-        every reward later. Returns whether the event id is known.
+        A reward for an unknown decision is recorded all the same: the learner counts it
+        as unknown, and a decision logged late by a struggling Redis may still match.
         """
-        entry = self.memory.get(event_id)
-        if entry is not None:
-            if entry.learnable:
-                self._learn(entry, -value)
-            elif entry.deferred and not entry.activated:
-                entry.pending_costs.append(-value)
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
         try:
-            await self.store.reward(event_id, value, kind, time)
-            return entry is not None or await self.store.known(event_id)
+            return await self.store.reward(event_id, value, kind, time, key)
         except redis.RedisError as error:
             raise StoreUnavailable(f"reward not recorded: {type(error).__name__}") from error

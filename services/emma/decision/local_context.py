@@ -37,5 +37,6 @@ def fallback_situation(request: DecideInput, time_zone: str) -> Situation:
         season=season,
         weekday=weekday,
         store_id=request.store_id,
+        time_zone=time_zone,
         features=features,
     )

@@ -16,8 +16,9 @@ import grpc
 from opentelemetry import trace
 
 from emma.decision import eligibility as elig
-from emma.decision.bandit import Bandit, ModelError, sample_index, uniform
+from emma.decision.bandit import Bandit
 from emma.decision.catalog import Catalog, Offer
+from emma.decision.contacts import ContactGate
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import (
     TOUCHPOINT_CHANNELS,
@@ -28,14 +29,15 @@ from emma.decision.domain import (
     Situation,
 )
 from emma.decision.features import (
+    ActionFeatureCache,
     action_features,
     dsjson_context,
     shared_features,
-    top_features,
-    vw_lines,
+    shared_line,
 )
 from emma.decision.local_context import fallback_situation
-from emma.decision.memory import RecentDecisions, Remembered
+from emma.decision.policy import NO_CONTACTS, ContactHistory
+from emma.decision.reasons import explain, filter_reasons
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.tracing import current_trace_id
 
@@ -98,8 +100,8 @@ def new_event_id() -> str:
 
 
 def schedule(action: elig.Action, request: DecideInput, situation: Situation) -> datetime:
-    """When to deliver. Always now for the foundation; quiet hours (issue 5) plug in here."""
-    return request.request_time
+    """When to deliver: now, or the later time quiet hours moved the send to (eligibility)."""
+    return action.send_at or request.request_time
 
 
 class Decider:
@@ -111,19 +113,22 @@ class Decider:
         bandit: Bandit,
         dependencies: Dependencies,
         sink: DecisionSink,
-        memory: RecentDecisions,
         settings: PipelineSettings,
         *,
         rules: Sequence[elig.ActionRule] = (),
+        contacts: ContactGate | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
         self.bandit = bandit
         self.dependencies = dependencies
         self.sink = sink
-        self.memory = memory
         self.settings = settings
+        # Each (offer, channel)'s features and VW text, rendered once per catalog offer.
+        self.action_features = ActionFeatureCache()
         self.rules = tuple(rules)
+        # Frequency caps; None counts nothing (a catalog's caps are then not enforced).
+        self.contacts = contacts
         self.clock = clock
 
     def budget(self, request: DecideInput, deadline_s: float | None) -> float:
@@ -168,11 +173,31 @@ class Decider:
             )
             return None
 
+    async def _contact_history(
+        self, subject: str | None, catalog: Catalog, request: DecideInput, deadline: float
+    ) -> ContactHistory | None:
+        """The customer's counted contacts; None when they could not be read in time."""
+        if subject is None or self.contacts is None:
+            return NO_CONTACTS
+        contacts = self.contacts
+        return await self._fetch(
+            "contacts",
+            lambda t: contacts.history(subject, catalog.policy, request),
+            deadline,
+        )
+
     async def _decide(self, event_id: str, request: DecideInput, deadline: float) -> Decision:
         degraded: list[Degraded] = []
-        customer_or_none, situation_or_none = await asyncio.gather(
+        # One catalog for the whole decision, even if a reload swaps it meanwhile.
+        catalog = self.catalog
+        counting = self.contacts is not None and bool(catalog.policy.caps)
+        guess = self.contacts.guess(request) if self.contacts and counting else None
+        # The contact counters are read alongside profile and context, under the guess of
+        # whose they are; checked against the canonical id once the profile has arrived.
+        customer_or_none, situation_or_none, history = await asyncio.gather(
             self._fetch("profile", lambda t: self.dependencies.customer(request, t), deadline),
             self._fetch("context", lambda t: self.dependencies.situation(request, t), deadline),
+            self._contact_history(guess, catalog, request, deadline),
         )
         customer = customer_or_none
         if customer is None:
@@ -182,13 +207,22 @@ class Decider:
         if situation is None:
             degraded.append(Degraded.CONTEXT)
             situation = fallback_situation(request, self.settings.default_time_zone)
+        subject = ""
+        if self.contacts is not None and counting:
+            subject = self.contacts.subject(request, customer)
+            if subject != guess:
+                history = await self._contact_history(subject, catalog, request, deadline)
+            if history is None:
+                degraded.append(Degraded.POLICY)
+        policy = elig.Policy(catalog.policy, catalog.segments, history)
 
         with tracer.start_as_current_span("emma.decision.eligibility") as span:
             result = elig.eligible_actions(
-                self.catalog.candidates,
+                catalog.candidates,
                 request,
                 customer,
                 situation,
+                policy=policy,
                 rules=self.rules,
                 max_actions=self.settings.max_actions,
             )
@@ -200,30 +234,58 @@ class Decider:
             )
 
         shared = shared_features(customer, situation)
-        per_action = [action_features(action) for action in result.actions]
-        lines = vw_lines(shared, per_action)
+        cached = [self.action_features.get(action) for action in result.actions]
+        per_action = [features.namespaces for features in cached]
         with tracer.start_as_current_span("emma.decision.predict") as span:
-            try:
-                pmf = self.bandit.predict(lines)
-                model_version = self.bandit.model_version
-            except ModelError as error:
-                log.warning("model could not score", extra={"error": str(error)})
-                degraded.append(Degraded.MODEL)
-                pmf, model_version = uniform(len(lines) - 1), FALLBACK_MODEL_VERSION
+            # The policy mode decides who chooses; the draw is seeded by the event id.
+            choice = self.bandit.choose(
+                event_id,
+                shared_line(shared),
+                [features.line for features in cached],
+                [action.offer.priority for action in result.actions],
+            )
+            model_version = choice.model_version
             span.set_attribute("emma.model_version", model_version)
-        index = sample_index(pmf, event_id)
+            span.set_attribute("emma.policy", choice.policy.value)
+        if choice.model_failed:
+            degraded.append(Degraded.MODEL)
+        pmf, index = choice.pmf, choice.index
+        if self.contacts is not None and counting:
+            held = await self.contacts.hold(
+                event_id,
+                request,
+                subject,
+                catalog.policy,
+                result.actions,
+                pmf,
+                index,
+                max(deadline - self.clock(), self.settings.log_timeout_s),
+            )
+            if held.degraded and Degraded.POLICY not in degraded:
+                degraded.append(Degraded.POLICY)
+            for reason, count in held.removed.items():
+                filtered[f"filtered.{reason}"] = filtered.get(f"filtered.{reason}", 0) + count
+            if held.index is None:
+                return await self._fallback(
+                    event_id, request, customer, situation, degraded, "no_eligible_action", filtered
+                )
+            pmf, index = held.pmf, held.index
         chosen = result.actions[index]
 
-        self.memory.remember(
-            event_id,
-            Remembered(
-                lines=lines,
-                index=index,
-                probability=pmf[index],
-                deferred=request.deferred_activation,
-                created=self.memory.now(),
-            ),
+        explained = explain(
+            actions=result.actions,
+            pmf=pmf,
+            index=index,
+            shared=shared,
+            per_action=per_action,
+            filtered=filtered,
+            customer=customer,
+            segments=catalog.segments,
         )
+        reasons = [
+            *(r for r in explained if choice.by_model or r[0] != "chosen.model"),
+            *choice.reasons,
+        ]
         logged = LoggedDecision(
             event_id=event_id,
             timestamp=request.request_time,
@@ -236,16 +298,13 @@ class Decider:
             channel=chosen.channel.value,
             customer=pseudonymise(request.customer_value),
             fallback=False,
+            policy=choice.policy.value,
+            baseline=choice.baseline,
+            reasons=reasons,
         )
         if not await self._log(logged, deadline):
             degraded.append(Degraded.DECISION_LOG)
 
-        reasons = [
-            ("chosen.model", f"p={pmf[index]:.3f} among {len(pmf)} actions"),
-            ("feature.shared", ",".join(top_features(shared))),
-            ("feature.action", ",".join(top_features(per_action[index], limit=4))),
-            *filtered.items(),
-        ]
         return Decision(
             event_id=event_id,
             offer=chosen.offer,
@@ -271,12 +330,21 @@ class Decider:
                 log.warning("decision log write failed", extra={"error": type(error).__name__})
                 return False
 
-    def _fallback_channel(self, request: DecideInput, customer: CustomerView) -> Channel | None:
-        """The fallback offer's first channel that passes touchpoint, caller and consent rules."""
+    def _fallback_channel(
+        self, request: DecideInput, customer: CustomerView, situation: Situation
+    ) -> Channel | None:
+        """The fallback offer's first channel that passes touchpoint, caller and consent rules,
+        is not frequency-capped (the fallback is never counted) and not quiet right now."""
         offer = self.catalog.fallback
+        policy = elig.Policy(self.catalog.policy)
         candidates = [*offer.channels, *TOUCHPOINT_CHANNELS[request.touchpoint]]
         return next(
-            (c for c in candidates if elig.channel_allowed(offer, c, request, customer)), None
+            (
+                c
+                for c in candidates
+                if elig.channel_allowed(offer, c, request, customer, situation, policy)
+            ),
+            None,
         )
 
     async def _fallback(
@@ -291,11 +359,12 @@ class Decider:
     ) -> Decision:
         offer = self.catalog.fallback
         customer = customer or UNAVAILABLE_CUSTOMER
-        channel = self._fallback_channel(request, customer)
+        situation = situation or fallback_situation(request, self.settings.default_time_zone)
+        channel = self._fallback_channel(request, customer, situation)
+        reasons = [("chosen.fallback", why), *filter_reasons(filtered)]
         if channel is not None:
             # Logged as a one-action decision with probability 1, so Activate and Reward
             # find it; the learner gains nothing from it but the counts stay honest.
-            situation = situation or fallback_situation(request, self.settings.default_time_zone)
             shared = shared_features(customer, situation)
             action = action_features(elig.Action(offer, channel))
             logged = LoggedDecision(
@@ -310,10 +379,11 @@ class Decider:
                 channel=channel.value,
                 customer=pseudonymise(request.customer_value),
                 fallback=True,
+                policy="fallback",
+                reasons=reasons,
             )
             if not await self._log(logged, self.clock()):
                 degraded = [*degraded, Degraded.DECISION_LOG]
-        reasons = [("chosen.fallback", why), *((code, str(n)) for code, n in filtered.items())]
         return Decision(
             event_id=event_id,
             offer=offer,

@@ -6,19 +6,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 import grpc
+import redis.asyncio as aioredis
 
-from emma.decision.bandit import Bandit
-from emma.decision.catalog import load_catalog
+from emma.decision.bandit import Bandit, PolicyMode
+from emma.decision.catalog import Catalog, load_catalog
+from emma.decision.catalog_watch import CatalogWatcher
 from emma.decision.config import DecisionConfig
+from emma.decision.contacts import ContactGate, ContactStore
 from emma.decision.decision_log import DecisionStore
 from emma.decision.dependencies import MeshDependencies
 from emma.decision.feedback import Feedback
-from emma.decision.memory import RecentDecisions
 from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
+from emma.learner.snapshots import ModelFollower, initial_model
 from emma.runtime.channels import mesh_channel
 from emma.runtime.main import run_service
 from emma.runtime.redis_client import connect_redis
@@ -41,7 +45,14 @@ async def _warm_up(channel: grpc.aio.Channel) -> None:
 def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     """A ready-to-start server; must be called inside a running event loop."""
     catalog = load_catalog(config.catalog_path, config.fallback_offer_id)
-    bandit = Bandit(config.vw_args)
+    # The latest published snapshot, so a new replica starts with what the others serve.
+    model, loaded = initial_model(config.redis_url, config.model_key, config.vw_args)
+    bandit = Bandit(
+        config.vw_args,
+        mode=PolicyMode(config.policy_mode),
+        exploration_floor=config.exploration_floor,
+        model=model,
+    )
     redis = connect_redis(config.redis_url)
     profile_channel = mesh_channel(config.profile_addr)
     context_channel = mesh_channel(config.context_addr)
@@ -52,26 +63,53 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         config.stream_maxlen,
         config.reward_window_s,
     )
-    memory = RecentDecisions(config.recent_decisions, config.reward_window_s)
+    contacts = ContactGate(
+        ContactStore(redis, config.contact_key_prefix, pending_ttl_s=config.reward_window_s)
+    )
     decider = Decider(
         catalog,
         bandit,
         MeshDependencies(profile_channel, context_channel),
         store,
-        memory,
         PipelineSettings(
             budget_s=config.budget_ms / 1000,
             max_actions=config.max_actions,
             default_time_zone=config.default_time_zone,
             log_timeout_s=config.log_timeout_ms / 1000,
         ),
+        contacts=contacts,
     )
+
+    async def count_activation(event_id: str, time: datetime) -> None:
+        await contacts.activated(event_id, time, decider.catalog.policy)
+
     server, port = create_server(config.host, config.port, [SERVICE_NAME])
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(
-        DecisionServicer(decider, Feedback(bandit, store, memory)), server.grpc_server
+        DecisionServicer(decider, Feedback(store, on_activate=count_activation)),
+        server.grpc_server,
     )
 
     warm_ups = [asyncio.create_task(_warm_up(c)) for c in (profile_channel, context_channel)]
+    # Model bytes are binary: the follower has its own client that returns bytes.
+    model_client = aioredis.Redis.from_url(
+        config.redis_url, decode_responses=False, socket_connect_timeout=2.0
+    )
+    follower = ModelFollower(model_client, config.model_key, bandit, config.model_poll_s, loaded)
+    # Cancelled with the warm-ups when the server stops.
+    warm_ups.append(asyncio.create_task(follower.run()))
+
+    def install(new: Catalog) -> None:
+        decider.catalog = new
+
+    if config.catalog_poll_s > 0:
+        watcher = CatalogWatcher(
+            config.catalog_path,
+            install,
+            fallback_offer_id=config.fallback_offer_id,
+            interval_s=config.catalog_poll_s,
+        )
+        # Cancelled with the warm-ups when the server stops.
+        warm_ups.append(asyncio.create_task(watcher.run()))
 
     async def close() -> None:
         for task in warm_ups:
@@ -80,6 +118,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         await profile_channel.close(None)
         await context_channel.close(None)
         await redis.aclose()
+        await model_client.aclose()
         bandit.close()
 
     server.on_stop(close)

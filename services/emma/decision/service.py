@@ -49,5 +49,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         time = (
             request.time.ToDatetime(tzinfo=UTC) if request.HasField("time") else datetime.now(UTC)
         )
-        accepted = await self.feedback.reward(event_id, value, request.kind, time)
+        accepted = await self.feedback.reward(
+            event_id, value, request.kind, time, request.idempotency_key
+        )
         return decision_pb2.RewardResponse(accepted=accepted)

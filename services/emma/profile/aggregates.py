@@ -1,10 +1,12 @@
-"""Real-time aggregate maths: which updates an event makes, and how stored values read back."""
+"""Real-time aggregate maths: the updates an event makes, and how stored values read back."""
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from emma.profile.model import (
@@ -17,11 +19,24 @@ from emma.profile.model import (
     LifeEvent,
     LifeEventKind,
     LifeEventRecord,
+    OfferHistory,
     OfferResponse,
     OfferResponseKind,
     Purchase,
     Rfm,
     SupportContact,
+)
+from emma.profile.record import (
+    CATEGORY,
+    HOUR,
+    IMPRESSIONS,
+    OFFER,
+    PRODUCT,
+    RESPONSES,
+    SCALE,
+    STORE,
+    OfferRecord,
+    Record,
 )
 
 # Affinity weights per signal: a purchase says far more than a glance.
@@ -41,11 +56,11 @@ LOYAL_WITHIN_DAYS = 60
 LAPSED_AFTER_DAYS = 90
 UNHAPPY_SENTIMENT = -0.3
 
-# Writes are expressed as small operations (`Op`) that the per-customer Lua script in
-# scripts.py applies atomically; `Decayed.add` is the reference of the script's maths.
-# An update for the script: ["dec", key, field, [weights], t] | ["rfm", t, amount]
-# | ["max", key, field, t] | ["life", kind, t, store_id]. Keys name parts of CustomerKeys.
-Op = list[object]
+# The updates an event makes: ["d", field, weight, t] add to a decayed value,
+# ["m", field, t] keep the latest time, ["i", field, amount] add to a counter,
+# ["o", offer, kind, t] offer history, ["l", kind, t, store] a life event. A batch's
+# updates are folded (fold) into what lua/record.lua applies atomically.
+Op = list[Any]
 
 
 def epoch(time: datetime) -> float:
@@ -61,95 +76,163 @@ def decay_factor(elapsed_s: float, half_life_s: float) -> float:
     return float(0.5 ** (elapsed_s / half_life_s))
 
 
-@dataclasses.dataclass(frozen=True)
-class Decayed:
-    """Exponentially decaying values sharing one reference time (epoch seconds)."""
+# --- forward decay ------------------------------------------------------------------------
+# A weight w seen at time t is stored as w * 2^((t - E) / half-life) relative to a landmark
+# E, in fixed point. Sums of such values are order-independent, and a value read at `now`
+# is the stored one times 2^(-(now - E) / half-life): exactly the exponentially decayed sum.
 
-    values: tuple[float, ...]
-    at: float
 
-    def add(self, weights: Iterable[float], at: float, half_life_s: float) -> Decayed:
-        """Adds weights observed at `at`; order of additions does not change the result."""
-        weights = tuple(weights)
-        if at >= self.at:
-            factor = decay_factor(at - self.at, half_life_s)
-            return Decayed(
-                tuple(v * factor + w for v, w in zip(self.values, weights, strict=True)), at
-            )
-        factor = decay_factor(self.at - at, half_life_s)
-        return Decayed(
-            tuple(v + w * factor for v, w in zip(self.values, weights, strict=True)), self.at
-        )
+def forward(weight: float, at: float, landmark: float, half_life_s: float) -> int:
+    """The fixed-point contribution of `weight` observed at `at` (lua/record.lua's maths)."""
+    return _round(weight * SCALE * 2 ** ((at - landmark) / half_life_s))
 
-    def values_at(self, now: float, half_life_s: float) -> tuple[float, ...]:
-        """The values as of `now`; never grown for a reference time ahead of `now`."""
-        factor = decay_factor(max(0.0, now - self.at), half_life_s)
-        return tuple(v * factor for v in self.values)
 
-    def encode(self) -> str:
-        """`t|v1|v2...`, the format the Lua script reads and writes."""
-        return "|".join(repr(x) for x in (self.at, *self.values))
+def rebase(value: int, landmark: float, new_landmark: float, half_life_s: float) -> int:
+    """A stored value relative to `new_landmark` instead of `landmark`."""
+    return _round(value * 2 ** ((landmark - new_landmark) / half_life_s))
 
-    @staticmethod
-    def decode(text: str) -> Decayed:
-        at, *values = (float(part) for part in text.split("|"))
-        return Decayed(tuple(values), at)
+
+def read(value: int, landmark: float, now: float, half_life_s: float) -> float:
+    """The decayed value as of `now`; a landmark ahead of `now` never grows it."""
+    return value / SCALE * decay_factor(max(0.0, now - landmark), half_life_s)
+
+
+def _round(x: float) -> int:
+    # As Lua's math.floor(x + 0.5), so both sides agree to the unit.
+    return math.floor(x + 0.5)
+
+
+# --- event -> updates ---------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def local_hour(time: datetime, zone: str) -> int:
-    return time.astimezone(ZoneInfo(zone)).hour
+    return _local_hour(math.floor(time.timestamp() / QUARTER_HOUR_S), zone)
+
+
+QUARTER_HOUR_S = 900
+
+
+@lru_cache(maxsize=65_536)
+def _local_hour(quarter: int, zone: str) -> int:
+    # Zone offsets (and their changes) are whole quarter hours, so a quarter hour of UTC
+    # falls in one local hour: converting its start once serves every event in it.
+    return datetime.fromtimestamp(quarter * QUARTER_HOUR_S, UTC).astimezone(_zone(zone)).hour
 
 
 def event_ops(event: Event, default_zone: str) -> list[Op]:
     """The aggregate updates one event makes."""
     t = epoch(event.time)
     hour = local_hour(event.time, event.zone or default_zone)
-    ops: list[Op] = [["dec", "hours", str(hour), [1.0], t], ["max", "profile", "last_event_at", t]]
+    ops: list[Op] = [["d", f"{HOUR}{hour}", 1.0, t]]
     payload = event.payload
     if isinstance(payload, Purchase):
-        ops.append(["rfm", t, payload.total])
+        ops += [["m", "P", t], ["i", "N", 1], ["i", "M", _round(payload.total * SCALE)]]
         for item in payload.items:
             if item.category:
-                ops.append(["dec", "cat", item.category, [PURCHASE_LINE_WEIGHT], t])
+                ops.append(["d", CATEGORY + item.category, PURCHASE_LINE_WEIGHT, t])
             if item.product_id:
-                ops.append(["dec", "prod", item.product_id, [PURCHASE_LINE_WEIGHT], t])
+                ops.append(["d", PRODUCT + item.product_id, PURCHASE_LINE_WEIGHT, t])
         if payload.store_id:
-            ops.append(["dec", "stores", payload.store_id, [1.0], t])
+            ops.append(["d", STORE + payload.store_id, 1.0, t])
     elif isinstance(payload, Interaction):
         weight = INTERACTION_WEIGHTS.get(payload.kind, 0.0)
         if payload.category:
-            ops.append(["dec", "cat", payload.category, [weight], t])
+            ops.append(["d", CATEGORY + payload.category, weight, t])
         if payload.product_id:
-            ops.append(["dec", "prod", payload.product_id, [weight], t])
+            ops.append(["d", PRODUCT + payload.product_id, weight, t])
     elif isinstance(payload, OfferResponse):
+        ops.append(["o", payload.offer_id, int(payload.kind), t])
         if payload.channel != Channel.UNSPECIFIED:
-            shown = 1.0 if payload.kind == OfferResponseKind.SHOWN else 0.0
-            responded = (
-                1.0
-                if payload.kind in (OfferResponseKind.CLICKED, OfferResponseKind.REDEEMED)
-                else 0.0
-            )
-            if shown or responded:
-                ops.append(["dec", "chan", payload.channel.name.lower(), [shown, responded], t])
+            channel = int(payload.channel)
+            if payload.kind == OfferResponseKind.SHOWN:
+                ops.append(["d", f"{IMPRESSIONS}{channel}", 1.0, t])
+            elif payload.kind in (OfferResponseKind.CLICKED, OfferResponseKind.REDEEMED):
+                ops.append(["d", f"{RESPONSES}{channel}", 1.0, t])
     elif isinstance(payload, SupportContact):
-        ops.append(["dec", "profile", "sentiment", [payload.sentiment, 1.0], t])
+        ops += [["d", "S", payload.sentiment, t], ["d", "W", 1.0, t]]
     elif isinstance(payload, LifeEvent):
         life_t = epoch(payload.time) if payload.time is not None else t
-        ops.append(["life", payload.kind.name.lower(), life_t, payload.store_id])
+        ops.append(["l", payload.kind.name.lower(), life_t, payload.store_id])
     return ops
 
 
-def read_decayed(
-    raw: Mapping[str, str], now: float, half_life_s: float
-) -> dict[str, tuple[float, ...]]:
-    return {key: Decayed.decode(text).values_at(now, half_life_s) for key, text in raw.items()}
+def fold(
+    events: Iterable[tuple[float, list[Op]]], now: float, half_life_s: float
+) -> dict[str, Any]:
+    """One customer's updates of a batch, one per field: what lua/record.lua applies.
+
+    `events` pairs each event's time with its updates. Decayed weights are summed relative
+    to the batch's latest time `t`, so the script scales each field once; future-dated
+    events (clock drift) decay as if they happened now.
+    """
+    events = [(min(at, now), ops) for at, ops in events]
+    t = max((at for at, _ in events), default=now)
+    decayed: dict[str, float] = {}
+    latest: dict[str, float] = {}
+    counters: dict[str, int] = {}
+    offers: dict[str, list[float]] = {}
+    life: list[list[Any]] = []
+    for at, ops in events:
+        factor = decay_factor(t - at, half_life_s)
+        for op in ops:
+            kind = op[0]
+            if kind == "d":
+                decayed[op[1]] = decayed.get(op[1], 0.0) + op[2] * factor
+            elif kind == "m":
+                latest[op[1]] = max(latest.get(op[1], op[2]), op[2])
+            elif kind == "i":
+                counters[op[1]] = counters.get(op[1], 0) + op[2]
+            elif kind == "o":
+                record = offers.setdefault(op[1], [0.0, 0.0, 0.0, 0.0, 0.0])
+                record[op[2] - 1] = max(record[op[2] - 1], op[3])
+                if op[2] == OfferResponseKind.DISMISSED:
+                    record[4] += factor
+            else:
+                life.append(op[1:])
+    return {
+        "t": t,
+        "d": sorted(decayed.items()),
+        "m": sorted(latest.items()),
+        "i": sorted(counters.items()),
+        "o": [[offer, *record] for offer, record in sorted(offers.items())],
+        "l": life,
+    }
 
 
-def affinities(raw: Mapping[str, str], now: float, half_life_s: float) -> tuple[Affinity, ...]:
-    """Decayed to `now`, highest first (ties by key, so the order is stable)."""
-    scores = [(key, values[0]) for key, values in read_decayed(raw, now, half_life_s).items()]
-    scores.sort(key=lambda pair: (-pair[1], pair[0]))
-    return tuple(Affinity(key, score) for key, score in scores)
+def touched(update: Mapping[str, Any]) -> list[str]:
+    """The record fields a folded update reads."""
+    fields = {field for family in ("d", "m", "i") for field, _ in update[family]}
+    fields.update(OFFER + offer[0] for offer in update["o"])
+    return sorted(fields)
+
+
+# --- stored values -> profile parts -------------------------------------------------------
+
+
+class Reader:
+    """Reads a record's decayed values as of one moment."""
+
+    def __init__(self, record: Record, now: float, half_life_s: float) -> None:
+        self.record = record
+        self.now = now
+        self.half_life_s = half_life_s
+        self.landmark = record.number("E", now)
+
+    def value(self, stored: int) -> float:
+        return read(stored, self.landmark, self.now, self.half_life_s)
+
+    def family(self, letter: str) -> dict[str, float]:
+        return {key: self.value(v) for key, v in self.record.family(letter).items()}
+
+
+def ranked(scores: Mapping[str, float]) -> tuple[Affinity, ...]:
+    """Highest first (ties by key, so the order is stable)."""
+    return tuple(Affinity(k, s) for k, s in sorted(scores.items(), key=lambda p: (-p[1], p[0])))
 
 
 def responsiveness(impressions: float, responses: float) -> float:
@@ -162,49 +245,80 @@ def responsiveness(impressions: float, responses: float) -> float:
     return min(1.0, (responses + prior) / (shown + RESPONSE_PRIOR_STRENGTH))
 
 
-def channel_stats(
-    raw: Mapping[str, str], now: float, half_life_s: float
-) -> tuple[ChannelStats, ...]:
+def channel_stats(reader: Reader) -> tuple[ChannelStats, ...]:
+    shown, answered = reader.family(IMPRESSIONS), reader.family(RESPONSES)
     stats = []
-    for name, (impressions, responses) in sorted(read_decayed(raw, now, half_life_s).items()):
-        channel = Channel[name.upper()]
+    for number in sorted({int(key) for key in (*shown, *answered)}):
+        impressions, responses = shown.get(str(number), 0.0), answered.get(str(number), 0.0)
         stats.append(
-            ChannelStats(channel, impressions, responses, responsiveness(impressions, responses))
+            ChannelStats(
+                Channel(number), impressions, responses, responsiveness(impressions, responses)
+            )
         )
-    return tuple(sorted(stats, key=lambda s: s.channel))
+    return tuple(stats)
 
 
-def active_hours(raw: Mapping[str, str], now: float, half_life_s: float) -> tuple[float, ...]:
+def active_hours(reader: Reader) -> tuple[float, ...]:
     hours = [0.0] * 24
-    for hour, values in read_decayed(raw, now, half_life_s).items():
-        hours[int(hour)] = values[0]
+    for hour, value in reader.family(HOUR).items():
+        hours[int(hour)] = value
     return tuple(hours)
 
 
-def sentiment(raw: str | None, now: float, half_life_s: float) -> float:
+def sentiment(record: Record) -> float:
     """The decay-weighted mean sentiment, in [-1, 1]; 0 when nothing is known."""
-    if not raw:
+    weight = record.decayed.get("W", 0)
+    if weight <= 0:
         return 0.0
-    total, weight = Decayed.decode(raw).values_at(now, half_life_s)
-    return max(-1.0, min(1.0, total / weight)) if weight > 0 else 0.0
+    return max(-1.0, min(1.0, record.decayed.get("S", 0) / weight))
 
 
-def life_events(items: Iterable[Mapping[str, object]]) -> tuple[LifeEventRecord, ...]:
-    records = [
-        LifeEventRecord(
-            LifeEventKind[str(item["k"]).upper()], from_epoch(float(str(item["t"]))), str(item["s"])
-        )
-        for item in items
-    ]
+def rfm(record: Record) -> Rfm:
+    last = record.time("P")
+    return Rfm(
+        last_purchase_at=None if last is None else from_epoch(last),
+        purchase_count=int(record.number("N")),
+        total_spend=record.number("M") / SCALE,
+    )
+
+
+def _when(seconds: int) -> datetime | None:
+    return from_epoch(seconds) if seconds > 0 else None
+
+
+def offer_history(reader: Reader) -> tuple[OfferHistory, ...]:
+    """Most recent activity first (ties by offer id)."""
+    offers = sorted(reader.record.offers.items(), key=lambda p: (-p[1].recency, p[0]))
+    return tuple(_offer(offer, rec, reader) for offer, rec in offers)
+
+
+def _offer(offer_id: str, rec: OfferRecord, reader: Reader) -> OfferHistory:
+    return OfferHistory(
+        offer_id,
+        _when(rec.shown),
+        _when(rec.clicked),
+        _when(rec.redeemed),
+        _when(rec.dismissed),
+        reader.value(rec.dismissals),
+    )
+
+
+def life_events(entries: list[str]) -> tuple[LifeEventRecord, ...]:
+    """Entries `kind|time|store` as lua/record.lua keeps them, newest first."""
+    records = []
+    for entry in entries:
+        kind, time, store = entry.split("|", 2)
+        records.append(LifeEventRecord(LifeEventKind[kind.upper()], from_epoch(float(time)), store))
     return tuple(sorted(records, key=lambda r: r.time, reverse=True)[:MAX_LIFE_EVENTS])
 
 
-def home_store(moved_to: str, stores: Mapping[str, str], now: float, half_life_s: float) -> str:
+def home_store(record: Record, reader: Reader) -> str:
     """The store named by the latest move, else the store visited most (decayed)."""
+    moved_to = record.scalars.get("H", "")
     if moved_to:
         return moved_to
-    ranked = affinities(stores, now, half_life_s)
-    return ranked[0].key if ranked else ""
+    visits = ranked(reader.family(STORE))
+    return visits[0].key if visits else ""
 
 
 def segments(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +16,12 @@ from emma.profile.model import (
     ConsentChange,
     ConsentState,
     ConsentStatus,
-    CustomerRef,
     Preferences,
     Profile,
     Purpose,
     QuietHours,
-    Rfm,
 )
+from emma.profile.record import CATEGORY, PRODUCT, Record
 
 ALL_CHANNELS = "all"
 
@@ -126,59 +125,54 @@ def decode_effective(raw: Mapping[str, str]) -> dict[Slot, ConsentState]:
     return effective
 
 
+def pairs(flat: Sequence[str]) -> dict[str, str]:
+    """A flat [field, value, ...] reply (HGETALL inside a script) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 @dataclasses.dataclass(frozen=True)
-class StoredCustomer:
-    """The keys of one customer as read in one snapshot (missing keys read as empty)."""
+class Stored:
+    """A customer's keys as one script read them; missing keys read as empty."""
 
     customer_id: str
-    profile: Mapping[str, str]
-    ids: Iterable[str]
-    categories: Mapping[str, str]
-    products: Mapping[str, str]
-    stores: Mapping[str, str]
-    channels: Mapping[str, str]
-    hours: Mapping[str, str]
-    preferences: Mapping[str, str]
+    record: Record
     consent: Mapping[str, str]
+    preferences: Mapping[str, str]
+    life_events: Sequence[str]
+    # Read by the snapshot script only (export and merge).
+    ledger: Sequence[str] = ()
+    seen: Sequence[str] = ()
+    seen_prev: Sequence[str] = ()
 
     @property
     def exists(self) -> bool:
-        return bool(self.profile)
+        return "C" in self.record.scalars
 
 
-def build_profile(stored: StoredCustomer, now: datetime, half_life_s: float) -> Profile:
+def build_profile(stored: Stored, now: datetime, half_life_s: float) -> Profile:
     """The profile as of `now`: every decayed value is decayed to `now`."""
-    fields = stored.profile
-    at = aggregates.epoch(now)
-    rfm = Rfm(
-        last_purchase_at=_time(fields["last_purchase_at"])
-        if "last_purchase_at" in fields
-        else None,
-        purchase_count=int(fields.get("purchase_count", "0")),
-        total_spend=float(fields.get("total_spend", "0")),
-    )
-    created_at = _time(fields["created_at"]) if "created_at" in fields else None
-    sentiment = aggregates.sentiment(fields.get("sentiment"), at, half_life_s)
+    record = stored.record
+    reader = aggregates.Reader(record, aggregates.epoch(now), half_life_s)
+    rfm = aggregates.rfm(record)
+    created = record.time("C")
+    updated = record.time("U")
+    created_at = None if created is None else _time(created)
+    sentiment = aggregates.sentiment(record)
     return Profile(
         customer_id=stored.customer_id,
-        identifiers=tuple(sorted((CustomerRef.decode(text) for text in stored.ids), key=_ref_key)),
+        identifiers=tuple(record.refs()),
         created_at=created_at,
-        updated_at=_time(fields["updated_at"]) if "updated_at" in fields else None,
+        updated_at=None if updated is None else _time(updated),
         rfm=rfm,
-        category_affinities=aggregates.affinities(stored.categories, at, half_life_s),
-        product_affinities=aggregates.affinities(stored.products, at, half_life_s),
-        channels=aggregates.channel_stats(stored.channels, at, half_life_s),
-        active_hours=aggregates.active_hours(stored.hours, at, half_life_s),
+        category_affinities=aggregates.ranked(reader.family(CATEGORY)),
+        product_affinities=aggregates.ranked(reader.family(PRODUCT)),
+        channels=aggregates.channel_stats(reader),
+        active_hours=aggregates.active_hours(reader),
         sentiment=sentiment,
-        recent_life_events=aggregates.life_events(json.loads(fields.get("life_events", "[]"))),
+        recent_life_events=aggregates.life_events(list(stored.life_events)),
         preferences=decode_preferences(stored.preferences),
         consents=ordered(decode_effective(stored.consent)),
         segments=aggregates.segments(rfm, created_at, sentiment, now),
-        home_store_id=aggregates.home_store(
-            fields.get("home_store", ""), stored.stores, at, half_life_s
-        ),
+        home_store_id=aggregates.home_store(record, reader),
+        offer_history=aggregates.offer_history(reader),
     )
-
-
-def _ref_key(ref: CustomerRef) -> tuple[int, str]:
-    return (ref.kind, ref.value)

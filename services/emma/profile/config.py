@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from emma.runtime.config import check_port, require, setting
 
 _KEY_PREFIX_FORBIDDEN = set("{}: \t\r\n")
+# redis+cluster://host:port names any node of a Redis Cluster (emma.runtime.redis_client).
+_URL_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,11 @@ class ProfileConfig:
     max_batch_events: int = setting(
         1000, "EMMA_MAX_BATCH_EVENTS", "most events accepted in one RecordEvents batch"
     )
+    replay_window_days: float = setting(
+        7.0,
+        "EMMA_REPLAY_WINDOW_DAYS",
+        "days an event id is remembered after it was applied, so a replay changes nothing",
+    )
     default_time_zone: str = setting(
         "Europe/Berlin",
         "EMMA_DEFAULT_TIME_ZONE",
@@ -41,8 +48,9 @@ class ProfileConfig:
         require(self.host != "", "EMMA_PROFILE_HOST: must not be empty")
         require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
         require(
-            self.redis_url.startswith(("redis://", "rediss://", "unix://")),
-            f"EMMA_REDIS_URL={self.redis_url!r}: expected a redis://, rediss:// or unix:// URL",
+            self.redis_url.startswith(_URL_SCHEMES),
+            f"EMMA_REDIS_URL={self.redis_url!r}: expected a redis://, rediss://, unix:// or "
+            "redis+cluster:// URL",
         )
         # The prefix becomes part of a hash tag; braces or colons would break slot routing.
         require(
@@ -59,6 +67,10 @@ class ProfileConfig:
             f"EMMA_PROFILE_TTL_DAYS={self.profile_ttl_days}: must be > 0",
         )
         require(
+            self.replay_window_days > 0,
+            f"EMMA_REPLAY_WINDOW_DAYS={self.replay_window_days}: must be > 0",
+        )
+        require(
             1 <= self.max_batch_events <= 100_000,
             f"EMMA_MAX_BATCH_EVENTS={self.max_batch_events}: must be 1..100000",
         )
@@ -73,6 +85,10 @@ class ProfileConfig:
     @property
     def half_life_s(self) -> float:
         return self.affinity_half_life_days * 86_400.0
+
+    @property
+    def replay_window_s(self) -> float:
+        return self.replay_window_days * 86_400.0
 
     @property
     def ttl_s(self) -> int:

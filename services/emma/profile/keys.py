@@ -1,116 +1,93 @@
-"""The Redis key layout: every key of one customer shares a hash tag, so one Cluster slot."""
+"""The Redis key layout: each customer's keys share one hash tag, so one Cluster slot."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
 
-from emma.profile.model import CustomerRef
+from emma.profile.model import CustomerRef, IdentifierKind
 
-# Layout (all customer keys carry the tag {<prefix>:c:<id>}):
-# {<prefix>:c:<id>}:profile         hash   scalars: ids, times, RFM, sentiment, life events
-# {<prefix>:c:<id>}:ids             set    identifiers, `<kind>:<value>`
-# {<prefix>:c:<id>}:cat / :prod     hash   decayed category / product affinities
-# {<prefix>:c:<id>}:stores          hash   decayed store visits (home store fallback)
-# {<prefix>:c:<id>}:chan            hash   decayed impressions and responses per channel
-# {<prefix>:c:<id>}:hours           hash   decayed activity per local hour
-# {<prefix>:c:<id>}:prefs           hash   explicit preferences, one JSON value per field
-# {<prefix>:c:<id>}:consent         hash   effective consent per `<purpose>:<channel>`
-# {<prefix>:c:<id>}:consent:ledger  list   every consent change, JSON, in arrival order
-# {<prefix>:c:<id>}:seen            set    event ids applied (idempotency)
-# <prefix>:id:<kind>:<value>        string identifier index -> canonical customer id
+# Every customer id `<cid>` owns up to seven keys, all tagged {<prefix>:c:<cid>}:
+#   {<prefix>:c:<cid>}        hash    the record: scalars, aggregates, identifiers, offers
+#   {<prefix>:c:<cid>}:k      hash    effective consent per `<purpose>:<channel>`
+#   {<prefix>:c:<cid>}:kl     list    the consent ledger, in arrival order
+#   {<prefix>:c:<cid>}:f      hash    explicit preferences, one JSON value per field
+#   {<prefix>:c:<cid>}:v      list    recent life events, newest first
+#   {<prefix>:c:<cid>}:e<w>   set     hashes of event ids applied in replay window w
 #
-# Index keys live in other slots; they are written before the profile and checked on read.
+# Every identifier has a home: the record of the customer id it names (a customer id
+# names itself; any other identifier names `~` + a hash of itself). The home holds the
+# profile the identifier created, or a redirect to the profile it was linked to, so an
+# identifier resolves without an index in another slot (see docs/profile.md).
+
+DERIVED_ID_MARK = "~"
+_DERIVED_ID_BYTES = 12
+# The order of KEYS in every customer script (lua/common.lua names them).
+SUFFIXES = ("", ":k", ":kl", ":f", ":v")
+
+
+def home_id(ref: CustomerRef) -> str:
+    """The customer id whose record is the home of `ref`."""
+    if ref.kind == IdentifierKind.CUSTOMER_ID:
+        return ref.value
+    digest = hashlib.blake2b(ref.encode().encode(), digest_size=_DERIVED_ID_BYTES)
+    return DERIVED_ID_MARK + digest.hexdigest()
+
+
+def is_derived(customer_id: str) -> bool:
+    """Whether `customer_id` was derived from another identifier rather than given by a CRM."""
+    return customer_id.startswith(DERIVED_ID_MARK)
+
+
+def replay_window(now_s: float, window_s: float) -> int:
+    """The index of the replay window `now_s` falls in."""
+    return math.floor(now_s / window_s)
 
 
 @dataclasses.dataclass(frozen=True)
 class CustomerKeys:
-    """Every key held for one canonical customer id."""
+    """The keys of one customer id, with the event-id sets of replay windows w and w-1."""
 
     prefix: str
     customer_id: str
+    window: int
 
     @property
     def tag(self) -> str:
         return "{" + f"{self.prefix}:c:{self.customer_id}" + "}"
 
-    def _key(self, part: str) -> str:
-        return f"{self.tag}:{part}"
-
     @property
-    def profile(self) -> str:
-        return self._key("profile")
-
-    @property
-    def ids(self) -> str:
-        return self._key("ids")
-
-    @property
-    def categories(self) -> str:
-        return self._key("cat")
-
-    @property
-    def products(self) -> str:
-        return self._key("prod")
-
-    @property
-    def stores(self) -> str:
-        return self._key("stores")
-
-    @property
-    def channels(self) -> str:
-        return self._key("chan")
-
-    @property
-    def hours(self) -> str:
-        return self._key("hours")
-
-    @property
-    def preferences(self) -> str:
-        return self._key("prefs")
+    def main(self) -> str:
+        return self.tag
 
     @property
     def consent(self) -> str:
-        return self._key("consent")
+        return self.tag + ":k"
 
     @property
     def consent_ledger(self) -> str:
-        return self._key("consent:ledger")
+        return self.tag + ":kl"
 
     @property
-    def seen(self) -> str:
-        return self._key("seen")
+    def preferences(self) -> str:
+        return self.tag + ":f"
 
-    def all(self) -> list[str]:
-        """In the order the event script receives them as KEYS (see store.py)."""
+    @property
+    def life_events(self) -> str:
+        return self.tag + ":v"
+
+    def seen(self, window: int) -> str:
+        return f"{self.tag}:e{window}"
+
+    def script_keys(self) -> list[str]:
+        """KEYS of every customer script: the five data keys, then windows w and w-1."""
         return [
-            self.profile,
-            self.ids,
-            self.categories,
-            self.products,
-            self.stores,
-            self.channels,
-            self.hours,
-            self.seen,
-            self.preferences,
-            self.consent,
-            self.consent_ledger,
+            *(self.tag + suffix for suffix in SUFFIXES),
+            self.seen(self.window),
+            self.seen(self.window - 1),
         ]
 
-    def by_part(self) -> dict[str, str]:
-        """Short part names used by aggregate operations, mapped to the full keys."""
-        return {
-            "profile": self.profile,
-            "cat": self.categories,
-            "prod": self.products,
-            "stores": self.stores,
-            "chan": self.channels,
-            "hours": self.hours,
-        }
 
-
-def customer_keys(prefix: str, customer_id: str) -> CustomerKeys:
-    return CustomerKeys(prefix, customer_id)
-
-
-def identifier_key(prefix: str, ref: CustomerRef) -> str:
-    return f"{prefix}:id:{ref.kind.slug}:{ref.value}"
+def customer_keys(prefix: str, customer_id: str, window: int = 0) -> CustomerKeys:
+    return CustomerKeys(prefix, customer_id, window)

@@ -221,6 +221,19 @@ class LifeEventRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class OfferHistory:
+    """The customer's latest response of each kind to one offer."""
+
+    offer_id: str
+    last_shown: datetime | None = None
+    last_clicked: datetime | None = None
+    last_redeemed: datetime | None = None
+    last_dismissed: datetime | None = None
+    # Decayed count of dismissals (the affinities' half-life).
+    dismissals: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
     """The unified record as readers see it, with decay applied to the time it was read."""
 
@@ -239,6 +252,8 @@ class Profile:
     consents: tuple[ConsentState, ...] = ()
     segments: tuple[str, ...] = ()
     home_store_id: str = ""
+    # Most recent activity first.
+    offer_history: tuple[OfferHistory, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

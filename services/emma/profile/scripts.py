@@ -1,112 +1,129 @@
-"""Lua scripts that change one customer's keys atomically (all KEYS share one hash slot)."""
+"""The Lua scripts of the profile store, and a runner that calls them by SHA, batched or alone."""
 
 from __future__ import annotations
 
-# KEYS: CustomerKeys.all() in order: profile, ids, cat, prod, stores, chan, hours, seen, ...
-# ARGV[1]: JSON {cid, now, ttl, hl, max_life, ids: [...], events: [{id, ops: [...]}]}.
-# Applies each event not seen before; returns {accepted, duplicates, identifiers}.
-# The decay maths must stay equal to aggregates.Decayed.add (tests compare the two).
-RECORD_EVENTS = r"""
-local args = cjson.decode(ARGV[1])
-local hl = args.hl
-local part = {profile = KEYS[1], cat = KEYS[3], prod = KEYS[4], stores = KEYS[5],
-              chan = KEYS[6], hours = KEYS[7]}
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
 
-local function fmt(x) return string.format('%.17g', x) end
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisClusterException
 
-local function decayed_add(key, field, weights, t)
-  local raw = redis.call('HGET', key, field)
-  local at, values = t, {}
-  if raw then
-    local parts = {}
-    for p in string.gmatch(raw, '[^|]+') do parts[#parts + 1] = tonumber(p) end
-    at = parts[1]
-    for i = 2, #parts do values[i - 1] = parts[i] end
-  end
-  local out = {fmt(math.max(at, t))}
-  for i, w in ipairs(weights) do
-    local v = values[i] or 0
-    if t >= at then
-      v = v * (0.5 ^ ((t - at) / hl)) + w
-    else
-      v = v + w * (0.5 ^ ((at - t) / hl))
-    end
-    out[#out + 1] = fmt(v)
-  end
-  redis.call('HSET', key, field, table.concat(out, '|'))
-end
+from emma.runtime.redis_client import RedisClient
 
-local function keep_max(key, field, t)
-  local current = redis.call('HGET', key, field)
-  if (not current) or tonumber(current) < t then redis.call('HSET', key, field, fmt(t)) end
-end
+# Each script works on one customer's keys (keys.CustomerKeys.script_keys), so on a Redis
+# Cluster it runs on the node that owns the customer's slot.
+NAMES = (
+    "record",
+    "read",
+    "snapshot",
+    "absorb",
+    "preferences",
+    "consent",
+    "redirect",
+    "finalize",
+    "unfreeze",
+    "erase",
+    "unlink",
+)
 
-local function life(kind, t, store)
-  local raw = redis.call('HGET', KEYS[1], 'life_events')
-  local list = {}
-  if raw then list = cjson.decode(raw) end
-  for _, e in ipairs(list) do
-    if e.k == kind and math.abs(e.t - t) < 0.001 then return end
-  end
-  table.insert(list, {k = kind, t = t, s = store})
-  table.sort(list, function(a, b) return a.t > b.t end)
-  while #list > args.max_life do table.remove(list) end
-  redis.call('HSET', KEYS[1], 'life_events', cjson.encode(list))
-  if kind == 'moved' and store ~= '' then
-    local at = redis.call('HGET', KEYS[1], 'home_store_at')
-    if (not at) or tonumber(at) <= t then
-      redis.call('HSET', KEYS[1], 'home_store', store, 'home_store_at', fmt(t))
-    end
-  end
-end
 
-local known = {dec = true, max = true, rfm = true, life = true}
-for _, event in ipairs(args.events) do
-  for _, op in ipairs(event.ops) do
-    -- Checked before any write: a script that fails halfway keeps its earlier writes.
-    if not known[op[1]] then
-      return redis.error_reply('unknown aggregate operation ' .. tostring(op[1]))
-    end
-  end
-end
+@contextlib.contextmanager
+def _cluster_outage_as_connection_error() -> Iterator[None]:
+    """A cluster client that reaches no node says so with a generic cluster error; callers
+    should see the outage as what it is (UNAVAILABLE, not UNKNOWN)."""
+    try:
+        yield
+    except RedisClusterException as error:
+        if str(error).startswith("Redis Cluster cannot be connected"):
+            raise RedisConnectionError(str(error)) from error
+        raise
 
-local accepted, duplicates = 0, 0
-for _, event in ipairs(args.events) do
-  if redis.call('SADD', KEYS[8], event.id) == 0 then
-    duplicates = duplicates + 1
-  else
-    accepted = accepted + 1
-    for _, op in ipairs(event.ops) do
-      local kind = op[1]
-      if kind == 'dec' then
-        decayed_add(part[op[2]], op[3], op[4], op[5])
-      elseif kind == 'max' then
-        keep_max(part[op[2]], op[3], op[4])
-      elseif kind == 'rfm' then
-        keep_max(KEYS[1], 'last_purchase_at', op[2])
-        redis.call('HINCRBY', KEYS[1], 'purchase_count', 1)
-        redis.call('HINCRBYFLOAT', KEYS[1], 'total_spend', fmt(op[3]))
-      else
-        life(op[2], op[3], op[4])
-      end
-    end
-  end
-end
 
-local linked = 0
-for _, id in ipairs(args.ids) do linked = linked + redis.call('SADD', KEYS[2], id) end
--- A replayed batch changes nothing: no new timestamps, no TTL extension.
-if accepted > 0 or linked > 0 then
-  redis.call('HSETNX', KEYS[1], 'customer_id', args.cid)
-  redis.call('HSETNX', KEYS[1], 'created_at', fmt(args.now))
-  redis.call('HSET', KEYS[1], 'updated_at', fmt(args.now))
-  for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], args.ttl) end
-end
-return {accepted, duplicates, redis.call('SMEMBERS', KEYS[2])}
-"""
+def _source(name: str) -> str:
+    return resources.files("emma.profile").joinpath("lua", f"{name}.lua").read_text()
 
-# KEYS[1]: an identifier index key; ARGV[1]: the customer id it must still point to.
-DELETE_IF_OWNED = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+
+def load_sources() -> dict[str, str]:
+    common = _source("common")
+    return {name: f"{common}\n{_source(name)}" for name in NAMES}
+
+
+Call = tuple[str, Sequence[str], Sequence[str]]
+
+
+class ScriptRunner:
+    """Runs the scripts with EVALSHA; loads them (on every node) when Redis does not know them.
+
+    redis-py's own Script objects check with SCRIPT EXISTS before every pipeline, one
+    round trip more than needed, and refuse pipelined EVALSHA on a cluster client.
+    """
+
+    def __init__(self, client: RedisClient) -> None:
+        self._client = client
+        self._sources = load_sources()
+        self._shas = {
+            name: hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+            for name, source in self._sources.items()
+        }
+        # One load at a time: a burst of first calls must not become a burst of loads.
+        self._loading = asyncio.Lock()
+        self._loads = 0
+
+    async def load(self, seen_loads: int | None = None) -> None:
+        """Loads every script on every node, unless another load finished since `seen_loads`."""
+        async with self._loading:
+            if seen_loads is not None and seen_loads != self._loads:
+                return
+            for source in self._sources.values():
+                await self._client.script_load(source)
+            self._loads += 1
+
+    async def _ready(self) -> int:
+        if self._loads == 0:
+            await self.load(0)
+        return self._loads
+
+    def _command(self, name: str, keys: Sequence[str], args: Sequence[str]) -> list[Any]:
+        return ["EVALSHA", self._shas[name], len(keys), *keys, *args]
+
+    async def call(self, name: str, keys: Sequence[str], args: Sequence[str] = ()) -> Any:
+        """One script call, one round trip."""
+        with _cluster_outage_as_connection_error():
+            loads = await self._ready()
+            try:
+                return await self._client.execute_command(*self._command(name, keys, args))
+            except NoScriptError:  # a node restarted or failed over: its script cache is empty
+                await self.load(loads)
+                return await self._client.execute_command(*self._command(name, keys, args))
+
+    async def call_many(self, calls: Sequence[Call]) -> list[Any]:
+        """The calls in one pipeline (per node on a cluster); results in order.
+
+        Raises the first error other than a script unknown to Redis, which loads the
+        scripts and repeats the calls that met it.
+        """
+        if len(calls) <= 1:
+            return [await self.call(*call) for call in calls]
+        with _cluster_outage_as_connection_error():
+            loads = await self._ready()
+            results = await self._pipelined(calls)
+            missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+            if missing:
+                await self.load(loads)
+                again = await self._pipelined([calls[i] for i in missing])
+                for index, result in zip(missing, again, strict=True):
+                    results[index] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _pipelined(self, calls: Sequence[Call]) -> list[Any]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name, keys, args in calls:
+                pipe.execute_command(*self._command(name, keys, args))
+            return list(await pipe.execute(raise_on_error=False))

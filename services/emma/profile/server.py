@@ -9,7 +9,7 @@ from emma.profile.service import ProfileServicer
 from emma.profile.store import ProfileStore
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
 from emma.runtime.main import run_service
-from emma.runtime.redis_client import connect_redis
+from emma.runtime.redis_client import connect_any_redis
 from emma.runtime.server import EmmaServer, create_server
 
 SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name
@@ -18,7 +18,7 @@ SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_na
 def build_server(config: ProfileConfig) -> tuple[EmmaServer, int]:
     """The profile server bound to config.host:config.port; call inside a running event loop."""
     server, port = create_server(config.host, config.port, [SERVICE_NAME])
-    store = ProfileStore(connect_redis(config.redis_url), config)
+    store = ProfileStore(connect_any_redis(config.redis_url), config)
     profile_pb2_grpc.add_ProfileServiceServicer_to_server(
         ProfileServicer(store, config), server.grpc_server
     )

@@ -155,7 +155,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.EraseCustomerRequest, context: Context
     ) -> profile_pb2.EraseCustomerResponse:
         ref = _customer(request)
-        result = await self._store.erase_customer(ref)
+        result = await self._store.erase_customer(ref, self._clock())
         # An audit trail of erasures, without the personal data that was erased.
         log.info(
             "customer erased",

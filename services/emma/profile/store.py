@@ -1,20 +1,19 @@
-"""The profile store on Redis: identities, atomic aggregation, preferences, consent, rights."""
+"""The profile store on Redis: events, reads, preferences, consent and data subject rights."""
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import WatchError
 
-from emma.profile import aggregates, codec, consent, scripts
+from emma.profile import aggregates, codec, consent
 from emma.profile.config import ProfileConfig
-from emma.profile.keys import CustomerKeys, customer_keys, identifier_key
+from emma.profile.identity import CAS_ATTEMPTS, MAX_HOPS, Identities, identifier_fields
+from emma.profile.keys import customer_keys, home_id
 from emma.profile.model import (
     ConsentChange,
     ConsentState,
@@ -22,300 +21,256 @@ from emma.profile.model import (
     EraseResult,
     Event,
     Export,
-    IdentifierKind,
     LinkResult,
     Preferences,
     Profile,
     RecordResult,
 )
-from emma.runtime.errors import Aborted, FailedPrecondition, NotFound
+from emma.profile.record import CAPS, SCALE, Record
+from emma.profile.scripts import ScriptRunner
+from emma.runtime.errors import Aborted
+from emma.runtime.redis_client import RedisClient
 
-# Concurrent batches for different customers of one request; each is one script call.
-_CUSTOMER_CONCURRENCY = 32
-_WATCH_ATTEMPTS = 20
-_ALREADY_LINKED = "identifier already belongs to another profile; merging is not supported yet"
+
+def event_id_hash(event_id: str) -> str:
+    """The 64-bit integer a replay window stores for an event id (an intset: 8 bytes each)."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return str(int.from_bytes(digest, "big", signed=True))
 
 
 class ProfileStore:
     """All Redis access of the profile service. Times come from the caller, for testability."""
 
-    def __init__(self, client: redis.Redis, config: ProfileConfig) -> None:
+    def __init__(self, client: RedisClient, config: ProfileConfig) -> None:
         self._redis = client
-        self._prefix = config.key_prefix
-        self._half_life_s = config.half_life_s
-        self._ttl_s = config.ttl_s
-        self._default_zone = config.default_time_zone
-        self._record = client.register_script(scripts.RECORD_EVENTS)
-        self._delete_if_owned = client.register_script(scripts.DELETE_IF_OWNED)
+        self._config = config
+        self._runner = ScriptRunner(client)
+        self.identities = Identities(client, self._runner, config)
+        # A single node lets the read script follow a redirect itself; a cluster does not.
+        self._follow_in_script = "1" if isinstance(client, redis.Redis) else "0"
 
     async def close(self) -> None:
         await self._redis.aclose()
 
-    def keys(self, customer_id: str) -> CustomerKeys:
-        return customer_keys(self._prefix, customer_id)
+    # --- events -------------------------------------------------------------------------------
 
-    # --- identities -------------------------------------------------------------------------
+    def _record_args(
+        self, events: Sequence[Event], now: datetime, common: dict[str, Any]
+    ) -> list[str]:
+        zone = self._config.default_time_zone
+        update = aggregates.fold(
+            ((e.time.timestamp(), aggregates.event_ops(e, zone)) for e in events),
+            aggregates.epoch(now),
+            self._config.half_life_s,
+        )
+        ids = identifier_fields(event.customer for event in events)
+        payload = {
+            **common,
+            "ids": ids,
+            "f": sorted({*ids, *aggregates.touched(update)}),
+            "seen": [event_id_hash(event.event_id) for event in events],
+            "u": update,
+        }
+        return [json.dumps(payload, separators=(",", ":"))]
 
-    async def resolve(self, ref: CustomerRef) -> str | None:
-        """The canonical id `ref` resolves to, or None; a customer id is its own canonical id."""
-        found = _text(await self._redis.get(identifier_key(self._prefix, ref)))
-        if found:
-            return found
-        return ref.value if ref.kind == IdentifierKind.CUSTOMER_ID else None
+    def _record_common(self, now: datetime) -> dict[str, Any]:
+        """The part of every record script's arguments that is the same for a whole batch."""
+        ids = self.identities
+        return {
+            **ids.write_args(now),
+            "sttl": ids.seen_ttl(ids.window(now), now),
+            "hl": self._config.half_life_s,
+            "scale": SCALE,
+            "life": aggregates.MAX_LIFE_EVENTS,
+            "caps": dict(CAPS),
+        }
 
-    async def _resolve_or_create(self, ref: CustomerRef) -> str:
-        """Resolves `ref`, linking it to a new canonical id when it was never seen."""
-        key = identifier_key(self._prefix, ref)
-        for _ in range(_WATCH_ATTEMPTS):
-            found = _text(await self._redis.get(key))
-            if found:
-                return found
-            candidate = ref.value if ref.kind == IdentifierKind.CUSTOMER_ID else uuid.uuid4().hex
-            # NX: of two writers seeing a new identifier at once, exactly one id wins.
-            if await self._redis.set(key, candidate, nx=True, ex=self._ttl_s):
-                return candidate
-        raise Aborted("customer: identifier changed concurrently, retry")
+    async def record_events(self, events: Sequence[Event], now: datetime) -> RecordResult:
+        """Applies a validated batch: one script per customer, atomic and idempotent each.
 
-    async def _expire_index(self, members: Sequence[str]) -> None:
-        """Index keys live in other slots, so their TTL is refreshed outside the transaction."""
-        if not members:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.expire(identifier_key(self._prefix, CustomerRef.decode(member)), self._ttl_s)
-            await pipe.execute()
+        Customers are independent (on a cluster they live on different nodes); if Redis fails
+        halfway, replaying the batch completes it without counting anything twice.
+        """
+        groups: dict[str, dict[str, Event]] = {}
+        repeats = 0
+        for event in events:
+            group = groups.setdefault(home_id(event.customer), {})
+            if event.event_id in group:
+                repeats += 1  # the same event twice in one batch counts once
+            else:
+                group[event.event_id] = event
+        common = self._record_common(now)
+        calls = [
+            (
+                "record",
+                self.identities.keys(home, now).script_keys(),
+                self._record_args(list(group.values()), now, common),
+            )
+            for home, group in groups.items()
+        ]
+        replies = await self._runner.call_many(calls)
+        total = RecordResult(0, repeats)
+        for (home, group), reply in zip(groups.items(), replies, strict=True):
+            total += await self._recorded(home, list(group.values()), reply, now, common)
+        return total
 
-    def _touch(
-        self, pipe: Any, keys: CustomerKeys, refs: Sequence[CustomerRef], now: datetime
-    ) -> None:
-        """Queues what every write does: profile timestamps, identifiers, TTL of every key."""
-        at = repr(aggregates.epoch(now))
-        pipe.hsetnx(keys.profile, "customer_id", keys.customer_id)
-        pipe.hsetnx(keys.profile, "created_at", at)
-        pipe.hset(keys.profile, "updated_at", at)
-        pipe.sadd(keys.ids, *(ref.encode() for ref in refs))
-        for key in keys.all():
-            pipe.expire(key, self._ttl_s)
+    async def _recorded(
+        self,
+        customer_id: str,
+        events: list[Event],
+        reply: list[Any],
+        now: datetime,
+        common: dict[str, Any],
+    ) -> RecordResult:
+        """The result of one customer's record script, finishing what it asked for."""
+        repeated = 0
+        for _ in range(MAX_HOPS + CAS_ATTEMPTS):
+            if reply[0] == "OK":
+                await self.identities.refresh_homes(reply[3], customer_id)
+                return RecordResult(int(reply[1]), int(reply[2]) + repeated)
+            if reply[0] == "PARTIAL":
+                # Some were applied before (a replay): fold the others anew, without them.
+                known = {int(position) - 1 for position in reply[1]}
+                repeated += len(known)
+                events = [e for index, e in enumerate(events) if index not in known]
+            else:
+                # A linked or merged identifier: its home redirects to the profile.
+                customer_id = await self.identities.follow(customer_id, reply, now)
+            keys = self.identities.keys(customer_id, now).script_keys()
+            args = self._record_args(events, now, common)
+            reply = await self._runner.call("record", keys, args)
+        raise Aborted("events: the customer's profile kept changing, retry")
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def get_profile(self, ref: CustomerRef, now: datetime) -> Profile | None:
+        """One script call for any identifier on a single Redis, and on a cluster for an
+        identifier that created its profile; one more per redirect on a cluster."""
+        customer_id = home_id(ref)
+        args = [self._follow_in_script, self._config.key_prefix]
+        for _ in range(MAX_HOPS):
+            keys = self.identities.keys(customer_id, now).script_keys()
+            reply = await self._runner.call("read", keys, args)
+            status = reply[0]
+            if status == "OK":
+                stored = codec.Stored(
+                    reply[1] or customer_id,
+                    Record.parse(codec.pairs(reply[2])),
+                    codec.pairs(reply[3]),
+                    codec.pairs(reply[4]),
+                    reply[5],
+                )
+                return codec.build_profile(stored, now, self._config.half_life_s)
+            if status == "NONE":
+                return None
+            frozen = reply[2] if status == "Y" and reply[2] else customer_id
+            customer_id = await self.identities.follow(frozen, reply, now)
+        raise Aborted("customer: the identifier is being relinked; retry")
+
+    # --- identities ---------------------------------------------------------------------------
 
     async def link_identity(
         self, ref: CustomerRef, identifier: CustomerRef, now: datetime
     ) -> LinkResult:
-        if ref.kind == IdentifierKind.CUSTOMER_ID:
-            customer_id: str | None = await self._resolve_or_create(ref)
-        else:
-            customer_id = await self.resolve(ref)
-        if customer_id is None:
-            raise NotFound("customer: no profile is known for this reference")
-        index = identifier_key(self._prefix, identifier)
-        owner = _text(await self._redis.get(index))
-        if (
-            owner is None
-            and identifier.kind == IdentifierKind.CUSTOMER_ID
-            and identifier.value != customer_id
-            and await self._redis.exists(self.keys(identifier.value).profile)
-        ):
-            owner = identifier.value
-        if owner is None:
-            if await self._redis.set(index, customer_id, nx=True, ex=self._ttl_s):
-                owner = customer_id
-            else:
-                owner = _text(await self._redis.get(index))
-        if owner != customer_id:
-            raise FailedPrecondition(_ALREADY_LINKED)
-        keys = self.keys(customer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self._touch(pipe, keys, [ref, identifier], now)
-            pipe.smembers(keys.ids)
-            results = await pipe.execute()
-        await self._expire_index(sorted(results[-1]))
-        return LinkResult(customer_id)
+        return await self.identities.link(ref, identifier, now)
 
-    # --- events -----------------------------------------------------------------------------
-
-    async def record_events(self, events: Sequence[Event], now: datetime) -> RecordResult:
-        """Applies a validated batch: atomically and idempotently per customer.
-
-        Customers are independent transactions (they may live on different Cluster nodes);
-        if Redis fails halfway, replaying the batch completes it without double counting.
-        """
-        refs = list(dict.fromkeys(event.customer for event in events))
-        resolved = await asyncio.gather(*(self._resolve_or_create(ref) for ref in refs))
-        customer_of = dict(zip(refs, resolved, strict=True))
-        groups: dict[str, list[Event]] = {}
-        for event in events:
-            groups.setdefault(customer_of[event.customer], []).append(event)
-        limit = asyncio.Semaphore(_CUSTOMER_CONCURRENCY)
-
-        async def apply(customer_id: str, batch: list[Event]) -> RecordResult:
-            async with limit:
-                return await self._apply_events(customer_id, batch, now)
-
-        results = await asyncio.gather(*(apply(cid, batch) for cid, batch in groups.items()))
-        return sum(results, RecordResult())
-
-    async def _apply_events(
-        self, customer_id: str, events: Sequence[Event], now: datetime
-    ) -> RecordResult:
-        payload = {
-            "cid": customer_id,
-            "now": aggregates.epoch(now),
-            "ttl": self._ttl_s,
-            "hl": self._half_life_s,
-            "max_life": aggregates.MAX_LIFE_EVENTS,
-            "ids": sorted({event.customer.encode() for event in events}),
-            "events": [
-                {"id": event.event_id, "ops": aggregates.event_ops(event, self._default_zone)}
-                for event in events
-            ],
-        }
-        keys = self.keys(customer_id)
-        accepted, duplicates, members = await self._record(
-            keys=keys.all(), args=[json.dumps(payload)]
-        )
-        await self._expire_index(members)
-        return RecordResult(int(accepted), int(duplicates))
-
-    # --- reads ------------------------------------------------------------------------------
-
-    async def _read(self, customer_id: str) -> codec.StoredCustomer:
-        """One consistent snapshot of the customer's keys (one round trip, one slot)."""
-        keys = self.keys(customer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(keys.profile)
-            pipe.smembers(keys.ids)
-            for key in (
-                keys.categories,
-                keys.products,
-                keys.stores,
-                keys.channels,
-                keys.hours,
-                keys.preferences,
-                keys.consent,
-            ):
-                pipe.hgetall(key)
-            profile, ids, cat, prod, stores, chan, hours, prefs, effective = await pipe.execute()
-        return codec.StoredCustomer(
-            customer_id, profile, ids, cat, prod, stores, chan, hours, prefs, effective
-        )
-
-    async def get_profile(self, ref: CustomerRef, now: datetime) -> Profile | None:
-        customer_id = await self.resolve(ref)
-        if customer_id is None:
-            return None
-        stored = await self._read(customer_id)
-        if not stored.exists:
-            return None
-        return codec.build_profile(stored, now, self._half_life_s)
-
-    # --- preferences and consent ------------------------------------------------------------
+    # --- preferences and consent --------------------------------------------------------------
 
     async def update_preferences(
         self, ref: CustomerRef, prefs: Preferences, fields: Sequence[str], now: datetime
     ) -> Preferences:
         """Replaces the named fields; returns the preferences as stored afterwards."""
-        customer_id = await self._resolve_or_create(ref)
-        keys = self.keys(customer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.preferences, mapping=_mapping(codec.encode_preferences(prefs, fields)))
-            self._touch(pipe, keys, [ref], now)
-            pipe.hgetall(keys.preferences)
-            pipe.smembers(keys.ids)
-            results = await pipe.execute()
-        await self._expire_index(sorted(results[-1]))
-        return codec.decode_preferences(results[-2])
+        payload = {
+            **self.identities.write_args(now),
+            "ids": identifier_fields([ref]),
+            "set": codec.encode_preferences(prefs, fields),
+        }
+        customer_id, reply = await self.identities.on_profile(
+            home_id(ref), "preferences", [json.dumps(payload)], now
+        )
+        await self.identities.refresh_homes(reply[2], customer_id)
+        return codec.decode_preferences(codec.pairs(reply[1]))
 
     async def update_consent(
         self, ref: CustomerRef, changes: Sequence[ConsentChange], now: datetime
     ) -> tuple[ConsentState, ...]:
-        """Appends to the ledger and updates the effective state in one transaction."""
-        customer_id = await self._resolve_or_create(ref)
-        keys = self.keys(customer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for _ in range(_WATCH_ATTEMPTS):
-                try:
-                    await pipe.watch(keys.consent)
-                    stored = cast(dict[str, str], await pipe.hgetall(keys.consent))
-                    effective = codec.decode_effective(stored)
-                    for change in changes:
-                        consent.apply_change(effective, change)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.rpush(keys.consent_ledger, *map(codec.encode_consent_change, changes))
-                    pipe.delete(keys.consent)
-                    pipe.hset(keys.consent, mapping=_mapping(codec.encode_effective(effective)))
-                    self._touch(pipe, keys, [ref], now)
-                    pipe.smembers(keys.ids)
-                    results = await pipe.execute()
-                    break
-                except WatchError:
-                    continue
-            else:
-                raise Aborted("changes: consent changed concurrently, retry")
-        await self._expire_index(sorted(results[-1]))
-        return consent.ordered(effective)
+        """Appends to the ledger and stores the new effective state, compare-and-set."""
+        customer_id = home_id(ref)
+        read_args = ["0", self._config.key_prefix]
+        for _ in range(CAS_ATTEMPTS):
+            customer_id, reply = await self.identities.on_profile(
+                customer_id, "read", read_args, now
+            )
+            stored = {} if reply[0] == "NONE" else codec.pairs(reply[2])
+            effective = codec.decode_effective({} if reply[0] == "NONE" else codec.pairs(reply[3]))
+            for change in changes:
+                consent.apply_change(effective, change)
+            payload = {
+                **self.identities.write_args(now),
+                "k": stored.get("K", "0"),
+                "ids": identifier_fields([ref]),
+                "append": [codec.encode_consent_change(change) for change in changes],
+                "effective": codec.encode_effective(effective),
+            }
+            keys = self.identities.keys(customer_id, now).script_keys()
+            written = await self._runner.call("consent", keys, [json.dumps(payload)])
+            if written[0] == "OK":
+                await self.identities.refresh_homes(written[1], customer_id)
+                return consent.ordered(effective)
+        raise Aborted("changes: consent changed concurrently, retry")
 
-    # --- data subject rights ----------------------------------------------------------------
+    # --- data subject rights ------------------------------------------------------------------
 
     async def export_customer(self, ref: CustomerRef, now: datetime) -> Export | None:
         """Everything held: the profile, the consent ledger and every key as raw JSON."""
-        customer_id = await self.resolve(ref)
-        if customer_id is None:
+        found = await self.identities.live(home_id(ref), now)
+        if found is None:
             return None
-        keys = self.keys(customer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in keys.all():
-                pipe.type(key)
-            types = await pipe.execute()
-        held = [(key, kind) for key, kind in zip(keys.all(), types, strict=True) if kind != "none"]
-        if not held:
-            return None
-        readers = {"hash": "hgetall", "set": "smembers", "list": "lrange", "string": "get"}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key, kind in held:
-                if kind == "list":
-                    pipe.lrange(key, 0, -1)
-                else:
-                    getattr(pipe, readers[kind])(key)
-            values = await pipe.execute()
-        raw: dict[str, object] = {}
-        for (key, _), value in zip(held, values, strict=True):
-            raw[key] = sorted(value) if isinstance(value, set) else value
-        members = cast(list[str], raw.get(keys.ids, []))
-        index_keys = [identifier_key(self._prefix, CustomerRef.decode(m)) for m in members]
-        if index_keys:
-            owners = await self._redis.mget(index_keys)
-            raw.update({key: owner for key, owner in zip(index_keys, owners, strict=True) if owner})
-        stored = await self._read(customer_id)
-        ledger = tuple(
-            codec.decode_consent_change(text)
-            for text in cast(list[str], raw.get(keys.consent_ledger, []))
-        )
-        profile = codec.build_profile(stored, now, self._half_life_s)
+        stored = found.stored
+        keys = self.identities.keys(stored.customer_id, now)
+        raw: dict[str, object] = {
+            keys.main: dict(sorted(stored.record.encode().items())),
+            keys.consent: dict(stored.consent),
+            keys.consent_ledger: list(stored.ledger),
+            keys.preferences: dict(stored.preferences),
+            keys.life_events: list(stored.life_events),
+            keys.seen(keys.window): sorted(stored.seen),
+            keys.seen(keys.window - 1): sorted(stored.seen_prev),
+        }
+        raw = {key: value for key, value in raw.items() if value}
+        raw.update(await self._redirects(stored))
+        ledger = tuple(codec.decode_consent_change(text) for text in stored.ledger)
+        profile = codec.build_profile(stored, now, self._config.half_life_s)
         return Export(profile, ledger, raw)
 
-    async def erase_customer(self, ref: CustomerRef) -> EraseResult:
-        """Deletes the identifier index entries, then every key of the customer; idempotent."""
-        customer_id = await self.resolve(ref)
-        if customer_id is None:
-            return EraseResult(erased=False, identifiers_removed=0)
-        keys = self.keys(customer_id)
-        members = cast(set[str], await self._redis.smembers(keys.ids))
-        refs = {CustomerRef.decode(member) for member in members}
-        refs |= {ref, CustomerRef(IdentifierKind.CUSTOMER_ID, customer_id)}
-        # Index entries first: if erasure stops halfway, the identifier set still lists them.
+    async def _redirects(self, stored: codec.Stored) -> dict[str, object]:
+        """The redirect records of the profile's identifiers (in other slots)."""
+        homes = sorted({home_id(ref) for ref in stored.record.refs()} - {stored.customer_id})
+        if not homes:
+            return {}
+        mains = [customer_keys(self._config.key_prefix, home).main for home in homes]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for each in sorted(refs, key=lambda r: (r.kind, r.value)):
-                await self._delete_if_owned(
-                    keys=[identifier_key(self._prefix, each)], args=[customer_id], client=pipe
-                )
-            removed = sum(int(n) for n in await pipe.execute())
-        deleted = int(await self._redis.delete(*keys.all()))
-        return EraseResult(erased=deleted > 0 or removed > 0, identifiers_removed=removed)
+            for key in mains:
+                pipe.hgetall(key)
+            values: list[Any] = await pipe.execute()
+        return {key: value for key, value in zip(mains, values, strict=True) if value}
 
+    async def erase_customer(self, ref: CustomerRef, now: datetime) -> EraseResult:
+        """Deletes the identifiers' redirect records, then every key of the profile.
 
-def _text(value: bytes | str | None) -> str | None:
-    """Values are str (the client decodes responses); this narrows redis-py's wider types."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _mapping(values: dict[str, str]) -> dict[Any, Any]:
-    return cast(dict[Any, Any], values)
+        Redirects first: if erasure stops halfway, the profile still lists its identifiers
+        and erasing again finishes the job.
+        """
+        found = await self.identities.live(home_id(ref), now)
+        if found is None:
+            return EraseResult(erased=False, identifiers_removed=0)
+        customer_id = found.stored.customer_id
+        refs = found.stored.record.refs()
+        homes = sorted({home_id(each) for each in refs} - {customer_id})
+        calls = [
+            ("unlink", self.identities.keys(home, now).script_keys(), [customer_id])
+            for home in homes
+        ]
+        await self._runner.call_many(calls)
+        _, reply = await self.identities.on_profile(customer_id, "erase", [], now)
+        return EraseResult(erased=int(reply[1]) > 0, identifiers_removed=len(refs))

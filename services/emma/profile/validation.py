@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from emma.common.basket import BasketLine
 from emma.profile.model import (
     Channel,
     ConsentChange,
@@ -28,6 +30,14 @@ from emma.profile.model import (
 )
 from emma.runtime.errors import InvalidArgument
 
+EVENT_TYPES = (
+    "purchase",
+    "interaction",
+    "offer_response",
+    "support_contact",
+    "life_event",
+    "location",
+)
 MAX_IDENTIFIER_CHARS = 256
 MAX_LABEL_CHARS = 128
 MAX_ITEMS_PER_PURCHASE = 500
@@ -73,84 +83,114 @@ def _not_future(time: datetime, now: datetime, path: str) -> None:
         raise InvalidArgument(path, "must not be more than 1 day in the future")
 
 
-def _purchase(purchase: Purchase, path: str) -> None:
+# Event checks name fields relative to the event, and a failure gets its full path on the
+# way out (`within`): a valid event, the common case, builds no path strings at all.
+
+
+def within(prefix: str, error: InvalidArgument) -> InvalidArgument:
+    """The error with its field path under `prefix` (an empty field names the prefix itself)."""
+    return InvalidArgument(f"{prefix}.{error.field}" if error.field else prefix, error.problem)
+
+
+def _item(item: BasketLine) -> None:
+    if item.product_id == "" and item.category == "":
+        raise InvalidArgument("", "product_id or category must be set")
+    _label(item.product_id, "product_id")
+    _label(item.category, "category")
+    _non_negative(item.quantity, "quantity")
+    _non_negative(item.amount, "amount")
+
+
+def _purchase(purchase: Purchase) -> None:
     if len(purchase.items) > MAX_ITEMS_PER_PURCHASE:
-        raise InvalidArgument(f"{path}.items", f"at most {MAX_ITEMS_PER_PURCHASE} per purchase")
+        raise InvalidArgument("items", f"at most {MAX_ITEMS_PER_PURCHASE} per purchase")
     for index, item in enumerate(purchase.items):
-        item_path = f"{path}.items[{index}]"
-        if item.product_id == "" and item.category == "":
-            raise InvalidArgument(item_path, "product_id or category must be set")
-        _label(item.product_id, f"{item_path}.product_id")
-        _label(item.category, f"{item_path}.category")
-        _non_negative(item.quantity, f"{item_path}.quantity")
-        _non_negative(item.amount, f"{item_path}.amount")
-    _non_negative(purchase.amount, f"{path}.amount")
+        try:
+            _item(item)
+        except InvalidArgument as error:
+            raise within(f"items[{index}]", error) from None
+    _non_negative(purchase.amount, "amount")
     if purchase.currency and not _CURRENCY.match(purchase.currency):
-        raise InvalidArgument(f"{path}.currency", "must be an ISO 4217 code such as EUR")
-    _label(purchase.store_id, f"{path}.store_id")
+        raise InvalidArgument("currency", "must be an ISO 4217 code such as EUR")
+    _label(purchase.store_id, "store_id")
 
 
-def _interaction(interaction: Interaction, path: str) -> None:
+def _interaction(interaction: Interaction) -> None:
     if interaction.kind == InteractionKind.UNSPECIFIED:
-        raise InvalidArgument(f"{path}.kind", "must be set")
+        raise InvalidArgument("kind", "must be set")
     if interaction.product_id == "" and interaction.category == "":
-        raise InvalidArgument(path, "product_id or category must be set")
-    _label(interaction.product_id, f"{path}.product_id")
-    _label(interaction.category, f"{path}.category")
+        raise InvalidArgument("", "product_id or category must be set")
+    _label(interaction.product_id, "product_id")
+    _label(interaction.category, "category")
 
 
-def _offer_response(response: OfferResponse, path: str) -> None:
+def _offer_response(response: OfferResponse) -> None:
     if response.kind == OfferResponseKind.UNSPECIFIED:
-        raise InvalidArgument(f"{path}.kind", "must be set")
-    _label(response.offer_id, f"{path}.offer_id", required=True)
-    _label(response.decision_event_id, f"{path}.decision_event_id")
+        raise InvalidArgument("kind", "must be set")
+    _label(response.offer_id, "offer_id", required=True)
+    _label(response.decision_event_id, "decision_event_id")
 
 
-def _support_contact(contact: SupportContact, path: str) -> None:
-    _finite(contact.sentiment, f"{path}.sentiment")
+def _support_contact(contact: SupportContact) -> None:
+    _finite(contact.sentiment, "sentiment")
     if not -1.0 <= contact.sentiment <= 1.0:
-        raise InvalidArgument(f"{path}.sentiment", "must be in [-1, 1]")
-    _label(contact.topic, f"{path}.topic")
+        raise InvalidArgument("sentiment", "must be in [-1, 1]")
+    _label(contact.topic, "topic")
 
 
-def _life_event(life: LifeEvent, now: datetime, path: str) -> None:
+def _life_event(life: LifeEvent, now: datetime) -> None:
     if life.kind == LifeEventKind.UNSPECIFIED:
-        raise InvalidArgument(f"{path}.kind", "must be set")
+        raise InvalidArgument("kind", "must be set")
     if life.time is not None:
-        _not_future(life.time, now, f"{path}.time")
-    _label(life.store_id, f"{path}.store_id")
+        _not_future(life.time, now, "time")
+    _label(life.store_id, "store_id")
 
 
-def _location(ping: LocationPing, path: str) -> None:
-    _finite(ping.latitude, f"{path}.location.latitude")
-    _finite(ping.longitude, f"{path}.location.longitude")
+def _location(ping: LocationPing) -> None:
+    _finite(ping.latitude, "location.latitude")
+    _finite(ping.longitude, "location.longitude")
     if not -90.0 <= ping.latitude <= 90.0:
-        raise InvalidArgument(f"{path}.location.latitude", "must be in [-90, 90]")
+        raise InvalidArgument("location.latitude", "must be in [-90, 90]")
     if not -180.0 <= ping.longitude <= 180.0:
-        raise InvalidArgument(f"{path}.location.longitude", "must be in [-180, 180]")
-    _non_negative(ping.accuracy, f"{path}.accuracy")
+        raise InvalidArgument("location.longitude", "must be in [-180, 180]")
+    _non_negative(ping.accuracy, "accuracy")
+
+
+_CHECKS: dict[type, tuple[str, Callable[[Any, datetime], None]]] = {
+    Purchase: ("purchase", lambda payload, now: _purchase(payload)),
+    Interaction: ("interaction", lambda payload, now: _interaction(payload)),
+    OfferResponse: ("offer_response", lambda payload, now: _offer_response(payload)),
+    SupportContact: ("support_contact", lambda payload, now: _support_contact(payload)),
+    LifeEvent: ("life_event", _life_event),
+    LocationPing: ("location", lambda payload, now: _location(payload)),
+}
+
+
+def _payload(payload: object, now: datetime) -> None:
+    found = _CHECKS.get(type(payload))
+    if found is None:
+        # Also what an event type this server does not know (a newer client's) arrives as.
+        raise InvalidArgument("payload", f"must be one of {', '.join(EVENT_TYPES)}")
+    name, check = found
+    try:
+        check(payload, now)
+    except InvalidArgument as error:
+        raise within(name, error) from None
+
+
+def _event(event: Event, now: datetime) -> None:
+    _label(event.event_id, "event_id", required=True)
+    validate_customer(event.customer, "customer")
+    _not_future(event.time, now, "time")
+    _payload(event.payload, now)
 
 
 def validate_event(event: Event, now: datetime, path: str) -> None:
     """Checks one event; `path` is its place in the request, e.g. `events[2]`."""
-    _label(event.event_id, f"{path}.event_id", required=True)
-    validate_customer(event.customer, f"{path}.customer")
-    _not_future(event.time, now, f"{path}.time")
-    payload = event.payload
-    if payload is None:
-        raise InvalidArgument(f"{path}.payload", "must be set")
-    if isinstance(payload, Purchase):
-        _purchase(payload, f"{path}.purchase")
-    elif isinstance(payload, Interaction):
-        _interaction(payload, f"{path}.interaction")
-    elif isinstance(payload, OfferResponse):
-        _offer_response(payload, f"{path}.offer_response")
-    elif isinstance(payload, SupportContact):
-        _support_contact(payload, f"{path}.support_contact")
-    elif isinstance(payload, LifeEvent):
-        _life_event(payload, now, f"{path}.life_event")
-    else:
-        _location(payload, f"{path}.location")
+    try:
+        _event(event, now)
+    except InvalidArgument as error:
+        raise within(path, error) from None
 
 
 def validate_batch(events: Sequence[Event], now: datetime, max_events: int) -> None:
@@ -158,7 +198,10 @@ def validate_batch(events: Sequence[Event], now: datetime, max_events: int) -> N
     if len(events) > max_events:
         raise InvalidArgument("events", f"at most {max_events} per batch")
     for index, event in enumerate(events):
-        validate_event(event, now, f"events[{index}]")
+        try:
+            _event(event, now)
+        except InvalidArgument as error:
+            raise within(f"events[{index}]", error) from None
 
 
 def _labels(values: Sequence[str], path: str) -> None:

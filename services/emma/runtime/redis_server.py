@@ -1,4 +1,4 @@
-"""A private redis-server on a free loopback port, for `emma up` and the tests."""
+"""Private redis-server processes (one, or a Redis Cluster) on free loopback ports, for tests."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -27,9 +29,16 @@ class RedisServer:
     and tests, which must never touch a Redis they did not start.
     """
 
-    def __init__(self, *, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        appendonly: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)
         self._dir: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -48,6 +57,7 @@ class RedisServer:
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self._dir,
             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
             "--protected-mode", "yes", "--logfile", str(Path(self._dir) / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
@@ -86,6 +96,99 @@ class RedisServer:
             self._dir = None
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+CLUSTER_SLOTS = 16384
+
+
+class RedisCluster:
+    """A Redis Cluster of `masters` private redis-server processes without replicas.
+
+    Each node gets a free port and a free cluster bus port; the slots are split evenly
+    and the nodes meet directly (no redis-cli needed). `url` is the `redis+cluster://`
+    form that emma.runtime.redis_client.connect_any_redis understands.
+    """
+
+    def __init__(self, masters: int = 3) -> None:
+        if masters < 1:
+            raise ValueError("a cluster needs at least one master")
+        self.nodes = [
+            RedisServer(
+                extra_args=[
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf",
+                    "--cluster-port", str(free_port()),
+                    "--cluster-node-timeout", "2000",
+                ]
+            )
+            for _ in range(masters)
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    def start(self, timeout: float = 20.0) -> RedisCluster:
+        try:
+            for node in self.nodes:
+                node.start(timeout)
+            self._form(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _form(self, timeout: float) -> None:
+        clients = [redis.Redis(port=node.port, decode_responses=True) for node in self.nodes]
+        # redis-py leaves execute_command untyped.
+        commands: list[Any] = [client.execute_command for client in clients]
+        try:
+            share = CLUSTER_SLOTS // len(clients)
+            for index, command in enumerate(commands):
+                first = index * share
+                last = CLUSTER_SLOTS - 1 if index == len(clients) - 1 else first + share - 1
+                # Distinct config epochs, as redis-cli sets them, so no collision round is needed.
+                command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
+                command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            for node in self.nodes[1:]:
+                bus_port = node.extra_args[node.extra_args.index("--cluster-port") + 1]
+                commands[0]("CLUSTER", "MEET", "127.0.0.1", node.port, bus_port)
+            deadline = time.monotonic() + timeout
+            while not all(self._ready(command) for command in commands):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"redis cluster on ports {self.ports} did not form")
+                time.sleep(0.05)
+        finally:
+            for client in clients:
+                client.close()
+
+    def _ready(self, command: Any) -> bool:
+        info = command("CLUSTER", "INFO")
+        fields = dict(line.split(":", 1) for line in str(info).splitlines() if ":" in line)
+        return (
+            fields.get("cluster_state") == "ok"
+            and fields.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
+            and fields.get("cluster_known_nodes") == str(len(self.nodes))
+        )
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(

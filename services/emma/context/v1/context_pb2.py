@@ -26,7 +26,7 @@ from emma.common.v1 import common_pb2 as emma_dot_common_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65mma/context/v1/context.proto\x12\x0f\x65mma.context.v1\x1a\x1b\x65mma/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n\x0eResolveRequest\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12*\n\x08location\x18\x03 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12.\n\ntouchpoint\x18\x07 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12&\n\x06\x62\x61sket\x18\t \x01(\x0b\x32\x16.emma.common.v1.Basket\"<\n\x0fResolveResponse\x12)\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x18.emma.context.v1.Context\"\xbe\x05\n\x07\x43ontext\x12\x12\n\nlocal_time\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12)\n\x07\x64\x61ypart\x18\x03 \x01(\x0e\x32\x18.emma.context.v1.Daypart\x12\x0f\n\x07weekday\x18\x04 \x01(\x05\x12\x0f\n\x07weekend\x18\x05 \x01(\x08\x12\'\n\x06season\x18\x06 \x01(\x0e\x32\x17.emma.context.v1.Season\x12\x1b\n\x13southern_hemisphere\x18\x07 \x01(\x08\x12\x0f\n\x07\x63ountry\x18\x08 \x01(\t\x12\x0e\n\x06region\x18\t \x01(\t\x12)\n\x07holiday\x18\n \x01(\x0b\x32\x18.emma.context.v1.Holiday\x12.\n\x0cnext_holiday\x18\x0b \x01(\x0b\x32\x18.emma.context.v1.Holiday\x12\x1c\n\x14\x64\x61ys_to_next_holiday\x18\x0c \x01(\x05\x12\x16\n\x0eretail_seasons\x18\r \x03(\t\x12%\n\x05store\x18\x0e \x01(\x0b\x32\x16.emma.context.v1.Store\x12\x18\n\x10store_distance_m\x18\x0f \x01(\x01\x12\x10\n\x08in_store\x18\x10 \x01(\x08\x12\x12\n\nstore_open\x18\x11 \x01(\x08\x12.\n\ntouchpoint\x18\x12 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x0e\n\x06\x64\x65vice\x18\x13 \x01(\t\x12.\n\x06\x62\x61sket\x18\x14 \x01(\x0b\x32\x1e.emma.context.v1.BasketSummary\x12)\n\x07signals\x18\x15 \x03(\x0b\x32\x18.emma.context.v1.Feature\x12*\n\x08\x66\x65\x61tures\x18\x16 \x03(\x0b\x32\x18.emma.context.v1.Feature\x12\x19\n\x11skipped_providers\x18\x17 \x03(\t\"%\n\x07Holiday\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"F\n\rBasketSummary\x12\x12\n\nitem_count\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\ncategories\x18\x03 \x03(\t\"B\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x42\x07\n\x05value\"\xc0\x02\n\x05Store\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x08location\x18\x03 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12\x12\n\ngeofence_m\x18\x07 \x01(\x01\x12\x34\n\ropening_hours\x18\x08 \x03(\x0b\x32\x1d.emma.context.v1.OpeningHours\x12:\n\nattributes\x18\t \x03(\x0b\x32&.emma.context.v1.Store.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x0cOpeningHours\x12\x0f\n\x07weekday\x18\x01 \x01(\x05\x12\x13\n\x0bopen_minute\x18\x02 \x01(\x05\x12\x14\n\x0c\x63lose_minute\x18\x03 \x01(\x05\"#\n\x0fGetStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"9\n\x10GetStoreResponse\x12%\n\x05store\x18\x01 \x01(\x0b\x32\x16.emma.context.v1.Store\"m\n\x18\x46indNearestStoresRequest\x12*\n\x08location\x18\x01 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x16\n\x0emax_distance_m\x18\x03 \x01(\x01\"I\n\x19\x46indNearestStoresResponse\x12,\n\x06stores\x18\x01 \x03(\x0b\x32\x1c.emma.context.v1.NearbyStore\"H\n\x0bNearbyStore\x12%\n\x05store\x18\x01 \x01(\x0b\x32\x16.emma.context.v1.Store\x12\x12\n\ndistance_m\x18\x02 \x01(\x01*\x89\x01\n\x07\x44\x61ypart\x12\x17\n\x13\x44\x41YPART_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x41YPART_MORNING\x10\x01\x12\x11\n\rDAYPART_LUNCH\x10\x02\x12\x15\n\x11\x44\x41YPART_AFTERNOON\x10\x03\x12\x13\n\x0f\x44\x41YPART_EVENING\x10\x04\x12\x11\n\rDAYPART_NIGHT\x10\x05*l\n\x06Season\x12\x16\n\x12SEASON_UNSPECIFIED\x10\x00\x12\x11\n\rSEASON_SPRING\x10\x01\x12\x11\n\rSEASON_SUMMER\x10\x02\x12\x11\n\rSEASON_AUTUMN\x10\x03\x12\x11\n\rSEASON_WINTER\x10\x04\x32\x9b\x02\n\x0e\x43ontextService\x12L\n\x07Resolve\x12\x1f.emma.context.v1.ResolveRequest\x1a .emma.context.v1.ResolveResponse\x12O\n\x08GetStore\x12 .emma.context.v1.GetStoreRequest\x1a!.emma.context.v1.GetStoreResponse\x12j\n\x11\x46indNearestStores\x12).emma.context.v1.FindNearestStoresRequest\x1a*.emma.context.v1.FindNearestStoresResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65mma/context/v1/context.proto\x12\x0f\x65mma.context.v1\x1a\x1b\x65mma/common/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n\x0eResolveRequest\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12*\n\x08location\x18\x03 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12.\n\ntouchpoint\x18\x07 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12&\n\x06\x62\x61sket\x18\t \x01(\x0b\x32\x16.emma.common.v1.Basket\"<\n\x0fResolveResponse\x12)\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x18.emma.context.v1.Context\"\xbe\x05\n\x07\x43ontext\x12\x12\n\nlocal_time\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12)\n\x07\x64\x61ypart\x18\x03 \x01(\x0e\x32\x18.emma.context.v1.Daypart\x12\x0f\n\x07weekday\x18\x04 \x01(\x05\x12\x0f\n\x07weekend\x18\x05 \x01(\x08\x12\'\n\x06season\x18\x06 \x01(\x0e\x32\x17.emma.context.v1.Season\x12\x1b\n\x13southern_hemisphere\x18\x07 \x01(\x08\x12\x0f\n\x07\x63ountry\x18\x08 \x01(\t\x12\x0e\n\x06region\x18\t \x01(\t\x12)\n\x07holiday\x18\n \x01(\x0b\x32\x18.emma.context.v1.Holiday\x12.\n\x0cnext_holiday\x18\x0b \x01(\x0b\x32\x18.emma.context.v1.Holiday\x12\x1c\n\x14\x64\x61ys_to_next_holiday\x18\x0c \x01(\x05\x12\x16\n\x0eretail_seasons\x18\r \x03(\t\x12%\n\x05store\x18\x0e \x01(\x0b\x32\x16.emma.context.v1.Store\x12\x18\n\x10store_distance_m\x18\x0f \x01(\x01\x12\x10\n\x08in_store\x18\x10 \x01(\x08\x12\x12\n\nstore_open\x18\x11 \x01(\x08\x12.\n\ntouchpoint\x18\x12 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x0e\n\x06\x64\x65vice\x18\x13 \x01(\t\x12.\n\x06\x62\x61sket\x18\x14 \x01(\x0b\x32\x1e.emma.context.v1.BasketSummary\x12)\n\x07signals\x18\x15 \x03(\x0b\x32\x18.emma.context.v1.Feature\x12*\n\x08\x66\x65\x61tures\x18\x16 \x03(\x0b\x32\x18.emma.context.v1.Feature\x12\x19\n\x11skipped_providers\x18\x17 \x03(\t\"%\n\x07Holiday\x12\x0c\n\x04\x64\x61te\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"F\n\rBasketSummary\x12\x12\n\nitem_count\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\ncategories\x18\x03 \x03(\t\"B\n\x07\x46\x65\x61ture\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x42\x07\n\x05value\"\xfd\x02\n\x05Store\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12*\n\x08location\x18\x03 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\x0f\n\x07\x63ountry\x18\x04 \x01(\t\x12\x0e\n\x06region\x18\x05 \x01(\t\x12\x11\n\ttime_zone\x18\x06 \x01(\t\x12\x12\n\ngeofence_m\x18\x07 \x01(\x01\x12\x34\n\ropening_hours\x18\x08 \x03(\x0b\x32\x1d.emma.context.v1.OpeningHours\x12:\n\nattributes\x18\t \x03(\x0b\x32&.emma.context.v1.Store.AttributesEntry\x12\x1f\n\x17open_on_public_holidays\x18\n \x01(\x08\x12\x1a\n\x12holiday_categories\x18\x0b \x03(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\x0cOpeningHours\x12\x0f\n\x07weekday\x18\x01 \x01(\x05\x12\x13\n\x0bopen_minute\x18\x02 \x01(\x05\x12\x14\n\x0c\x63lose_minute\x18\x03 \x01(\x05\"#\n\x0fGetStoreRequest\x12\x10\n\x08store_id\x18\x01 \x01(\t\"9\n\x10GetStoreResponse\x12%\n\x05store\x18\x01 \x01(\x0b\x32\x16.emma.context.v1.Store\"m\n\x18\x46indNearestStoresRequest\x12*\n\x08location\x18\x01 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x16\n\x0emax_distance_m\x18\x03 \x01(\x01\"I\n\x19\x46indNearestStoresResponse\x12,\n\x06stores\x18\x01 \x03(\x0b\x32\x1c.emma.context.v1.NearbyStore\"H\n\x0bNearbyStore\x12%\n\x05store\x18\x01 \x01(\x0b\x32\x16.emma.context.v1.Store\x12\x12\n\ndistance_m\x18\x02 \x01(\x01*\x89\x01\n\x07\x44\x61ypart\x12\x17\n\x13\x44\x41YPART_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x41YPART_MORNING\x10\x01\x12\x11\n\rDAYPART_LUNCH\x10\x02\x12\x15\n\x11\x44\x41YPART_AFTERNOON\x10\x03\x12\x13\n\x0f\x44\x41YPART_EVENING\x10\x04\x12\x11\n\rDAYPART_NIGHT\x10\x05*l\n\x06Season\x12\x16\n\x12SEASON_UNSPECIFIED\x10\x00\x12\x11\n\rSEASON_SPRING\x10\x01\x12\x11\n\rSEASON_SUMMER\x10\x02\x12\x11\n\rSEASON_AUTUMN\x10\x03\x12\x11\n\rSEASON_WINTER\x10\x04\x32\x9b\x02\n\x0e\x43ontextService\x12L\n\x07Resolve\x12\x1f.emma.context.v1.ResolveRequest\x1a .emma.context.v1.ResolveResponse\x12O\n\x08GetStore\x12 .emma.context.v1.GetStoreRequest\x1a!.emma.context.v1.GetStoreResponse\x12j\n\x11\x46indNearestStores\x12).emma.context.v1.FindNearestStoresRequest\x1a*.emma.context.v1.FindNearestStoresResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STORE_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_STORE_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_DAYPART']._serialized_start=2093
-  _globals['_DAYPART']._serialized_end=2230
-  _globals['_SEASON']._serialized_start=2232
-  _globals['_SEASON']._serialized_end=2340
+  _globals['_DAYPART']._serialized_start=2154
+  _globals['_DAYPART']._serialized_end=2291
+  _globals['_SEASON']._serialized_start=2293
+  _globals['_SEASON']._serialized_end=2401
   _globals['_RESOLVEREQUEST']._serialized_start=113
   _globals['_RESOLVEREQUEST']._serialized_end=389
   _globals['_RESOLVERESPONSE']._serialized_start=391
@@ -52,21 +52,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATURE']._serialized_start=1269
   _globals['_FEATURE']._serialized_end=1335
   _globals['_STORE']._serialized_start=1338
-  _globals['_STORE']._serialized_end=1658
-  _globals['_STORE_ATTRIBUTESENTRY']._serialized_start=1609
-  _globals['_STORE_ATTRIBUTESENTRY']._serialized_end=1658
-  _globals['_OPENINGHOURS']._serialized_start=1660
-  _globals['_OPENINGHOURS']._serialized_end=1734
-  _globals['_GETSTOREREQUEST']._serialized_start=1736
-  _globals['_GETSTOREREQUEST']._serialized_end=1771
-  _globals['_GETSTORERESPONSE']._serialized_start=1773
-  _globals['_GETSTORERESPONSE']._serialized_end=1830
-  _globals['_FINDNEARESTSTORESREQUEST']._serialized_start=1832
-  _globals['_FINDNEARESTSTORESREQUEST']._serialized_end=1941
-  _globals['_FINDNEARESTSTORESRESPONSE']._serialized_start=1943
-  _globals['_FINDNEARESTSTORESRESPONSE']._serialized_end=2016
-  _globals['_NEARBYSTORE']._serialized_start=2018
-  _globals['_NEARBYSTORE']._serialized_end=2090
-  _globals['_CONTEXTSERVICE']._serialized_start=2343
-  _globals['_CONTEXTSERVICE']._serialized_end=2626
+  _globals['_STORE']._serialized_end=1719
+  _globals['_STORE_ATTRIBUTESENTRY']._serialized_start=1670
+  _globals['_STORE_ATTRIBUTESENTRY']._serialized_end=1719
+  _globals['_OPENINGHOURS']._serialized_start=1721
+  _globals['_OPENINGHOURS']._serialized_end=1795
+  _globals['_GETSTOREREQUEST']._serialized_start=1797
+  _globals['_GETSTOREREQUEST']._serialized_end=1832
+  _globals['_GETSTORERESPONSE']._serialized_start=1834
+  _globals['_GETSTORERESPONSE']._serialized_end=1891
+  _globals['_FINDNEARESTSTORESREQUEST']._serialized_start=1893
+  _globals['_FINDNEARESTSTORESREQUEST']._serialized_end=2002
+  _globals['_FINDNEARESTSTORESRESPONSE']._serialized_start=2004
+  _globals['_FINDNEARESTSTORESRESPONSE']._serialized_end=2077
+  _globals['_NEARBYSTORE']._serialized_start=2079
+  _globals['_NEARBYSTORE']._serialized_end=2151
+  _globals['_CONTEXTSERVICE']._serialized_start=2404
+  _globals['_CONTEXTSERVICE']._serialized_end=2687
 # @@protoc_insertion_point(module_scope)

@@ -86,17 +86,19 @@ class ResolveRequest(_message.Message):
     region: _builtins.str
     """ISO 3166-2 subdivision without the country, e.g. "BY"; from the store when empty."""
     time_zone: _builtins.str
-    """IANA zone; from the store, then the location, then the server default."""
+    """IANA zone; from the store, then the location, then this, then the country when it
+    has one zone, then the server default.
+    """
     touchpoint: _common_pb2.Touchpoint.ValueType
     device: _builtins.str
     """Free-form device class, e.g. "ios", "android", "till"."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
-        """The instant of the request; the server's clock when unset."""
+        """The instant of the request; the server's clock when unset. Years 1900 to 2100."""
 
     @_builtins.property
     def location(self) -> _common_pb2.GeoPoint:
-        """The device's position; used for the time zone and nearest store."""
+        """The device's position; used for the time zone, the nearest store and the hemisphere."""
 
     @_builtins.property
     def basket(self) -> _common_pb2.Basket: ...
@@ -198,7 +200,7 @@ class Context(_message.Message):
 
     @_builtins.property
     def store(self) -> Global___Store:
-        """The request's store, else the nearest one."""
+        """The request's store, else the nearest one (however far: see store_distance_m)."""
 
     @_builtins.property
     def basket(self) -> Global___BasketSummary: ...
@@ -208,7 +210,9 @@ class Context(_message.Message):
 
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___Feature]:
-        """Every context fact as a named model feature with a stable name."""
+        """Every context fact as a named model feature with a stable name, then the signals;
+        the names are a contract listed in docs/context.md.
+        """
 
     @_builtins.property
     def skipped_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -360,6 +364,8 @@ class Store(_message.Message):
     GEOFENCE_M_FIELD_NUMBER: _builtins.int
     OPENING_HOURS_FIELD_NUMBER: _builtins.int
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    OPEN_ON_PUBLIC_HOLIDAYS_FIELD_NUMBER: _builtins.int
+    HOLIDAY_CATEGORIES_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
     name: _builtins.str
     country: _builtins.str
@@ -367,12 +373,20 @@ class Store(_message.Message):
     time_zone: _builtins.str
     geofence_m: _builtins.float
     """Geofence radius in metres."""
+    open_on_public_holidays: _builtins.bool
+    """Whether the store opens on its public holidays (German stores close)."""
     @_builtins.property
     def location(self) -> _common_pb2.GeoPoint: ...
     @_builtins.property
     def opening_hours(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpeningHours]: ...
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def holiday_categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Holiday categories that count for the store, always with "public"; e.g. "catholic"
+        where Mariä Himmelfahrt is a holiday in Bavaria.
+        """
+
     def __init__(
         self,
         *,
@@ -385,10 +399,12 @@ class Store(_message.Message):
         geofence_m: _builtins.float = ...,
         opening_hours: _abc.Iterable[Global___OpeningHours] | None = ...,
         attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        open_on_public_holidays: _builtins.bool = ...,
+        holiday_categories: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "country", b"country", "geofence_m", b"geofence_m", "location", b"location", "name", b"name", "opening_hours", b"opening_hours", "region", b"region", "store_id", b"store_id", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "country", b"country", "geofence_m", b"geofence_m", "holiday_categories", b"holiday_categories", "location", b"location", "name", b"name", "open_on_public_holidays", b"open_on_public_holidays", "opening_hours", b"opening_hours", "region", b"region", "store_id", b"store_id", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -396,7 +412,9 @@ Global___Store: _TypeAlias = Store  # noqa: Y015
 
 @_typing.final
 class OpeningHours(_message.Message):
-    """Opening hours for one ISO weekday, minutes after local midnight."""
+    """Opening hours for one ISO weekday, minutes after local midnight. A close_minute
+    above 1440 closes the next day: 22:00-06:00 is 1320 to 1800.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -320,11 +320,16 @@ class RewardRequest(_message.Message):
     VALUE_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     value: _builtins.float
     """The reward, e.g. 1 for a click, the margin for a redemption."""
     kind: _builtins.str
     """What happened, e.g. "click", "redeem", "purchase"."""
+    idempotency_key: _builtins.str
+    """Makes retries count once: rewards of one event id with the same key are one
+    reward (e.g. the order id of a purchase). Without a key every call counts.
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -334,10 +339,11 @@ class RewardRequest(_message.Message):
         value: _builtins.float = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
         kind: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "kind", b"kind", "time", b"time", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "idempotency_key", b"idempotency_key", "kind", b"kind", "time", b"time", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

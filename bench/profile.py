@@ -1,0 +1,447 @@
+"""Profile service benchmark: RecordEvents throughput, GetProfile latency, memory per profile.
+
+    .venv/bin/python -m bench.profile [--events 60000] [--streams 8] [--shoppers 5000]
+                                      [--reads 2000] [--profiles 100] [--json] [--seed 1]
+
+Starts a private redis-server and, in its own process, the profile service as
+`emma serve profile` builds it (port 0, real gRPC, tracing configured), then measures:
+
+- RecordEvents throughput with batches of 100 events sent by several concurrent
+  client streams, for two batch shapes: 10 shoppers with 10 events each (a feed that
+  batches sessions) and 100 shoppers with one event each (the worst case: one script
+  call per event). Synthetic shoppers buy mostly from a personal repertoire at their
+  usual hours, browse, answer offers and now and then call support; event times
+  spread over four months and arrive out of order.
+- GetProfile p50/p99 by customer id over gRPC, interleaved with a raw HGETALL of the
+  same customers' record hash from this process (redis-py with hiredis).
+- Redis memory per profile after 50 events: MEMORY USAGE summed over each customer's
+  keys, split into the profile itself and the replay window's event-id set.
+
+Goals: >= 20,000 events/s (10 shoppers per batch); <= 1 KiB per profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from typing import Any
+
+import grpc
+import redis.asyncio as aioredis
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from emma.common.v1 import common_pb2
+from emma.profile.config import ProfileConfig
+from emma.profile.server import build_server
+from emma.profile.v1 import profile_pb2 as pb
+from emma.profile.v1 import profile_pb2_grpc
+from emma.runtime.config import load_config
+from emma.runtime.redis_server import RedisServer
+from emma.runtime.tracing import configure_tracing
+
+THROUGHPUT_GOAL = 20_000.0
+MEMORY_GOAL_BYTES = 1024
+BATCH = 100
+EVENTS_PER_PROFILE = 50
+CATEGORIES = [f"cat-{i:02d}" for i in range(40)]
+# EAN-13-like product ids, each in one category.
+PRODUCTS = [(str(4_006_381_000_000 + i * 7_919), CATEGORIES[i % 40]) for i in range(2_000)]
+OFFERS = [f"offer-{i}" for i in range(8)]
+STORES = [f"store-{i:03d}" for i in range(200)]
+RESPONSES = (
+    pb.OFFER_RESPONSE_KIND_SHOWN,
+    pb.OFFER_RESPONSE_KIND_SHOWN,
+    pb.OFFER_RESPONSE_KIND_CLICKED,
+    pb.OFFER_RESPONSE_KIND_REDEEMED,
+    pb.OFFER_RESPONSE_KIND_DISMISSED,
+)
+CHANNELS = (common_pb2.CHANNEL_PUSH, common_pb2.CHANNEL_EMAIL, common_pb2.CHANNEL_IN_APP)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shopper:
+    customer_id: str
+    repertoire: tuple[tuple[str, str], ...]
+    hours: tuple[int, ...]
+    home_store: str
+
+
+def shoppers(prefix: str, count: int, rng: random.Random) -> list[Shopper]:
+    return [
+        Shopper(
+            f"{prefix}{index:07d}",
+            tuple(rng.sample(PRODUCTS, 12)),
+            tuple(rng.sample(range(6, 21), 3)),
+            rng.choice(STORES),
+        )
+        for index in range(count)
+    ]
+
+
+def _stamp(time_: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(time_)
+    return stamp
+
+
+class EventMaker:
+    """Plausible events of one shopper; every event id is new."""
+
+    def __init__(self, rng: random.Random, now: datetime) -> None:
+        self.rng = rng
+        self.now = now
+        self.serial = 0
+
+    def _product(self, shopper: Shopper) -> tuple[str, str]:
+        rng = self.rng
+        return rng.choice(shopper.repertoire) if rng.random() < 0.8 else rng.choice(PRODUCTS)
+
+    def event(self, shopper: Shopper) -> pb.Event:
+        rng = self.rng
+        self.serial += 1
+        day = self.now - timedelta(days=rng.uniform(1, 120))
+        when = day.replace(hour=rng.choice(shopper.hours), minute=rng.randrange(60))
+        message = pb.Event(
+            event_id=f"ev-{self.serial}-{rng.getrandbits(32):08x}",
+            customer=common_pb2.CustomerRef(
+                kind=common_pb2.IDENTIFIER_KIND_CUSTOMER_ID, value=shopper.customer_id
+            ),
+            time=_stamp(when),
+        )
+        roll = rng.random()
+        if roll < 0.6:
+            lines = [self._product(shopper) for _ in range(rng.randint(1, 4))]
+            store = shopper.home_store if rng.random() < 0.9 else rng.choice(STORES)
+            message.purchase.CopyFrom(
+                pb.Purchase(
+                    items=[
+                        common_pb2.BasketItem(product_id=p, category=c, quantity=1, amount=2.49)
+                        for p, c in lines
+                    ],
+                    currency="EUR",
+                    store_id=store,
+                    channel=common_pb2.CHANNEL_RECEIPT,
+                )
+            )
+        elif roll < 0.9:
+            product, category = self._product(shopper)
+            message.interaction.CopyFrom(
+                pb.Interaction(
+                    kind=pb.INTERACTION_KIND_VIEW,
+                    product_id=product,
+                    category=category,
+                    channel=common_pb2.CHANNEL_IN_APP,
+                )
+            )
+        elif roll < 0.98:
+            message.offer_response.CopyFrom(
+                pb.OfferResponse(
+                    kind=rng.choice(RESPONSES),
+                    offer_id=rng.choice(OFFERS),
+                    channel=rng.choice(CHANNELS),
+                )
+            )
+        else:
+            message.support_contact.CopyFrom(
+                pb.SupportContact(
+                    sentiment=round(rng.uniform(-1, 1), 2),
+                    topic="delivery",
+                    channel=common_pb2.CHANNEL_EMAIL,
+                )
+            )
+        return message
+
+
+def batches(
+    maker: EventMaker, pool: Sequence[Shopper], total: int, per_batch: int
+) -> list[pb.RecordEventsRequest]:
+    """`total` events in batches of BATCH, each from `per_batch` shoppers of the pool."""
+    each = BATCH // per_batch
+    out = []
+    for _ in range(total // BATCH):
+        events = [
+            maker.event(shopper)
+            for shopper in maker.rng.sample(list(pool), per_batch)
+            for _ in range(each)
+        ]
+        maker.rng.shuffle(events)
+        out.append(pb.RecordEventsRequest(events=events))
+    return out
+
+
+# --- the server process -------------------------------------------------------------------
+
+
+def _serve(redis_url: str, connection: Connection) -> None:
+    """The profile service as `emma serve profile` builds it, on a free port."""
+    configure_tracing("emma-profile")
+
+    async def run() -> None:
+        config = load_config(
+            ProfileConfig, [], {"EMMA_REDIS_URL": redis_url, "EMMA_PROFILE_PORT": "0"}
+        )
+        server, port = build_server(config)
+        await server.start()
+        connection.send(port)
+        await asyncio.get_running_loop().run_in_executor(None, connection.recv)  # until told
+        await server.stop(0)
+
+    asyncio.run(run())
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Throughput:
+    workload: str
+    events: int
+    seconds: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+async def record(
+    stub: Any, requests: list[pb.RecordEventsRequest], streams: int, workload: str
+) -> Throughput:
+    """Sends the batches over `streams` concurrent callers; checks every event was applied."""
+    queue = iter(requests)
+    accepted = 0
+
+    async def caller() -> None:
+        nonlocal accepted
+        for request in queue:
+            reply = await stub.RecordEvents(request, timeout=60)
+            accepted += reply.accepted
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(streams)))
+    seconds = time.perf_counter() - started
+    events = sum(len(request.events) for request in requests)
+    if accepted != events:
+        raise RuntimeError(f"{events - accepted} of {events} events were not applied")
+    return Throughput(workload, events, seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Latency:
+    name: str
+    calls: int
+    p50_ms: float
+    p99_ms: float
+
+    @staticmethod
+    def of(name: str, samples_ns: list[int]) -> Latency:
+        ordered = sorted(samples_ns)
+        p99 = ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))]
+        return Latency(name, len(ordered), statistics.median(ordered) / 1e6, p99 / 1e6)
+
+
+async def latencies(
+    stub: Any, client: aioredis.Redis, pool: Sequence[Shopper], calls: int, rng: random.Random
+) -> list[Latency]:
+    """GetProfile by customer id and a raw HGETALL of the record, interleaved."""
+    grpc_ns: list[int] = []
+    raw_ns: list[int] = []
+    clock = time.perf_counter_ns
+    for index in range(-200, calls):  # the first 200 rounds warm up
+        shopper = rng.choice(pool)
+        ref = common_pb2.CustomerRef(
+            kind=common_pb2.IDENTIFIER_KIND_CUSTOMER_ID, value=shopper.customer_id
+        )
+        started = clock()
+        reply = await stub.GetProfile(pb.GetProfileRequest(customer=ref), timeout=5)
+        middle = clock()
+        await client.hgetall("{emma:c:" + shopper.customer_id + "}")
+        ended = clock()
+        if not reply.found:
+            raise RuntimeError(f"no profile for {shopper.customer_id}")
+        if index >= 0:
+            grpc_ns.append(middle - started)
+            raw_ns.append(ended - middle)
+    return [
+        Latency.of("GetProfile over gRPC", grpc_ns),
+        Latency.of("HGETALL of the record (redis-py)", raw_ns),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    profiles: int
+    profile_mean_b: float
+    profile_max_b: int
+    event_ids_mean_b: float
+    fields_mean: float
+
+
+async def memory(stub: Any, client: aioredis.Redis, maker: EventMaker, count: int) -> Memory:
+    """Records exactly 50 events for `count` new shoppers, then measures their keys."""
+    pool = shoppers("m", count, maker.rng)
+    for shopper in pool:
+        events = [maker.event(shopper) for _ in range(EVENTS_PER_PROFILE)]
+        await stub.RecordEvents(pb.RecordEventsRequest(events=events), timeout=60)
+    profile_sizes, id_sizes, fields = [], [], []
+    for shopper in pool:
+        tag = "{emma:c:" + shopper.customer_id + "}"
+        durable = event_ids = 0
+        async for key in client.scan_iter(match=tag.replace("{", "[{]") + "*", count=1000):
+            size = int(await client.memory_usage(key, samples=0) or 0)
+            if key.startswith(tag + ":e"):
+                event_ids += size
+            else:
+                durable += size
+        profile_sizes.append(durable)
+        id_sizes.append(event_ids)
+        fields.append(int(await client.hlen(tag)))
+    return Memory(
+        count,
+        statistics.mean(profile_sizes),
+        max(profile_sizes),
+        statistics.mean(id_sizes),
+        statistics.mean(fields),
+    )
+
+
+async def measure(port: int, client: aioredis.Redis, args: argparse.Namespace) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    maker = EventMaker(rng, datetime.now(UTC))
+    pool = shoppers("c", args.shoppers, rng)
+    per_shape = {
+        "10 shoppers x 10 events per batch": batches(maker, pool, args.events, 10),
+        "100 shoppers x 1 event per batch": batches(maker, pool, args.events, 100),
+    }
+    warm = batches(maker, shoppers("w", 200, rng), 20 * BATCH, 10)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = profile_pb2_grpc.ProfileServiceStub(channel)
+        await record(stub, warm, args.streams, "warm-up")
+        throughput = [
+            await record(stub, requests, args.streams, shape)
+            for shape, requests in per_shape.items()
+        ]
+        written = {
+            e.customer.value
+            for r in per_shape["10 shoppers x 10 events per batch"]
+            for e in r.events
+        }
+        readable = [shopper for shopper in pool if shopper.customer_id in written]
+        reads = await latencies(stub, client, readable, args.reads, rng)
+        sizes = await memory(stub, client, maker, args.profiles)
+    return {"throughput": throughput, "latency": reads, "memory": sizes}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    load = os.getloadavg()[0]
+    with RedisServer() as redis_server:
+        spawn = multiprocessing.get_context("spawn")
+        parent, child = spawn.Pipe()
+        process = spawn.Process(target=_serve, args=(redis_server.url, child), daemon=True)
+        process.start()
+        try:
+            if not parent.poll(120):
+                raise RuntimeError("the profile service did not start")
+            port = parent.recv()
+
+            async def go() -> dict[str, Any]:
+                client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+                try:
+                    figures = await measure(port, client, args)
+                    figures["redis"] = (await client.info("server"))["redis_version"]
+                    return figures
+                finally:
+                    await client.aclose()
+
+            figures = asyncio.run(go())
+        finally:
+            parent.send("stop")
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+    figures["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_average_at_start": load,
+    }
+    return figures
+
+
+def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
+    machine = figures["machine"]
+    lines = [
+        f"profile service benchmark: redis {figures['redis']}, {machine['cpus']} CPUs, "
+        f"python {machine['python']}, load average {machine['load_average_at_start']:.2f} "
+        "at start",
+        "",
+        f"RecordEvents, batches of {BATCH} events, {args.streams} concurrent client streams",
+        f"  {'workload':<36}{'events':>8}{'seconds':>9}{'events/s':>11}",
+    ]
+    for row in figures["throughput"]:
+        lines.append(
+            f"  {row.workload:<36}{row.events:>8}{row.seconds:>9.2f}{row.events_per_s:>11.0f}"
+        )
+    lines += ["", "GetProfile by customer id vs a raw HGETALL of the same record, sequential"]
+    lines.append(f"  {'call':<36}{'calls':>8}{'p50 ms':>9}{'p99 ms':>11}")
+    for row in figures["latency"]:
+        lines.append(f"  {row.name:<36}{row.calls:>8}{row.p50_ms:>9.3f}{row.p99_ms:>11.3f}")
+    mem: Memory = figures["memory"]
+    lines += [
+        "",
+        f"Redis memory per profile after {EVENTS_PER_PROFILE} events "
+        f"(MEMORY USAGE, {mem.profiles} profiles, {mem.fields_mean:.0f} record fields on average)",
+        f"  profile keys               mean {mem.profile_mean_b:>6.0f} B   max {mem.profile_max_b} B",
+        f"  replay-window event ids    mean {mem.event_ids_mean_b:>6.0f} B   "
+        "(8 B per id; gone when the window has passed)",
+        "",
+    ]
+    feed = figures["throughput"][0].events_per_s
+    lines.append(
+        f"goals: >= {THROUGHPUT_GOAL:,.0f} events/s ({figures['throughput'][0].workload}): "
+        f"{'met' if feed >= THROUGHPUT_GOAL else 'MISSED'} ({feed:,.0f}); "
+        f"<= {MEMORY_GOAL_BYTES} B per profile: "
+        f"{'met' if mem.profile_mean_b <= MEMORY_GOAL_BYTES else 'MISSED'} "
+        f"({mem.profile_mean_b:.0f} B)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--events", type=int, default=60_000, help="events per batch shape")
+    parser.add_argument("--streams", type=int, default=8, help="concurrent client streams")
+    parser.add_argument("--shoppers", type=int, default=5_000, help="customers written to")
+    parser.add_argument("--reads", type=int, default=2_000, help="GetProfile calls")
+    parser.add_argument("--profiles", type=int, default=100, help="profiles measured for memory")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    figures = run(args)
+    if args.json:
+        print(json.dumps(figures, indent=2, default=_as_json))
+    else:
+        print(_report(figures, args))
+    return 0
+
+
+def _as_json(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        row = dataclasses.asdict(value)
+        if isinstance(value, Throughput):
+            row["events_per_s"] = value.events_per_s
+        return row
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Why this offer and channel: the model's odds, what set the action apart, what was filtered.
+
+Reasons name features, segments and filter counts, never an identifier or a value of the
+profile, so a response can be shown or logged without personal data.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping, Sequence
+
+from emma.decision.domain import CustomerView
+from emma.decision.eligibility import OFFER_REASONS, Action
+from emma.decision.features import Namespaces, top_features
+from emma.decision.segments import Rule
+
+ACTION_FEATURES = 4
+SHARED_FEATURES = 3
+
+
+def _choice(pmf: Sequence[float], index: int) -> str:
+    """The chosen action's probability, and whether it was the model's favourite."""
+    best = max(range(len(pmf)), key=lambda i: pmf[i])
+    among = f"p={pmf[index]:.3f} among {sum(1 for p in pmf if p > 0)} actions"
+    if pmf[index] >= pmf[best]:
+        return f"{among}; the model's top action"
+    return f"{among}; explored (the top action had p={pmf[best]:.3f})"
+
+
+def distinctive_features(
+    per_action: Sequence[Namespaces], index: int, limit: int = ACTION_FEATURES
+) -> list[str]:
+    """The chosen action's features, those fewest other candidates share first.
+
+    With the shared features equal for every action, only the action's own features can
+    make the model prefer it; the rarer a feature among the candidates, the more it sets
+    this action apart.
+    """
+    chosen = [(ns, name) for ns, features in per_action[index].items() for name in features]
+    everywhere = collections.Counter(
+        (ns, name) for action in per_action for ns, features in action.items() for name in features
+    )
+    # Stable: among equally rare features the catalog's order stays.
+    ranked = sorted(chosen, key=lambda key: everywhere[key])
+    return [name for _, name in ranked[:limit]]
+
+
+def explain(
+    *,
+    actions: Sequence[Action],
+    pmf: Sequence[float],
+    index: int,
+    shared: Namespaces,
+    per_action: Sequence[Namespaces],
+    filtered: Mapping[str, int],
+    customer: CustomerView,
+    segments: Mapping[str, Rule],
+) -> list[tuple[str, str]]:
+    """The reasons of a model decision, as (code, detail) pairs in a stable order."""
+    chosen = actions[index]
+    reasons = [
+        ("chosen.model", _choice(pmf, index)),
+        ("feature.action", ",".join(distinctive_features(per_action, index))),
+        ("feature.shared", ",".join(top_features(shared, limit=SHARED_FEATURES))),
+    ]
+    matched = [
+        name
+        for name in chosen.offer.segments
+        if name in segments and customer.personalised and segments[name].matches(customer)
+    ]
+    if matched:
+        reasons.append(("targeted.segment", ",".join(matched)))
+    if chosen.send_at is not None:
+        reasons.append(
+            ("scheduled.quiet_hours", "moved to the customer's most active hour after quiet hours")
+        )
+    reasons.extend(filter_reasons(filtered))
+    return reasons
+
+
+def filter_reasons(filtered: Mapping[str, int]) -> list[tuple[str, str]]:
+    """`filtered.<code>` with how many offers (offer-level filters) or actions it removed."""
+    out = []
+    for code, count in sorted(filtered.items()):
+        unit = "offer" if code.removeprefix("filtered.") in OFFER_REASONS else "action"
+        out.append((code, f"{count} {unit}{'' if count == 1 else 's'}"))
+    return out

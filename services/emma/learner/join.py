@@ -1,0 +1,208 @@
+"""The reward join: rewards and activations matched to open decisions by event id, in window.
+
+Pure and deterministic: every time is a stream entry id's millisecond part (Redis's
+clock), so replaying the same entries after a restart gives the same joins. The join
+says what to learn and which entries are finished; the caller learns and acknowledges.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+
+# How many finished event ids are remembered to tell a late reward from an unknown one.
+FINISHED_MEMORY = 100_000
+
+
+class Aggregation(enum.StrEnum):
+    """FIRST learns at a decision's first reward; SUM learns the window's total at its end."""
+
+    FIRST = "first"
+    SUM = "sum"
+
+
+class Outcome(enum.StrEnum):
+    """What became of a stream entry, counted for operators."""
+
+    JOINED = "joined"  # a reward or activation matched to an open decision
+    LATE = "late"  # after its decision's window
+    UNKNOWN = "unknown"  # no decision with this event id was logged (or it is long gone)
+    DUPLICATE = "duplicate"  # a repeated idempotency key, activation or decision
+    IGNORED = "ignored"  # a reward after the first, with FIRST aggregation
+    LEARNED = "learned"  # a decision learned from
+    NOT_ACTIVATED = "not_activated"  # a deferred decision never shown: not learned
+    NO_CHOICE = "no_choice"  # a single-action (fallback) decision: nothing to learn
+
+
+def entry_ms(entry_id: str) -> int:
+    """The millisecond timestamp of a stream entry id such as `1718000000000-3`."""
+    return int(entry_id.split("-", 1)[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class DecisionEntry:
+    entry_id: str
+    event_id: str
+    deferred: bool
+    actions: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OutcomeEntry:
+    entry_id: str
+    event_id: str
+    activation: bool
+    value: float = 0.0
+    key: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """Learn the decision logged at `entry_id` with this reward (VW's cost is its negative)."""
+
+    entry_id: str
+    event_id: str
+    reward: float
+    rewarded: bool
+
+
+@dataclasses.dataclass
+class _Open:
+    entry_id: str
+    deferred: bool
+    activated: bool = False
+    rewards: list[float] = dataclasses.field(default_factory=list)
+    keys: set[str] = dataclasses.field(default_factory=set)
+    # Reward-stream entries that belong to this decision: acknowledged when it is finished.
+    outcome_ids: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def learnable(self) -> bool:
+        return self.activated or not self.deferred
+
+
+@dataclasses.dataclass
+class Finished:
+    """What the caller must do after a step: learn these, then acknowledge those entries."""
+
+    updates: list[Update] = dataclasses.field(default_factory=list)
+    decision_acks: list[str] = dataclasses.field(default_factory=list)
+    outcome_acks: list[str] = dataclasses.field(default_factory=list)
+    counts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+    def extend(self, other: Finished) -> None:
+        self.updates.extend(other.updates)
+        self.decision_acks.extend(other.decision_acks)
+        self.outcome_acks.extend(other.outcome_acks)
+        self.counts.update(other.counts)
+
+
+class Join:
+    """Open decisions and their outcomes until each is learned or dropped."""
+
+    def __init__(
+        self,
+        window_s: float,
+        aggregation: Aggregation,
+        default_reward: float,
+        finished_memory: int = FINISHED_MEMORY,
+    ) -> None:
+        self.window_ms = int(window_s * 1000)
+        self.aggregation = aggregation
+        self.default_reward = default_reward
+        self._open: dict[str, _Open] = {}
+        self._finished: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._finished_memory = finished_memory
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def oldest_ms(self) -> int | None:
+        """When the oldest open decision was made, for the learner's lag."""
+        first = next(iter(self._open.values()), None)
+        return None if first is None else entry_ms(first.entry_id)
+
+    def _finish(self, event_id: str, entry_ms_: int, step: Finished, outcome: Outcome) -> None:
+        decision = self._open.pop(event_id)
+        step.decision_acks.append(decision.entry_id)
+        step.outcome_acks.extend(decision.outcome_ids)
+        step.counts[outcome] += 1
+        self._finished[event_id] = entry_ms_
+        while len(self._finished) > self._finished_memory:
+            self._finished.popitem(last=False)
+
+    def _learn(self, event_id: str, step: Finished, reward: float, rewarded: bool) -> None:
+        decision = self._open[event_id]
+        step.updates.append(Update(decision.entry_id, event_id, reward, rewarded))
+        self._finish(event_id, entry_ms(decision.entry_id), step, Outcome.LEARNED)
+
+    def decision(self, entry: DecisionEntry) -> Finished:
+        step = Finished()
+        if entry.event_id in self._open or entry.event_id in self._finished:
+            step.decision_acks.append(entry.entry_id)
+            step.counts[Outcome.DUPLICATE] += 1
+        elif entry.actions < 2:
+            step.decision_acks.append(entry.entry_id)
+            step.counts[Outcome.NO_CHOICE] += 1
+            self._finished[entry.event_id] = entry_ms(entry.entry_id)
+        else:
+            self._open[entry.event_id] = _Open(entry.entry_id, entry.deferred)
+        return step
+
+    def outcome(self, entry: OutcomeEntry) -> Finished:
+        step = Finished()
+        decision = self._open.get(entry.event_id)
+        if decision is None:
+            finished_ms = self._finished.get(entry.event_id)
+            late = finished_ms is not None and entry_ms(entry.entry_id) > finished_ms + self.window_ms
+            return self._drop(entry, step, Outcome.LATE if late else self._after(finished_ms))
+        if entry_ms(entry.entry_id) > entry_ms(decision.entry_id) + self.window_ms:
+            return self._drop(entry, step, Outcome.LATE)
+        if entry.activation:
+            if decision.activated:
+                return self._drop(entry, step, Outcome.DUPLICATE)
+            decision.activated = True
+        else:
+            if entry.key and entry.key in decision.keys:
+                return self._drop(entry, step, Outcome.DUPLICATE)
+            if entry.key:
+                decision.keys.add(entry.key)
+            decision.rewards.append(entry.value)
+        decision.outcome_ids.append(entry.entry_id)
+        step.counts[Outcome.JOINED] += 1
+        if self.aggregation is Aggregation.FIRST and decision.learnable and decision.rewards:
+            self._learn(entry.event_id, step, decision.rewards[0], True)
+        return step
+
+    def _after(self, finished_ms: int | None) -> Outcome:
+        # A decision finished within its window was learned at its first reward (or has
+        # no choice): a further outcome changes nothing.
+        return Outcome.UNKNOWN if finished_ms is None else Outcome.IGNORED
+
+    @staticmethod
+    def _drop(entry: OutcomeEntry, step: Finished, outcome: Outcome) -> Finished:
+        step.outcome_acks.append(entry.entry_id)
+        step.counts[outcome] += 1
+        return step
+
+    def close(self, seen_ms: int) -> Finished:
+        """Ends the windows that closed before `seen_ms`.
+
+        The caller promises that every outcome with an entry time before `seen_ms` has
+        been given to `outcome` already; an outcome at exactly a window's end still counts.
+        """
+        step = Finished()
+        # Open decisions are in stream order, which is time order: stop at the first open one.
+        while self._open:
+            event_id, decision = next(iter(self._open.items()))
+            if entry_ms(decision.entry_id) + self.window_ms >= seen_ms:
+                break
+            if not decision.learnable:
+                self._finish(event_id, entry_ms(decision.entry_id), step, Outcome.NOT_ACTIVATED)
+            elif decision.rewards:
+                # FIRST has learned at the first reward already; this is SUM's total.
+                self._learn(event_id, step, sum(decision.rewards), True)
+            else:
+                self._learn(event_id, step, self.default_reward, False)
+        return step

@@ -1,0 +1,41 @@
+-- Replaces a live profile with its merge with a frozen one, if nothing wrote to it since
+-- it was read (version G). ARGV[1]: JSON {g, now, ttl, sttl, sttl_prev, record, consent,
+-- ledger, preferences, life_events, seen, seen_prev}; the record's U, G and R are set here.
+-- Returns {'OK', identifiers due for a TTL refresh}, {'RETRY'} or a diversion.
+local args = cjson.decode(ARGV[1])
+local stop = diverted()
+if stop then return stop end
+if (redis.call('HGET', MAIN, 'G') or '0') ~= args.g then return {'RETRY'} end
+if redis.call('HEXISTS', MAIN, 'C') == 0 then return {'NONE'} end
+
+local function write_hash(key, values)
+  redis.call('DEL', key)
+  local flat = {}
+  for field, value in pairs(values) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
+end
+
+local function write_list(key, values)
+  redis.call('DEL', key)
+  if #values > 0 then redis.call('RPUSH', key, unpack(values)) end
+end
+
+write_hash(MAIN, args.record)
+redis.call('HSET', MAIN, 'G', args.g)
+write_hash(CONSENT, args.consent)
+write_list(LEDGER, args.ledger)
+write_hash(PREFS, args.preferences)
+write_list(LIFE, args.life_events)
+if #args.seen > 0 then
+  redis.call('SADD', SEEN, unpack(args.seen))
+  redis.call('EXPIRE', SEEN, args.sttl)
+end
+if #args.seen_prev > 0 then
+  redis.call('SADD', SEEN_PREV, unpack(args.seen_prev))
+  redis.call('EXPIRE', SEEN_PREV, args.sttl_prev)
+end
+-- Every identifier's redirect record is refreshed: the loser's are new to this profile.
+return {'OK', finish_write(args.now, args.ttl, 0)}

@@ -1,0 +1,48 @@
+-- Shared by every customer script; prepended to each by scripts.py.
+-- KEYS: the customer's record, consent, ledger, preferences, life events, and the
+-- event-id sets of the current and the previous replay window (keys.py, same slot).
+local MAIN, CONSENT, LEDGER, PREFS, LIFE, SEEN, SEEN_PREV =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local DATA_KEYS = {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
+
+-- A record that redirects (X: merged or linked elsewhere) or is frozen by a merge in
+-- progress (Y: "<target>|<started>") must not be written; the caller follows it.
+local function diverted()
+  local marks = redis.call('HMGET', MAIN, 'X', 'Y')
+  if marks[1] then return {'X', marks[1]} end
+  if marks[2] then return {'Y', marks[2]} end
+  return nil
+end
+
+local function int(x) return string.format('%d', x) end
+
+local function hash_table(key)
+  local flat = redis.call('HGETALL', key)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+-- Every write ends here: created/updated times, the version G, the TTL of every data
+-- key. Returns the identifier fields whose redirect records (in other slots) are due for
+-- a TTL refresh: on the first write of each `refresh_s` period (a day).
+local function finish_write(now, ttl, refresh_s)
+  local last = redis.call('HGET', MAIN, 'U')
+  if not last then redis.call('HSETNX', MAIN, 'C', int(now)) end
+  redis.call('HSET', MAIN, 'U', int(now))
+  redis.call('HINCRBY', MAIN, 'G', 1)
+  for _, key in ipairs(DATA_KEYS) do redis.call('EXPIRE', key, ttl) end
+  local due = {}
+  if refresh_s == 0 or not last or math.floor(tonumber(last) / refresh_s) ~= math.floor(now / refresh_s) then
+    for _, field in ipairs(redis.call('HKEYS', MAIN)) do
+      if string.sub(field, 1, 1) == '#' then due[#due + 1] = field end
+    end
+  end
+  return due
+end
+
+local function add_identifiers(fields)
+  local added = 0
+  for _, field in ipairs(fields) do added = added + redis.call('HSETNX', MAIN, field, '1') end
+  return added
+end
