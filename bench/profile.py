@@ -400,7 +400,8 @@ def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Redis memory per profile after {EVENTS_PER_PROFILE} events "
         f"(MEMORY USAGE, {mem.profiles} profiles, {mem.fields_mean:.0f} record fields on average)",
-        f"  profile keys               mean {mem.profile_mean_b:>6.0f} B   max {mem.profile_max_b} B",
+        f"  profile keys               mean {mem.profile_mean_b:>6.0f} B   "
+        f"max {mem.profile_max_b} B",
         f"  replay-window event ids    mean {mem.event_ids_mean_b:>6.0f} B   "
         "(8 B per id; gone when the window has passed)",
         "",

@@ -49,7 +49,7 @@ def test_child_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SERVICE_NAME", "the-callers-name")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
     mesh = Mesh(
-        ports=MeshPorts(decision=7001, profile=7002, context=7003),
+        ports=MeshPorts(decision=7001, profile=7002, context=7003, learner=7004),
         redis_url="redis://127.0.0.1:7000/0",
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"},
     )
@@ -65,12 +65,17 @@ def test_child_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert decision["EMMA_DECISION_PORT"] == "7001"
     assert decision["EMMA_PROFILE_ADDR"] == "127.0.0.1:7002"
     assert decision["EMMA_CONTEXT_ADDR"] == "127.0.0.1:7003"
+    learner = mesh.child_env("learner")
+    assert (learner["EMMA_LEARNER_PORT"], learner["EMMA_REDIS_URL"]) == (
+        "7004",
+        "redis://127.0.0.1:7000/0",
+    )
 
 
 def test_mesh_serves_and_leaves_nothing_running(tmp_path: Path) -> None:
     with Mesh(ports=MeshPorts.free(), run_dir=tmp_path) as mesh:
         pids = mesh.pids
-        assert set(pids) == {"profile", "context", "decision"}
+        assert set(pids) == {"profile", "context", "decision", "learner"}
         for service, name in SERVICE_NAMES.items():
             assert check(mesh.address(service), name), service
         assert not any(gone(pid) for pid in pids.values())
@@ -82,7 +87,12 @@ def test_mesh_serves_and_leaves_nothing_running(tmp_path: Path) -> None:
         assert decision.event_id
     assert all_gone(pids.values())
     assert not accepts(redis_port)
-    assert {p.name for p in tmp_path.iterdir()} >= {"profile.log", "context.log", "decision.log"}
+    assert {p.name for p in tmp_path.iterdir()} >= {
+        "profile.log",
+        "context.log",
+        "decision.log",
+        "learner.log",
+    }
 
 
 def test_a_service_that_cannot_start_stops_everything(tmp_path: Path) -> None:
@@ -130,7 +140,10 @@ def test_emma_up_stops_everything_on_a_signal(tmp_path: Path, signum: int) -> No
     env = {k: v for k, v in os.environ.items() if k != "EMMA_REDIS_URL"}
     process = subprocess.Popen(
         [sys.executable, "-m", "emma.cli", "up", "--demo", "--run-dir", str(tmp_path)]
-        + [f"--{name}-port={ports.of(name)}" for name in ("decision", "profile", "context")],
+        + [
+            f"--{name}-port={ports.of(name)}"
+            for name in ("decision", "profile", "context", "learner")
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -143,7 +156,9 @@ def test_emma_up_stops_everything_on_a_signal(tmp_path: Path, signum: int) -> No
         output = "".join(_wait_for(lines, r"^try: emma decide", timeout=30))
         assert "demo: 5 customers" in output
         pids = [int(pid) for pid in re.findall(r"pid (\d+)", output)]
-        assert len(pids) == 3
+        assert len(pids) == 4
+        assert re.search(r"^  learner ", output, re.MULTILINE)
+        assert check(f"127.0.0.1:{ports.learner}", SERVICE_NAMES["learner"])
         redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)", output).group(1))  # type: ignore[union-attr]
         with EmmaClient(f"127.0.0.1:{ports.decision}", deadline=5) as client:
             decision = client.decide("loyalty_card:1001", touchpoint="pos", store_id="berlin-mitte")
@@ -157,3 +172,9 @@ def test_emma_up_stops_everything_on_a_signal(tmp_path: Path, signum: int) -> No
     assert all_gone(pids)
     assert not accepts(redis_port)
     assert not accepts(ports.decision)
+
+
+def test_the_mesh_names_the_learner_as_the_learner_does() -> None:
+    from emma.learner import SERVICE_NAME
+
+    assert SERVICE_NAMES["learner"] == SERVICE_NAME

@@ -257,3 +257,19 @@ def test_malformed_signal_files_are_refused(tmp_path: Path, text: str, message: 
 def test_unreadable_signal_file(tmp_path: Path) -> None:
     with pytest.raises(SignalFileError, match="cannot read the signal file"):
         StaticFileProvider.from_file(tmp_path / "missing.yaml")
+
+
+async def test_a_boolean_is_dropped_even_after_an_equal_number_passed() -> None:
+    class Flags:
+        name = "flags"
+
+        def __init__(self, value: object) -> None:
+            self.value = value
+
+        async def signals(self, context: ResolvedContext) -> list[Feature]:
+            return [Feature("open_late", self.value)]  # type: ignore[arg-type]
+
+    number, _ = await collect_signals([Flags(1.0)], _context("koeln-dom"), 0.05)
+    flag, _ = await collect_signals([Flags(True)], _context("koeln-dom"), 0.05)
+    listed, _ = await collect_signals([Flags([1])], _context("koeln-dom"), 0.05)
+    assert (number, flag, listed) == ([Feature("open_late", 1.0)], [], [])

@@ -98,13 +98,13 @@ def test_bad_date_rules_are_refused(rule: str, problem: str) -> None:
         parse_rule(rule)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(year=st.integers(min_value=1583, max_value=4099))
 def test_easter_agrees_with_an_independent_algorithm(year: int) -> None:
     assert seasons.easter_sunday(year) == gregorian_easter(year)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(year=st.integers(min_value=1900, max_value=2100))
 def test_moveable_days_keep_their_definitions(year: int) -> None:
     advent = seasons.first_advent(year)
@@ -184,7 +184,7 @@ def test_an_ordinary_day_has_no_retail_season() -> None:
     assert active(date(2026, 10, 14)) == ()
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     day=st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)),
     southern=st.booleans(),

@@ -40,3 +40,19 @@ def test_environment_overrides() -> None:
 def test_bad_values_name_the_variable(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_config(DecisionConfig, [], environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"EMMA_POLICY_MODE": "oracle"}, "EMMA_POLICY_MODE"),
+        ({"EMMA_EXPLORATION_FLOOR": "0.5"}, "EMMA_EXPLORATION_FLOOR"),
+        ({"EMMA_VW_ARGS": "--cb_explore_adf --squarecb --gamma_scale 0.1"}, "gamma_scale"),
+        ({"EMMA_MODEL_POLL_S": "0"}, "EMMA_MODEL_POLL_S"),
+    ],
+)
+def test_the_decision_service_checks_its_policy_settings(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_config(DecisionConfig, [], environ)

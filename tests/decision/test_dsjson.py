@@ -35,12 +35,25 @@ def test_chosen_action_comes_first_in_a_and_p() -> None:
         channel="receipt",
         customer="p-0",
         fallback=False,
+        policy="apprentice",
+        baseline=1,
+        reasons=(("chosen.baseline", "p=0.500"), ("filtered.consent", "2")),
     )
     line = logged.dsjson()
     assert line["a"] == [3, 1, 2]
     assert line["p"] == [0.5, 0.2, 0.3]
     assert (line["_label_Action"], line["_labelIndex"], line["_label_probability"]) == (3, 2, 0.5)
     assert line["_skipLearn"] is True
+    # Emma's own fields sit where VW's DSJSON reader skips them (see the VW test below).
+    assert line["_emma"] == {
+        "policy": "apprentice",
+        "baselineIndex": 1,
+        "customer": "p-0",
+        "reasons": [
+            {"code": "chosen.baseline", "detail": "p=0.500"},
+            {"code": "filtered.consent", "detail": "2"},
+        ],
+    }
 
 
 async def test_logged_lines_with_joined_rewards_train_vw(
@@ -60,6 +73,8 @@ async def test_logged_lines_with_joined_rewards_train_vw(
     entries = await stream_entries(redis_url, "emma:decisions")
     lines = [json.loads(fields["json"]) for fields in entries]
     assert {line["EventId"] for line in lines} == {r.event_id for r in responses}
+    # Each line carries the policy's reasons and the baseline's choice for the learner.
+    assert all(line["_emma"]["reasons"] and line["_emma"]["policy"] == "learner" for line in lines)
 
     # What the learner does: join each line with its reward (cost = -reward), feed VW DSJSON.
     args = DEFAULT_VW_ARGS.replace("--quiet", "") + " --dsjson --quiet"

@@ -112,10 +112,10 @@ async def start_learner(
 
 
 async def wait_for_snapshot(
-    raw: aioredis.Redis, done: Callable[[Snapshot], bool], timeout: float = 10.0
+    raw: aioredis.Redis, done: Callable[[Snapshot], bool], within_s: float = 10.0
 ) -> Snapshot:
     """Polls the published snapshot until `done` holds for it."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within_s
     last = None
     while asyncio.get_running_loop().time() < deadline:
         last = await read_snapshot(raw, "emma:model")

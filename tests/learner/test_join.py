@@ -1,4 +1,4 @@
-"""The reward join: first and sum, default reward, late, duplicate and unknown outcomes, deferral."""
+"""The reward join: first and sum, the default reward, late, duplicate and unknown outcomes."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from emma.decision.config import DEFAULT_VW_ARGS
 from emma.decision.decision_log import DecisionStore
 from emma.decision.features import shared_line, vw_lines
 from emma.learner.learner import Learner
+from emma.learner.server import cancel
 from emma.learner.snapshots import read_snapshot
 
 from .conftest import (
@@ -109,9 +110,7 @@ async def test_a_deferred_decision_is_learned_only_if_activated(
     for event_id in (shown, hidden):
         await store.reward(event_id, 1.0, "click", datetime.now(UTC))
     await store.activate(shown, datetime.now(UTC))
-    snapshot = await wait_for_snapshot(
-        raw, lambda s: s.meta["counts"].get("not_activated") == 1
-    )
+    snapshot = await wait_for_snapshot(raw, lambda s: s.meta["counts"].get("not_activated") == 1)
     assert snapshot.meta["updates"] == 1
     assert snapshot.meta["counts"]["learned"] == 1
 
@@ -142,8 +141,7 @@ async def test_a_restarted_learner_loses_nothing_and_learns_nothing_twice(
         learner = Learner(learner_config(redis_url, publish_updates=7), client)
         task = asyncio.create_task(learner.run())
         await asyncio.sleep(rng.uniform(0.2, 0.6))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel(task)
         await client.connection_pool.disconnect()
         crashes += 1
     await producer
@@ -151,7 +149,7 @@ async def test_a_restarted_learner_loses_nothing_and_learns_nothing_twice(
     final = Learner(learner_config(redis_url), raw)
     task = asyncio.create_task(final.run())
     snapshot = await wait_for_snapshot(
-        raw, lambda s: s.meta["counts"].get("learned") == total, timeout=20
+        raw, lambda s: s.meta["counts"].get("learned") == total, within_s=20
     )
     await asyncio.sleep(WINDOW_S + 0.3)  # nothing more may arrive
     await final.stop()

@@ -258,3 +258,22 @@ def test_local_hour_in_zones_off_the_whole_hour(zone: str) -> None:
     for minutes in range(0, 3 * 24 * 60, 7):
         time = start + timedelta(minutes=minutes)
         assert aggregates.local_hour(time, zone) == time.astimezone(ZoneInfo(zone)).hour
+
+
+def test_fold_makes_one_update_per_field_relative_to_the_latest_event() -> None:
+    t = T0.timestamp()
+    events = [
+        (t - HALF_LIFE, [["d", "ccheese", 1.0, t - HALF_LIFE], ["i", "N", 1], ["m", "P", t - 9]]),
+        (t, [["d", "ccheese", 1.0, t], ["i", "N", 1], ["m", "P", t]]),
+        # Dated a day ahead (clock drift): it decays as if it happened now.
+        (t + DAY, [["o", "coffee", int(OfferResponseKind.DISMISSED), t + DAY]]),
+        (t, [["l", "moved", t, "koeln-dom"]]),
+    ]
+    update = aggregates.fold(events, t, HALF_LIFE)
+    assert update["t"] == t
+    assert update["d"] == ["ccheese", 1_500_000]  # 1 + 1/2, in millionths
+    assert update["i"] == ["N", 2]
+    assert update["m"] == ["P", math.floor(t)]
+    assert update["o"] == ["coffee", 0, 0, 0, math.floor(t + DAY), 1_000_000]
+    assert update["l"] == ["moved", t, "koeln-dom"]
+    assert aggregates.touched(update) == ["N", "P", "ccheese", "ocoffee"]

@@ -23,6 +23,7 @@ from emma.profile.model import (
     QuietHours,
     SupportContact,
 )
+from emma.profile.record import Record
 from emma.profile.store import ProfileStore
 from emma.runtime.errors import NotFound
 from emma.runtime.redis_client import RedisClient
@@ -161,6 +162,8 @@ async def test_linking_identifiers_of_two_profiles_merges_them(
     prefs = profile.preferences
     assert (prefs.liked_products, prefs.disliked_products) == (("emmentaler", "brezel"), ("gouda",))
     assert (prefs.language, prefs.quiet_hours) == ("de", QuietHours(1320, 420, True))
+    record = Record.parse(await client.hgetall("{emma:c:42}"))
+    assert record.scalars["Q"] == record.family_counts() == "p3c2o1"
     # The loser's keys are gone but for the redirect its identifier's home now holds.
     loser_keys = [key for key in await all_keys(client) if home_id(CARD) in key]
     assert loser_keys == ["{emma:c:" + home_id(CARD) + "}"]

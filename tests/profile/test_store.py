@@ -28,7 +28,7 @@ from emma.profile.model import (
     QuietHours,
     SupportContact,
 )
-from emma.profile.record import CAPS
+from emma.profile.record import CAPS, Record
 from emma.profile.store import ProfileStore
 from emma.runtime.redis_client import RedisClient, connect_any_redis
 from tests.profile.builders import card, cid, event, offer, purchase
@@ -160,7 +160,9 @@ async def test_affinities_decay_with_the_half_life(store: ProfileStore) -> None:
     )
 
 
-async def test_capped_families_keep_the_strongest(store: ProfileStore) -> None:
+async def test_capped_families_keep_the_strongest(
+    store: ProfileStore, client: RedisClient
+) -> None:
     cap = CAPS["p"]
     favourite = [purchase(f"f{i}", cid("42"), NOW, ("fav", "x", 1.0)) for i in range(3)]
     once = [
@@ -176,6 +178,9 @@ async def test_capped_families_keep_the_strongest(store: ProfileStore) -> None:
     # The oldest (weakest) single purchases gave way.
     assert set(kept[1:]) == {f"p{i:02d}" for i in range(cap - 1)}
     assert profile.rfm.purchase_count == cap + 8  # counted even where not kept
+    # The record keeps count of each capped family (Q), so one below its cap needs no scan.
+    record = Record.parse(await client.hgetall("{emma:c:42}"))
+    assert record.scalars["Q"] == record.family_counts() == f"p{cap}c1"
 
 
 async def test_offer_history(store: ProfileStore, any_config: ProfileConfig) -> None:
@@ -445,3 +450,17 @@ async def test_get_profile_is_one_round_trip(
     linked = 1 if backend_url.startswith("redis://") else 2
     assert await trips(app) == linked
     assert await trips(cid("crm-7")) == linked
+
+
+async def test_a_big_batch_for_one_customer(store: ProfileStore) -> None:
+    """More events and fields than one Lua unpack takes: the script works in slices."""
+    batch = [
+        purchase(f"e{i}", cid("42"), NOW - i * timedelta(minutes=1), (f"p{i}", f"c{i}", 1.0))
+        for i in range(2_500)
+    ]
+    assert (await store.record_events(batch, NOW)).accepted == 2_500
+    replay = await store.record_events(batch[:1_200] + [batch[0]], NOW)
+    assert (replay.accepted, replay.duplicates) == (0, 1_201)
+    profile = await store.get_profile(cid("42"), NOW)
+    assert profile is not None and profile.rfm.purchase_count == 2_500
+    assert len(profile.product_affinities) == CAPS["p"]

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 DECIDE_DEADLINE_S = 5.0
 # Rounds over all scenarios of simulated responses; enough for the model to show learning.
 LEARNING_ROUNDS = 40
+# Rounds between two waits for the learner: the decision service then serves a model that
+# learned every reward so far. Production replicas do not wait; the demo wants to show it.
+ROUNDS_PER_MODEL = 4
+# The demo's learner publishes and its decision service polls far more often than the
+# production defaults, so a short demo sees many model versions.
+DEMO_ENV = {"EMMA_LEARNER_PUBLISH_S": "0.2", "EMMA_MODEL_POLL_S": "0.1"}
+MODEL_POLL_S = 0.1
+LEARNER_WAIT_S = 15.0
 HEADERS = ("customer", "touchpoint", "store", "offer", "channel", "p", "degraded", "trace id")
 
 
@@ -121,15 +129,42 @@ def run_scenarios(client: EmmaClient, data: DemoData) -> list[tuple[Scenario, De
     return [(scenario, decide(client, scenario)) for scenario in data.scenarios]
 
 
-def learn_from_simulated_responses(client: EmmaClient, data: DemoData, rounds: int) -> list[bool]:
+def wait_for_learner(redis_url: str, updates: int, timeout_s: float = LEARNER_WAIT_S) -> str:
+    """Waits until the learner published a model that learned `updates` rewards, then for
+    the decision service to poll it; returns the model's version."""
+    # Late import: reading snapshots pulls in Redis and the learner's format.
+    import redis
+
+    from emma.learner.snapshots import read_snapshot_sync
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            snapshot = read_snapshot_sync(client, "emma:model")
+            if snapshot is not None and int(snapshot.meta.get("updates", 0)) >= updates:
+                time.sleep(2 * MODEL_POLL_S)
+                return snapshot.name
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the learner did not learn {updates} rewards in {timeout_s} s")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def learn_from_simulated_responses(
+    client: EmmaClient, data: DemoData, rounds: int, redis_url: str
+) -> tuple[list[bool], str]:
     """Runs every scenario `rounds` times, rewarding what the customer likes (1) or not (0).
 
     Returns, in order, whether each decision matched the customer's tastes, so the demo
-    can show the share rising as the model learns through the public Reward RPC.
+    can show the share rising as the learner learns through the public Reward RPC, and
+    the version of the last model.
     """
     customers = customers_by_identifier(data)
     matched = []
-    for _ in range(rounds):
+    version = ""
+    for round_ in range(1, rounds + 1):
         for scenario in data.scenarios:
             decision = decide(client, scenario)
             clicked = liked(customers[scenario.customer], decision)
@@ -137,7 +172,9 @@ def learn_from_simulated_responses(client: EmmaClient, data: DemoData, rounds: i
                 decision.event_id, 1.0 if clicked else 0.0, "click" if clicked else "none"
             )
             matched.append(clicked)
-    return matched
+        if round_ % ROUNDS_PER_MODEL == 0 or round_ == rounds:
+            version = wait_for_learner(redis_url, len(matched))
+    return matched, version
 
 
 def share(flags: Sequence[bool]) -> str:
@@ -150,10 +187,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     data = load_demo_data()
-    mesh = Mesh(ports=MeshPorts.free(), run_dir=args.run_dir)
+    mesh = Mesh(ports=MeshPorts.free(), run_dir=args.run_dir, env=DEMO_ENV)
     try:
         with sigterm_as_interrupt():
-            print("starting Redis, profile, context and decision ...", flush=True)
+            print("starting Redis, profile, context, decision and the learner ...", flush=True)
             mesh.start()
             print(f"mesh up in {time.monotonic() - started:.1f} s; logs in {mesh.run_dir}")
             summary = load_demo_customers(mesh.profile_address)
@@ -166,11 +203,16 @@ def run_demo(args: argparse.Namespace) -> int:
             ) as client:
                 print("decisions of a model that has learned nothing yet:")
                 print(format_table(HEADERS, decision_rows(data, run_scenarios(client, data))))
-                matched = learn_from_simulated_responses(client, data, LEARNING_ROUNDS)
+                assert mesh.redis_url is not None
+                matched, version = learn_from_simulated_responses(
+                    client, data, LEARNING_ROUNDS, mesh.redis_url
+                )
                 window = len(data.scenarios) * 5
                 print(
                     f"\n{len(matched)} more decisions, each rewarded 1 when the offer's category"
-                    " is one the customer likes, else 0 (Reward RPC, online learning)."
+                    " is one the customer likes, else 0 (Reward RPC). The learner joins each"
+                    " reward to its decision, trains and publishes models; the decision service"
+                    f" swaps them in (now {version})."
                     f"\nliked offers: {share(matched[:window])} of the first {window} decisions,"
                     f" {share(matched[-window:])} of the last {window}.\n"
                 )
@@ -179,7 +221,7 @@ def run_demo(args: argparse.Namespace) -> int:
     except MeshError as error:
         print(f"emma demo: {error}", file=sys.stderr)
         return 1
-    except (EmmaError, grpc.RpcError) as error:
+    except (EmmaError, grpc.RpcError, TimeoutError) as error:
         print(f"emma demo: {error}; service logs in {mesh.run_dir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

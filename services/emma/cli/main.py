@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from emma.cli import catalog, decide, demo, evaluate, serve, simulate, up
+from emma.cli import catalog, decide, demo, evaluate, learner, serve, simulate, up
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emma, the real-time decisioning mesh: run it, ask it, watch the demo.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (up, serve, decide, demo, catalog, evaluate, simulate):
+    for module in (up, serve, decide, demo, catalog, evaluate, simulate, learner):
         module.register(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""Mesh: runs Redis and the profile, context and decision services as processes, like `emma up`."""
+"""Mesh: runs Redis, the profile, context and decision services and the learner, like `emma up`."""
 
 from __future__ import annotations
 
@@ -21,15 +21,21 @@ from emma.runtime.redis_server import RedisServer, free_port
 
 log = logging.getLogger(__name__)
 
-# All three start at once (start-up is mostly imports); readiness is checked in this order.
+# The gRPC services a client calls (`emma serve` runs one of them).
 SERVICES = ("profile", "context", "decision")
-DEPENDENCIES = ("profile", "context")
+# Every process of the mesh: the learner serves only health checks.
+PROCESSES = (*SERVICES, "learner")
+# Started first, together (start-up is mostly imports): the decision service connects to
+# profile and context as it starts, and the learner creates the consumer groups.
+DEPENDENCIES = ("profile", "context", "learner")
 SERVICE_NAMES = {
     "profile": "emma.profile.v1.ProfileService",
     "context": "emma.context.v1.ContextService",
     "decision": "emma.decision.v1.DecisionService",
+    # emma.learner.SERVICE_NAME, spelled out so the CLI does not import the learner.
+    "learner": "emma.learner.Learner",
 }
-DEFAULT_PORTS = {"decision": 50051, "profile": 50052, "context": 50053}
+DEFAULT_PORTS = {"decision": 50051, "profile": 50052, "context": 50053, "learner": 50054}
 
 
 class MeshError(RuntimeError):
@@ -41,11 +47,14 @@ class MeshPorts:
     decision: int = DEFAULT_PORTS["decision"]
     profile: int = DEFAULT_PORTS["profile"]
     context: int = DEFAULT_PORTS["context"]
+    learner: int = DEFAULT_PORTS["learner"]
 
     @classmethod
     def free(cls) -> MeshPorts:
         """Ports that were free a moment ago, for tests and `emma demo`."""
-        return cls(decision=free_port(), profile=free_port(), context=free_port())
+        return cls(
+            decision=free_port(), profile=free_port(), context=free_port(), learner=free_port()
+        )
 
     def of(self, service: str) -> int:
         return int(getattr(self, service))
@@ -90,7 +99,7 @@ class Mesh:
         # Port 0 means "any free port"; resolved here, because clients must know the port.
         given = ports or MeshPorts()
         self.ports = MeshPorts(
-            **{service: given.of(service) or free_port() for service in SERVICES}
+            **{service: given.of(service) or free_port() for service in PROCESSES}
         )
         self.redis_url = redis_url
         self.extra_env = dict(env or {})
@@ -116,6 +125,10 @@ class Mesh:
     @property
     def context_address(self) -> str:
         return self.address("context")
+
+    @property
+    def learner_address(self) -> str:
+        return self.address("learner")
 
     @property
     def pids(self) -> dict[str, int]:

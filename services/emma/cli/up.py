@@ -1,4 +1,4 @@
-"""`emma up`: runs Redis and the three services until Ctrl-C or SIGTERM, then stops them all."""
+"""`emma up`: runs Redis, the three services and the learner until Ctrl-C or SIGTERM, then stops all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from emma.cli.mesh import DEFAULT_PORTS, SERVICES, Mesh, MeshError, MeshPorts
+from emma.cli.mesh import DEFAULT_PORTS, PROCESSES, Mesh, MeshError, MeshPorts
 from emma.cli.signals import sigterm_as_interrupt
 
 # How often the supervisor looks whether a service died on its own.
@@ -21,10 +21,10 @@ WATCH_INTERVAL_S = 0.5
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "up",
-        help="run the whole mesh (Redis, profile, context, decision) until Ctrl-C",
+        help="run the whole mesh (Redis, profile, context, decision, learner) until Ctrl-C",
         description="Starts a private redis-server (unless --redis-url or EMMA_REDIS_URL is "
-        "given) and the profile, context and decision services as processes, waits until "
-        "each is SERVING, and stops everything on Ctrl-C or SIGTERM.",
+        "given), the profile, context and decision services and the learner as processes, "
+        "waits until each is SERVING, and stops everything on Ctrl-C or SIGTERM.",
     )
     parser.add_argument(
         "--redis-url",
@@ -33,12 +33,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--demo", action="store_true", help="load the demo customers")
     parser.add_argument("--host", default="127.0.0.1", help="interface the services listen on")
-    for service in ("decision", "profile", "context"):
+    for service in ("decision", "profile", "context", "learner"):
         parser.add_argument(
             f"--{service}-port",
             type=int,
             default=DEFAULT_PORTS[service],
-            help=f"port of the {service} service; 0 picks a free one (default %(default)s)",
+            help=f"port of the {service} (its health checks for the learner); 0 picks a free "
+            "one (default %(default)s)",
         )
     parser.add_argument(
         "--run-dir", type=Path, help="directory for the service logs (default: a new temp dir)"
@@ -53,7 +54,10 @@ def mesh_from_args(args: argparse.Namespace) -> Mesh:
     return Mesh(
         host=args.host,
         ports=MeshPorts(
-            decision=args.decision_port, profile=args.profile_port, context=args.context_port
+            decision=args.decision_port,
+            profile=args.profile_port,
+            context=args.context_port,
+            learner=args.learner_port,
         ),
         redis_url=args.redis_url,
         run_dir=args.run_dir,
@@ -63,7 +67,7 @@ def mesh_from_args(args: argparse.Namespace) -> Mesh:
 
 def describe(mesh: Mesh, own_redis: bool) -> str:
     lines = []
-    for service in SERVICES:
+    for service in PROCESSES:
         child = mesh.children[service]
         lines.append(
             f"  {service:<9} {mesh.address(service):<21} pid {child.process.pid:<7} "

@@ -241,11 +241,20 @@ class SignalCollector:
 
 
 def _acceptable(feature: Any) -> bool:
-    if not isinstance(feature, Feature) or not isinstance(feature.name, str):
+    if not isinstance(feature, Feature):
         return False
-    if not FEATURE_NAME.match(feature.name) or is_builtin_name(feature.name):
+    name, value = feature
+    try:
+        # The type is part of the key: True == 1 == 1.0, but only numbers are numbers.
+        return _acceptable_feature(name, value, type(value))
+    except TypeError:  # unhashable: not a name, a number or a text anyway
         return False
-    value = feature.value
+
+
+@functools.lru_cache(maxsize=4096)  # providers repeat their signals; check each once
+def _acceptable_feature(name: Any, value: Any, kind: type) -> bool:
+    if not isinstance(name, str) or not FEATURE_NAME.match(name) or is_builtin_name(name):
+        return False
     if isinstance(value, bool):
         return False
     return isinstance(value, str) or (isinstance(value, int | float) and math.isfinite(value))

@@ -37,9 +37,7 @@ class LearnerConfig:
         "learner", "EMMA_LEARNER_CONSUMER", "consumer name of this learner in the group"
     )
     vw_args: str = setting(DEFAULT_VW_ARGS, "EMMA_VW_ARGS", "Vowpal Wabbit arguments")
-    epsilon_max: float = setting(
-        0.2, "EMMA_EPSILON_MAX", "highest --epsilon EMMA_VW_ARGS may set"
-    )
+    epsilon_max: float = setting(0.2, "EMMA_EPSILON_MAX", "highest --epsilon EMMA_VW_ARGS may set")
     gamma_scale_min: float = setting(
         1.0, "EMMA_GAMMA_SCALE_MIN", "lowest SquareCB --gamma_scale EMMA_VW_ARGS may set"
     )
@@ -63,9 +61,7 @@ class LearnerConfig:
     publish_updates: int = setting(
         1000, "EMMA_LEARNER_PUBLISH_UPDATES", "updates after which a model is published early"
     )
-    batch: int = setting(
-        500, "EMMA_LEARNER_BATCH", "stream entries read per round trip"
-    )
+    batch: int = setting(500, "EMMA_LEARNER_BATCH", "stream entries read per round trip")
     block_ms: int = setting(
         200, "EMMA_LEARNER_BLOCK_MS", "milliseconds a read waits for new rewards when idle"
     )

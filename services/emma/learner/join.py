@@ -155,8 +155,12 @@ class Join:
         decision = self._open.get(entry.event_id)
         if decision is None:
             finished_ms = self._finished.get(entry.event_id)
-            late = finished_ms is not None and entry_ms(entry.entry_id) > finished_ms + self.window_ms
-            return self._drop(entry, step, Outcome.LATE if late else self._after(finished_ms))
+            if finished_ms is None:
+                return self._drop(entry, step, Outcome.UNKNOWN)
+            late = entry_ms(entry.entry_id) > finished_ms + self.window_ms
+            # Within the window the decision was learned at its first reward (or had no
+            # choice to learn from): a further outcome changes nothing.
+            return self._drop(entry, step, Outcome.LATE if late else Outcome.IGNORED)
         if entry_ms(entry.entry_id) > entry_ms(decision.entry_id) + self.window_ms:
             return self._drop(entry, step, Outcome.LATE)
         if entry.activation:
@@ -174,11 +178,6 @@ class Join:
         if self.aggregation is Aggregation.FIRST and decision.learnable and decision.rewards:
             self._learn(entry.event_id, step, decision.rewards[0], True)
         return step
-
-    def _after(self, finished_ms: int | None) -> Outcome:
-        # A decision finished within its window was learned at its first reward (or has
-        # no choice): a further outcome changes nothing.
-        return Outcome.UNKNOWN if finished_ms is None else Outcome.IGNORED
 
     @staticmethod
     def _drop(entry: OutcomeEntry, step: Finished, outcome: Outcome) -> Finished:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import time
@@ -41,11 +42,9 @@ def decision_entry(entry_id: str, fields: dict[str, str]) -> DecisionEntry:
     if not event_id:
         raise ValueError("no event_id")
     actions = fields.get("actions")
-    if actions is None:
-        # Entries written before the count was logged: the fallback is the one-action kind.
-        count = 1 if fields.get("fallback") == "1" else 2
-    else:
-        count = int(actions)
+    # Entries written before the count was logged: the fallback is the one-action kind.
+    fallback_count = 1 if fields.get("fallback") == "1" else 2
+    count = fallback_count if actions is None else int(actions)
     return DecisionEntry(entry_id, event_id, fields.get("deferred") == "1", count)
 
 
@@ -148,10 +147,8 @@ class Learner:
         self._stopping.set()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _hold_lease(self) -> bool:
         waiting_logged = False
@@ -243,9 +240,7 @@ class Learner:
         lines = await self._lines(finished.updates)
         skipped = await asyncio.to_thread(self.trainer.learn_all, lines)
         self.unpublished += len(lines) - skipped
-        self.counts.update(
-            {"unreadable": skipped, "expired": len(finished.updates) - len(lines)}
-        )
+        self.counts.update({"unreadable": skipped, "expired": len(finished.updates) - len(lines)})
         self.counts.update(finished.counts)
         self.decision_acks.extend(finished.decision_acks)
         self.outcome_acks.extend(finished.outcome_acks)
@@ -305,7 +300,7 @@ class Learner:
                 await pipe.watch(self.lease.key)
                 if await pipe.get(self.lease.key) != self.lease.owner.encode():
                     raise LeaseLost("the lease was taken before the checkpoint")
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]
                 if snapshot is not None:
                     pipe.hset(self.config.model_key, mapping=snapshot.fields())  # type: ignore[arg-type]
                 elif self.version:

@@ -22,6 +22,16 @@ SERVICE_NAME = "emma.learner.Learner"
 STOP_TIMEOUT_S = 10.0
 
 
+async def cancel(task: asyncio.Task[None]) -> None:
+    """Cancels until the task is done: on Python 3.11 `asyncio.wait_for`, which redis-py
+    uses for socket timeouts, can swallow a cancellation that meets a finishing command."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 def build_server(config: LearnerConfig) -> tuple[EmmaServer, int]:
     """A ready-to-start health server whose start also starts the learner; call in a loop."""
     # Model bytes are binary: this client returns bytes, and the learner decodes text itself.
@@ -38,9 +48,7 @@ def build_server(config: LearnerConfig) -> tuple[EmmaServer, int]:
             await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
         except TimeoutError:
             log.warning("learner did not stop in time; its work since the checkpoint is redone")
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
         await client.aclose()
 
     server.on_stop(close)

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -61,9 +61,10 @@ class Snapshot:
         )
 
 
-def _snapshot(values: list[bytes | None]) -> Snapshot | None:
+def _snapshot(values: Sequence[bytes | str | None]) -> Snapshot | None:
     version, data, meta = values
-    if version is None or data is None:
+    # Model bytes only come from a client that returns bytes.
+    if version is None or not isinstance(data, bytes):
         return None
     return Snapshot(
         version=int(version),
@@ -78,7 +79,7 @@ async def read_snapshot(client: aioredis.Redis, key: str) -> Snapshot | None:
 
 
 def read_snapshot_sync(client: redis.Redis, key: str) -> Snapshot | None:
-    return _snapshot(client.hmget(key, [VERSION, DATA, META]))  # type: ignore[arg-type]
+    return _snapshot(client.hmget(key, [VERSION, DATA, META]))
 
 
 async def read_version(client: aioredis.Redis, key: str) -> int | None:
@@ -162,5 +163,6 @@ class ModelFollower:
             try:
                 await self.poll()
             except (redis.RedisError, RuntimeError, ValueError) as error:
-                log.warning("model poll failed", extra={"error": f"{type(error).__name__}: {error}"})
+                problem = f"{type(error).__name__}: {error}"
+                log.warning("model poll failed", extra={"error": problem})
             await asyncio.sleep(self.interval_s)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -18,7 +19,7 @@ import redis.asyncio as aioredis
 Entry = tuple[str, dict[str, str] | None]
 
 
-def _entries(raw: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> list[Entry]:
+def _entries(raw: Sequence[Any]) -> list[Entry]:
     decoded: list[Entry] = []
     for entry_id, fields in raw:
         values = (
@@ -66,16 +67,15 @@ class Streams:
                     break
         return claimed
 
-    async def read(
-        self, stream: str, after: str = ">", block_ms: int | None = None
-    ) -> list[Entry]:
+    async def read(self, stream: str, after: str = ">", block_ms: int | None = None) -> list[Entry]:
         """New entries (`>`), or this consumer's pending ones after the id `after`."""
         reply = await self.client.xreadgroup(
             self.group, self.consumer, {stream: after}, count=self.batch, block=block_ms
         )
         if not reply:
             return []
-        return _entries(reply[0][1])
+        # [[stream, [(id, fields), ...]]] for the one stream asked for.
+        return _entries(cast(list[Any], reply)[0][1])
 
     async def read_all(self, stream: str, after: str = ">") -> list[Entry]:
         """Every new (or pending) entry, page by page, until the stream has no more."""

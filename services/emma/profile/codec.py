@@ -144,10 +144,6 @@ class Stored:
     seen: Sequence[str] = ()
     seen_prev: Sequence[str] = ()
 
-    @property
-    def exists(self) -> bool:
-        return "C" in self.record.scalars
-
 
 def build_profile(stored: Stored, now: datetime, half_life_s: float) -> Profile:
     """The profile as of `now`: every decayed value is decayed to `now`."""

@@ -26,7 +26,7 @@ from emma.profile import aggregates, codec, merge
 from emma.profile.config import ProfileConfig
 from emma.profile.keys import CustomerKeys, customer_keys, home_id, is_derived, replay_window
 from emma.profile.model import CustomerRef, IdentifierKind, LinkResult
-from emma.profile.record import Record, identifier_field, identifier_of
+from emma.profile.record import CAPS, SCALE, Record, identifier_field, identifier_of
 from emma.profile.scripts import ScriptRunner
 from emma.runtime.errors import Aborted, NotFound
 from emma.runtime.privacy import pseudonymise
@@ -168,22 +168,24 @@ class Identities:
 
     # --- linking ------------------------------------------------------------------------------
 
+    def record_args(self, now: datetime) -> list[str]:
+        """lua/record.lua's ARGV[2..]: what is the same for every customer of a batch."""
+        window = self.window(now)
+        return [
+            str(math.floor(aggregates.epoch(now))),
+            str(self.ttl_s),
+            str(self.seen_ttl(window, now)),
+            str(self.refresh_s),
+            repr(self.half_life_s),
+            repr(SCALE / aggregates.WEIGHT_UNITS),
+            str(aggregates.MAX_LIFE_EVENTS),
+            "".join(f"{family}{cap}" for family, cap in CAPS.items()),
+        ]
+
     def _touch_args(self, refs: Iterable[CustomerRef], now: datetime) -> list[str]:
         """lua/record.lua with no events: adds identifiers, creating the profile if needed."""
-        window = self.window(now)
-        payload = {
-            **self.write_args(now),
-            "sttl": self.seen_ttl(window, now),
-            "hl": self.half_life_s,
-            "scale": 1,
-            "life": 0,
-            "caps": {},
-            "ids": (ids := identifier_fields(refs)),
-            "f": ids,
-            "seen": [],
-            "u": {},
-        }
-        return [json.dumps(payload)]
+        payload = {"ids": identifier_fields(refs), "seen": [], "u": {}}
+        return [json.dumps(payload), *self.record_args(now)]
 
     async def attach(self, customer_id: str, refs: Iterable[CustomerRef], now: datetime) -> str:
         """Records `refs` as identifiers of the profile `customer_id` leads to (creating it)."""
@@ -194,8 +196,8 @@ class Identities:
         return customer_id
 
     async def link(self, ref: CustomerRef, identifier: CustomerRef, now: datetime) -> LinkResult:
-        if ref.kind == IdentifierKind.CUSTOMER_ID:
-            mine = await self.attach(home_id(ref), [ref], now)
+        if ref.kind == IdentifierKind.CUSTOMER_ID and not is_derived(ref.value):
+            mine = await self.attach(home_id(ref), [ref], now)  # a CRM id may be new
         else:
             found = await self.live(home_id(ref), now)
             if found is None:

@@ -77,6 +77,9 @@ def _record(s: Record, l: Record, loser_id: str, half_life_s: float) -> Record: 
                 out.offers[offer] = _offer(out.offers.get(offer), mine_rec)
     out.decayed = {field: value for field, value in out.decayed.items() if value != 0}
     _cap(out)
+    out.scalars.pop("Q", None)
+    if counts := out.family_counts():
+        out.scalars["Q"] = counts
     out.identifiers = s.identifiers | l.identifiers
     out.merged = s.merged | l.merged | {loser_id}
     return out

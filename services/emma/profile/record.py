@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from emma.profile.model import CustomerRef, IdentifierKind
 
@@ -16,6 +16,8 @@ from emma.profile.model import CustomerRef, IdentifierKind
 #   E landmark of the decayed values (epoch seconds); S, W decayed sentiment sum and weight
 #   H, T home store from the latest move and that move's time
 #   G version (every write), K consent version (consent writes)
+#   Q entries per capped family, e.g. "p20c16s3o5", so a family below its cap takes a
+#     newcomer without a scan
 #   X redirect: the customer id this record now points to (no other fields then)
 #   Y merge in progress: "<survivor>|<started>"; the record is frozen until the merge ends
 # Families (a lower-case letter or '#' before the key):
@@ -114,13 +116,15 @@ class Record:
         value = self.scalars.get(field)
         return None if value is None else float(value)
 
+    def family_counts(self) -> str:
+        """The Q field: entries per capped family, in CAPS order, zero counts left out."""
+        sizes = {letter: len(self.family(letter)) for letter in CAPS if letter != OFFER}
+        sizes[OFFER] = len(self.offers)
+        return "".join(f"{letter}{sizes[letter]}" for letter in CAPS if sizes[letter])
+
     def family(self, letter: str) -> dict[str, int]:
         """The decayed entries of one family, keyed without the family letter."""
         return {f[1:]: v for f, v in self.decayed.items() if len(f) > 1 and f[0] == letter}
 
     def refs(self) -> list[CustomerRef]:
         return sorted((identifier_of(f) for f in self.identifiers), key=lambda r: (r.kind, r.value))
-
-
-def identifier_fields(refs: Iterable[CustomerRef]) -> list[str]:
-    return sorted({identifier_field(ref) for ref in refs})

@@ -26,7 +26,7 @@ from emma.profile.model import (
     Profile,
     RecordResult,
 )
-from emma.profile.record import CAPS, SCALE, Record
+from emma.profile.record import Record
 from emma.profile.scripts import ScriptRunner
 from emma.runtime.errors import Aborted
 from emma.runtime.redis_client import RedisClient
@@ -54,36 +54,19 @@ class ProfileStore:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _record_args(
-        self, events: Sequence[Event], now: datetime, common: dict[str, Any]
-    ) -> list[str]:
+    def _record_args(self, events: Sequence[Event], now: datetime, common: list[str]) -> list[str]:
         zone = self._config.default_time_zone
         update = aggregates.fold(
             ((e.time.timestamp(), aggregates.event_ops(e, zone)) for e in events),
             aggregates.epoch(now),
             self._config.half_life_s,
         )
-        ids = identifier_fields(event.customer for event in events)
         payload = {
-            **common,
-            "ids": ids,
-            "f": sorted({*ids, *aggregates.touched(update)}),
+            "ids": identifier_fields(event.customer for event in events),
             "seen": [event_id_hash(event.event_id) for event in events],
             "u": update,
         }
-        return [json.dumps(payload, separators=(",", ":"))]
-
-    def _record_common(self, now: datetime) -> dict[str, Any]:
-        """The part of every record script's arguments that is the same for a whole batch."""
-        ids = self.identities
-        return {
-            **ids.write_args(now),
-            "sttl": ids.seen_ttl(ids.window(now), now),
-            "hl": self._config.half_life_s,
-            "scale": SCALE,
-            "life": aggregates.MAX_LIFE_EVENTS,
-            "caps": dict(CAPS),
-        }
+        return [json.dumps(payload, separators=(",", ":")), *common]
 
     async def record_events(self, events: Sequence[Event], now: datetime) -> RecordResult:
         """Applies a validated batch: one script per customer, atomic and idempotent each.
@@ -99,7 +82,7 @@ class ProfileStore:
                 repeats += 1  # the same event twice in one batch counts once
             else:
                 group[event.event_id] = event
-        common = self._record_common(now)
+        common = self.identities.record_args(now)
         calls = [
             (
                 "record",
@@ -120,7 +103,7 @@ class ProfileStore:
         events: list[Event],
         reply: list[Any],
         now: datetime,
-        common: dict[str, Any],
+        common: list[str],
     ) -> RecordResult:
         """The result of one customer's record script, finishing what it asked for."""
         repeated = 0

@@ -15,12 +15,12 @@ local function write_hash(key, values)
     flat[#flat + 1] = field
     flat[#flat + 1] = value
   end
-  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
+  sliced('HSET', key, flat)
 end
 
 local function write_list(key, values)
   redis.call('DEL', key)
-  if #values > 0 then redis.call('RPUSH', key, unpack(values)) end
+  sliced('RPUSH', key, values)
 end
 
 write_hash(MAIN, args.record)
@@ -30,11 +30,11 @@ write_list(LEDGER, args.ledger)
 write_hash(PREFS, args.preferences)
 write_list(LIFE, args.life_events)
 if #args.seen > 0 then
-  redis.call('SADD', SEEN, unpack(args.seen))
+  sliced('SADD', SEEN, args.seen)
   redis.call('EXPIRE', SEEN, args.sttl)
 end
 if #args.seen_prev > 0 then
-  redis.call('SADD', SEEN_PREV, unpack(args.seen_prev))
+  sliced('SADD', SEEN_PREV, args.seen_prev)
   redis.call('EXPIRE', SEEN_PREV, args.sttl_prev)
 end
 -- Every identifier's redirect record is refreshed: the loser's are new to this profile.

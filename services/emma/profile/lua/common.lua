@@ -16,6 +16,20 @@ end
 
 local function int(x) return string.format('%d', x) end
 
+-- A command over a long argument list, in slices (Lua's unpack has a limit); the slices'
+-- replies are joined. Slices hold an even number of arguments, so field-value pairs stay whole.
+local SLICE = 1000
+local function sliced(command, key, items)
+  local out = {}
+  for first = 1, #items, SLICE do
+    local reply = redis.call(command, key, unpack(items, first, math.min(first + SLICE - 1, #items)))
+    if type(reply) == 'table' then
+      for _, value in ipairs(reply) do out[#out + 1] = value end
+    end
+  end
+  return out
+end
+
 local function hash_table(key)
   local flat = redis.call('HGETALL', key)
   local t = {}

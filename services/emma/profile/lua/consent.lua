@@ -5,14 +5,14 @@ local args = cjson.decode(ARGV[1])
 local stop = diverted()
 if stop then return stop end
 if (redis.call('HGET', MAIN, 'K') or '0') ~= args.k then return {'RETRY'} end
-redis.call('RPUSH', LEDGER, unpack(args.append))
+sliced('RPUSH', LEDGER, args.append)
 redis.call('DEL', CONSENT)
 local flat = {}
 for field, value in pairs(args.effective) do
   flat[#flat + 1] = field
   flat[#flat + 1] = value
 end
-if #flat > 0 then redis.call('HSET', CONSENT, unpack(flat)) end
+sliced('HSET', CONSENT, flat)
 redis.call('HINCRBY', MAIN, 'K', 1)
 add_identifiers(args.ids)
 return {'OK', finish_write(args.now, args.ttl, args.refresh)}

@@ -8,7 +8,7 @@ for field, value in pairs(args.set) do
   flat[#flat + 1] = field
   flat[#flat + 1] = value
 end
-if #flat > 0 then redis.call('HSET', PREFS, unpack(flat)) end
+sliced('HSET', PREFS, flat)
 add_identifiers(args.ids)
 local due = finish_write(args.now, args.ttl, args.refresh)
 return {'OK', redis.call('HGETALL', PREFS), due}
