@@ -13,7 +13,8 @@ Starts a private redis-server and, in its own process, the profile service as
   usual hours, browse, answer offers and now and then call support; event times
   spread over four months and arrive out of order.
 - GetProfile p50/p99 by customer id over gRPC, interleaved with a raw HGETALL of the
-  same customers' record hash from this process (redis-py with hiredis).
+  same customers' record hash from this process (redis-py with hiredis) and a trivial
+  gRPC echo on the same server (what any call costs on this machine).
 - Redis memory per profile after 50 events: MEMORY USAGE summed over each customer's
   keys, split into the profile itself and the replay window's event-id set.
 
@@ -54,6 +55,7 @@ THROUGHPUT_GOAL = 20_000.0
 MEMORY_GOAL_BYTES = 1024
 BATCH = 100
 EVENTS_PER_PROFILE = 50
+ECHO_METHOD = "/emma.bench.v1.Echo/Ping"
 CATEGORIES = [f"cat-{i:02d}" for i in range(40)]
 # EAN-13-like product ids, each in one category.
 PRODUCTS = [(str(4_006_381_000_000 + i * 7_919), CATEGORIES[i % 40]) for i in range(2_000)]
@@ -183,6 +185,10 @@ def batches(
 # --- the server process -------------------------------------------------------------------
 
 
+async def _echo(request: bytes, context: object) -> bytes:
+    return request
+
+
 def _serve(redis_url: str, connection: Connection) -> None:
     """The profile service as `emma serve profile` builds it, on a free port."""
     configure_tracing("emma-profile")
@@ -192,6 +198,10 @@ def _serve(redis_url: str, connection: Connection) -> None:
             ProfileConfig, [], {"EMMA_REDIS_URL": redis_url, "EMMA_PROFILE_PORT": "0"}
         )
         server, port = build_server(config)
+        echo = grpc.method_handlers_generic_handler(
+            "emma.bench.v1.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(_echo)}
+        )
+        server.grpc_server.add_generic_rpc_handlers((echo,))
         await server.start()
         connection.send(port)
         await asyncio.get_running_loop().run_in_executor(None, connection.recv)  # until told
@@ -251,11 +261,18 @@ class Latency:
 
 
 async def latencies(
-    stub: Any, client: aioredis.Redis, pool: Sequence[Shopper], calls: int, rng: random.Random
+    channel: grpc.aio.Channel,
+    client: aioredis.Redis,
+    pool: Sequence[Shopper],
+    calls: int,
+    rng: random.Random,
 ) -> list[Latency]:
-    """GetProfile by customer id and a raw HGETALL of the record, interleaved."""
+    """GetProfile by customer id, a raw HGETALL of the record and a gRPC echo, interleaved."""
+    stub = profile_pb2_grpc.ProfileServiceStub(channel)
+    ping = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
     grpc_ns: list[int] = []
     raw_ns: list[int] = []
+    echo_ns: list[int] = []
     clock = time.perf_counter_ns
     for index in range(-200, calls):  # the first 200 rounds warm up
         shopper = rng.choice(pool)
@@ -267,14 +284,18 @@ async def latencies(
         middle = clock()
         await client.hgetall("{emma:c:" + shopper.customer_id + "}")
         ended = clock()
+        await ping(b"ping", timeout=5)
+        pinged = clock()
         if not reply.found:
             raise RuntimeError(f"no profile for {shopper.customer_id}")
         if index >= 0:
             grpc_ns.append(middle - started)
             raw_ns.append(ended - middle)
+            echo_ns.append(pinged - ended)
     return [
         Latency.of("GetProfile over gRPC", grpc_ns),
         Latency.of("HGETALL of the record (redis-py)", raw_ns),
+        Latency.of("gRPC echo, same server (baseline)", echo_ns),
     ]
 
 
@@ -337,7 +358,7 @@ async def measure(port: int, client: aioredis.Redis, args: argparse.Namespace) -
             for e in r.events
         }
         readable = [shopper for shopper in pool if shopper.customer_id in written]
-        reads = await latencies(stub, client, readable, args.reads, rng)
+        reads = await latencies(channel, client, readable, args.reads, rng)
         sizes = await memory(stub, client, maker, args.profiles)
     return {"throughput": throughput, "latency": reads, "memory": sizes}
 
@@ -391,7 +412,10 @@ def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(
             f"  {row.workload:<36}{row.events:>8}{row.seconds:>9.2f}{row.events_per_s:>11.0f}"
         )
-    lines += ["", "GetProfile by customer id vs a raw HGETALL of the same record, sequential"]
+    lines += [
+        "",
+        "GetProfile by customer id vs a raw HGETALL of the record, sequential, interleaved",
+    ]
     lines.append(f"  {'call':<36}{'calls':>8}{'p50 ms':>9}{'p99 ms':>11}")
     for row in figures["latency"]:
         lines.append(f"  {row.name:<36}{row.calls:>8}{row.p50_ms:>9.3f}{row.p99_ms:>11.3f}")

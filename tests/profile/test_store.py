@@ -160,9 +160,7 @@ async def test_affinities_decay_with_the_half_life(store: ProfileStore) -> None:
     )
 
 
-async def test_capped_families_keep_the_strongest(
-    store: ProfileStore, client: RedisClient
-) -> None:
+async def test_capped_families_keep_the_strongest(store: ProfileStore, client: RedisClient) -> None:
     cap = CAPS["p"]
     favourite = [purchase(f"f{i}", cid("42"), NOW, ("fav", "x", 1.0)) for i in range(3)]
     once = [
@@ -459,7 +457,7 @@ async def test_a_big_batch_for_one_customer(store: ProfileStore) -> None:
         for i in range(2_500)
     ]
     assert (await store.record_events(batch, NOW)).accepted == 2_500
-    replay = await store.record_events(batch[:1_200] + [batch[0]], NOW)
+    replay = await store.record_events([*batch[:1_200], batch[0]], NOW)
     assert (replay.accepted, replay.duplicates) == (0, 1_201)
     profile = await store.get_profile(cid("42"), NOW)
     assert profile is not None and profile.rfm.purchase_count == 2_500
