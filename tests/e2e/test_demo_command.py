@@ -34,7 +34,7 @@ def test_emma_demo_runs_well_under_a_minute(tmp_path: Path) -> None:
     assert {row[1] for row in rows} >= {"app", "pos", "web"}
     # Every row ends with its 32-hex-digit trace id.
     assert all(re.fullmatch(r"[0-9a-f]{32}", row[-1]) for row in rows)
-    # Simulated customers reward what they like; online learning must raise that share.
+    # Simulated customers reward what they like; the learner's models must raise that share.
     learned = re.search(r"liked offers: (\d+)% of the first \d+ decisions, (\d+)% of the last", out)
     assert learned, out
     first, last = int(learned.group(1)), int(learned.group(2))

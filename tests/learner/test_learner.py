@@ -13,8 +13,8 @@ from emma.decision.config import DEFAULT_VW_ARGS
 from emma.decision.decision_log import DecisionStore
 from emma.decision.features import shared_line, vw_lines
 from emma.learner.learner import Learner
-from emma.learner.server import cancel
 from emma.learner.snapshots import read_snapshot
+from emma.learner.tasks import cancel
 
 from .conftest import (
     ACTIONS,

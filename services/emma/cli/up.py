@@ -1,4 +1,4 @@
-"""`emma up`: runs Redis, the three services and the learner until Ctrl-C or SIGTERM, then stops all."""
+"""`emma up`: runs Redis, the services and the learner until Ctrl-C or SIGTERM, then stops them."""
 
 from __future__ import annotations
 

@@ -67,9 +67,7 @@ class DecisionConfig:
     exploration_floor: float = setting(
         0.01, "EMMA_EXPLORATION_FLOOR", "share of each decision's odds spread over all actions"
     )
-    epsilon_max: float = setting(
-        0.2, "EMMA_EPSILON_MAX", "highest --epsilon EMMA_VW_ARGS may set"
-    )
+    epsilon_max: float = setting(0.2, "EMMA_EPSILON_MAX", "highest --epsilon EMMA_VW_ARGS may set")
     gamma_scale_min: float = setting(
         1.0, "EMMA_GAMMA_SCALE_MIN", "lowest SquareCB --gamma_scale EMMA_VW_ARGS may set"
     )

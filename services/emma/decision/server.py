@@ -23,6 +23,7 @@ from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.learner.snapshots import ModelFollower, initial_model
+from emma.learner.tasks import finish
 from emma.runtime.channels import mesh_channel
 from emma.runtime.main import run_service
 from emma.runtime.redis_client import connect_redis
@@ -34,6 +35,8 @@ SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_
 
 
 WARM_UP_S = 10.0
+# Seconds the model follower may take to notice it should stop (one poll at most).
+FOLLOWER_STOP_S = 5.0
 
 
 async def _warm_up(channel: grpc.aio.Channel) -> None:
@@ -95,8 +98,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
     )
     follower = ModelFollower(model_client, config.model_key, bandit, config.model_poll_s, loaded)
-    # Cancelled with the warm-ups when the server stops.
-    warm_ups.append(asyncio.create_task(follower.run()))
+    following = asyncio.create_task(follower.run())
 
     def install(new: Catalog) -> None:
         decider.catalog = new
@@ -117,6 +119,8 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         await asyncio.gather(*warm_ups, return_exceptions=True)
         await profile_channel.close(None)
         await context_channel.close(None)
+        follower.stop()
+        await finish(following, FOLLOWER_STOP_S)
         await redis.aclose()
         await model_client.aclose()
         bandit.close()

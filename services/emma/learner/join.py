@@ -67,15 +67,18 @@ class Update:
     rewarded: bool
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Open:
+    """An open decision; lean, as the learner holds a reward window's worth of them."""
+
     entry_id: str
     deferred: bool
     activated: bool = False
-    rewards: list[float] = dataclasses.field(default_factory=list)
-    keys: set[str] = dataclasses.field(default_factory=set)
+    # Created with the first outcome: most decisions never get one.
+    rewards: list[float] | None = None
+    keys: set[str] | None = None
     # Reward-stream entries that belong to this decision: acknowledged when it is finished.
-    outcome_ids: list[str] = dataclasses.field(default_factory=list)
+    outcome_ids: list[str] | None = None
 
     @property
     def learnable(self) -> bool:
@@ -126,7 +129,7 @@ class Join:
     def _finish(self, event_id: str, entry_ms_: int, step: Finished, outcome: Outcome) -> None:
         decision = self._open.pop(event_id)
         step.decision_acks.append(decision.entry_id)
-        step.outcome_acks.extend(decision.outcome_ids)
+        step.outcome_acks.extend(decision.outcome_ids or ())
         step.counts[outcome] += 1
         self._finished[event_id] = entry_ms_
         while len(self._finished) > self._finished_memory:
@@ -168,12 +171,12 @@ class Join:
                 return self._drop(entry, step, Outcome.DUPLICATE)
             decision.activated = True
         else:
-            if entry.key and entry.key in decision.keys:
+            if entry.key and decision.keys and entry.key in decision.keys:
                 return self._drop(entry, step, Outcome.DUPLICATE)
             if entry.key:
-                decision.keys.add(entry.key)
-            decision.rewards.append(entry.value)
-        decision.outcome_ids.append(entry.entry_id)
+                decision.keys = (decision.keys or set()) | {entry.key}
+            decision.rewards = [*(decision.rewards or ()), entry.value]
+        decision.outcome_ids = [*(decision.outcome_ids or ()), entry.entry_id]
         step.counts[Outcome.JOINED] += 1
         if self.aggregation is Aggregation.FIRST and decision.learnable and decision.rewards:
             self._learn(entry.event_id, step, decision.rewards[0], True)

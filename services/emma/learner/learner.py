@@ -237,8 +237,9 @@ class Learner:
         log.warning(f"{kind} entry skipped", extra={"entry_id": entry_id, "error": str(error)})
 
     async def _learn(self, finished: Finished) -> None:
-        lines = await self._lines(finished.updates)
-        skipped = await asyncio.to_thread(self.trainer.learn_all, lines)
+        lines = await self._lines(finished.updates) if finished.updates else []
+        # VW's work runs in a thread, so health checks are answered meanwhile.
+        skipped = await asyncio.to_thread(self.trainer.learn_all, lines) if lines else 0
         self.unpublished += len(lines) - skipped
         self.counts.update({"unreadable": skipped, "expired": len(finished.updates) - len(lines)})
         self.counts.update(finished.counts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -11,6 +10,7 @@ import redis.asyncio as aioredis
 
 from emma.learner.config import LearnerConfig
 from emma.learner.learner import Learner
+from emma.learner.tasks import finish
 from emma.runtime.main import run_service
 from emma.runtime.server import EmmaServer, create_server
 
@@ -20,16 +20,6 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "emma.learner.Learner"
 # Seconds the final checkpoint may take on shutdown before the loop is cancelled.
 STOP_TIMEOUT_S = 10.0
-
-
-async def cancel(task: asyncio.Task[None]) -> None:
-    """Cancels until the task is done: on Python 3.11 `asyncio.wait_for`, which redis-py
-    uses for socket timeouts, can swallow a cancellation that meets a finishing command."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        task.result()
 
 
 def build_server(config: LearnerConfig) -> tuple[EmmaServer, int]:
@@ -44,11 +34,8 @@ def build_server(config: LearnerConfig) -> tuple[EmmaServer, int]:
 
     async def close() -> None:
         await learner.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STOP_TIMEOUT_S)
-        except TimeoutError:
+        if not await finish(task, STOP_TIMEOUT_S):
             log.warning("learner did not stop in time; its work since the checkpoint is redone")
-            await cancel(task)
         await client.aclose()
 
     server.on_stop(close)

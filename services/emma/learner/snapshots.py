@@ -8,6 +8,7 @@ with the baseline). One HSET writes all three, so a reader never sees a mixed sn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -135,6 +136,7 @@ class ModelFollower:
         self.interval_s = interval_s
         self.loaded = loaded
         self._refused: int | None = None
+        self._stopping = asyncio.Event()
 
     async def poll(self) -> bool:
         """Loads the published snapshot if it is new; True when the bandit swapped."""
@@ -159,10 +161,15 @@ class ModelFollower:
         return True
 
     async def run(self) -> None:
-        while True:
+        """Polls until stopped; stopping is cooperative, as a cancellation may be lost."""
+        while not self._stopping.is_set():
             try:
                 await self.poll()
             except (redis.RedisError, RuntimeError, ValueError) as error:
                 problem = f"{type(error).__name__}: {error}"
                 log.warning("model poll failed", extra={"error": problem})
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+
+    def stop(self) -> None:
+        self._stopping.set()
