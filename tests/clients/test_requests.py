@@ -113,6 +113,13 @@ def test_reward_request() -> None:
         reward_request("", 1.0)
 
 
+def test_reward_requests_carry_a_fresh_key_unless_one_is_given() -> None:
+    first, second = reward_request("ev-1", 1.0), reward_request("ev-1", 1.0)
+    assert first.idempotency_key and second.idempotency_key
+    assert first.idempotency_key != second.idempotency_key
+    assert reward_request("ev-1", 1.0, idempotency_key="order-9").idempotency_key == "order-9"
+
+
 def test_decision_from_response() -> None:
     response = decision_pb2.DecideResponse(
         event_id="ev-7",

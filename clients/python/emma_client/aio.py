@@ -71,10 +71,15 @@ class AsyncEmmaClient(ClientSettings):
         kind: str = "",
         *,
         time: datetime | None = None,
+        idempotency_key: str | None = None,
         deadline: float | None = None,
     ) -> bool:
-        """Reports an outcome; False when the event id is not (or no longer) known."""
-        request = requests.reward_request(event_id, value, kind, time)
+        """Reports an outcome; False when the event id is not (or no longer) known.
+
+        Retries of this call count once. Pass `idempotency_key` (e.g. the order id) to make
+        your own retries of the same outcome count once too.
+        """
+        request = requests.reward_request(event_id, value, kind, time, idempotency_key)
         try:
             response = await self._stub.Reward(request, **self._call_options(deadline))
         except grpc.RpcError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Required, TypeAlias, TypedDict, Unpack
@@ -146,11 +147,21 @@ def decide_request(
 
 
 def reward_request(
-    event_id: str, value: float, kind: str = "", time: datetime | None = None
+    event_id: str,
+    value: float,
+    kind: str = "",
+    time: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> decision_pb2.RewardRequest:
+    """A RewardRequest; without a key, a fresh one, so the SDK's retries count once."""
     if not event_id:
         raise ValueError("event_id must not be empty")
-    request = decision_pb2.RewardRequest(event_id=event_id, value=value, kind=kind)
+    request = decision_pb2.RewardRequest(
+        event_id=event_id,
+        value=value,
+        kind=kind,
+        idempotency_key=uuid.uuid4().hex if idempotency_key is None else idempotency_key,
+    )
     if time is not None:
         request.time.CopyFrom(timestamp(time))
     return request
