@@ -19,8 +19,8 @@ pytest: $(STAMP) redis-server
 
 lint: $(STAMP)
 	$(VENV)/bin/buf lint protos
-	$(VENV)/bin/ruff check services/emma clients tests
-	$(VENV)/bin/ruff format --check services/emma clients tests
+	$(VENV)/bin/ruff check services/emma clients tests bench
+	$(VENV)/bin/ruff format --check services/emma clients tests bench
 	$(VENV)/bin/mypy
 
 proto: $(STAMP)

@@ -13,6 +13,10 @@ import pytest
 
 from emma.cli.main import main
 from emma.cli.mesh import Mesh, MeshPorts
+from emma.decision.catalog import load_catalog
+from emma.evaluation.join import JoinedEvent
+from emma.evaluation.policies import BaselinePolicy, Example
+from emma.evaluation.sources import read_redis
 from emma.simulation.driver import DriveSettings
 from emma.simulation.population import PopulationSettings
 from emma.simulation.run import CATALOG, MESH_ENV, SimulationSettings, simulate
@@ -32,7 +36,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 async def test_a_short_run_learns_far_beyond_uniform_random(mesh: Mesh, tmp_path: Path) -> None:
     settings = SimulationSettings(
         population=PopulationSettings(customers=200),
-        drive=DriveSettings(decisions=DECISIONS, concurrency=16, seed=3),
+        drive=DriveSettings(decisions=DECISIONS, concurrency=16, seed=3, budget_ms=3000),
         prefix="learn",
         window=500,
         tail=1000,
@@ -41,9 +45,12 @@ async def test_a_short_run_learns_far_beyond_uniform_random(mesh: Mesh, tmp_path
     summary, tail, first = result.summary, result.summary.tail, result.windows[0]
 
     assert summary.decisions == DECISIONS
+    # A loaded test machine may make a dependency miss even a generous budget now and then.
+    assert summary.fallbacks == 0
+    assert summary.degraded < 0.01 * DECISIONS, summary.degraded_parts
     # The simulator's eligible set is the service's: its oracle chooses among the same actions.
-    assert summary.agreement == 1.0
-    assert summary.fallbacks == 0 and summary.degraded == 0
+    whole = [s for s in result.steps if not s.degraded]
+    assert all(s.candidates == s.eligible for s in whole)
     # Learned: far above uniform random and the baseline, and above where it started.
     assert tail.policy > 1.3 * tail.random, summary
     assert tail.policy - tail.random > 0.05, summary
@@ -64,10 +71,23 @@ async def test_a_short_run_learns_far_beyond_uniform_random(mesh: Mesh, tmp_path
     estimates = {p["policy"]: p for p in json.loads(report.read_text())["policies"]}
     steps = result.steps
     live = estimates["live"]
-    assert live["events"] == DECISIONS
-    assert live["ips"]["value"] == pytest.approx(sum(s.reward for s in steps) / DECISIONS)
+    # Every decision was logged and joined, unless its log write was degraded.
+    logged = [s for s in steps if "decision_log" not in s.degraded]
+    assert live["events"] == len(logged)
+    assert live["ips"]["value"] == pytest.approx(sum(s.reward for s in logged) / len(logged))
     uniform_truth = sum(s.random for s in steps) / DECISIONS
-    assert estimates["uniform"]["dr"]["low"] <= uniform_truth <= estimates["uniform"]["dr"]["high"]
+    # A nearly greedy log gives uniform random heavy-tailed weights (1 / (K p) for actions
+    # explored at the floor), so a single run's 95% interval misses more often than 5%:
+    # allow twice its half-width (about four standard errors).
+    uniform = estimates["uniform"]["dr"]
+    assert abs(uniform["value"] - uniform_truth) < uniform["high"] - uniform["low"]
+
+    # The evaluator's baseline (catalog priorities) is the one the service logs it would serve.
+    decisions, _ = read_redis(mesh.redis_url, "emma:decisions", "emma:rewards")
+    baseline = BaselinePolicy({o.offer_id: o.priority for o in load_catalog(CATALOG).offers})
+    for event in decisions:
+        chosen = baseline.choose(Example(JoinedEvent(event, 0.0, False)))
+        assert chosen == event.raw["_emma"]["baselineIndex"], event.event_id
 
 
 def test_the_command_prints_plots_and_writes_the_curve(

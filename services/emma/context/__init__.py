@@ -5,31 +5,51 @@ from typing import TYPE_CHECKING
 from emma.runtime.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from emma.context.almanac import Almanac
     from emma.context.config import ContextConfig
     from emma.context.features import Feature, context_features
-    from emma.context.providers import SignalProvider, StaticFileProvider, collect_signals
+    from emma.context.providers import (
+        ImmediateSignalProvider,
+        SignalCollector,
+        SignalProvider,
+        StaticFileProvider,
+        collect_signals,
+    )
     from emma.context.resolver import ContextRequest, ContextResolver, ResolvedContext
-    from emma.context.server import SERVICE_NAME, build_resolver, build_server, main
+    from emma.context.seasons import RetailCalendar, load_retail_seasons
+    from emma.context.server import (
+        SERVICE_NAME,
+        build_resolver,
+        build_server,
+        build_service,
+        main,
+    )
     from emma.context.service import ContextService
     from emma.context.stores import NearbyStore, Store, StoreRegistry, load_stores
 
 __all__ = [
     "SERVICE_NAME",
+    "Almanac",
     "ContextConfig",
     "ContextRequest",
     "ContextResolver",
     "ContextService",
     "Feature",
+    "ImmediateSignalProvider",
     "NearbyStore",
     "ResolvedContext",
+    "RetailCalendar",
+    "SignalCollector",
     "SignalProvider",
     "StaticFileProvider",
     "Store",
     "StoreRegistry",
     "build_resolver",
     "build_server",
+    "build_service",
     "collect_signals",
     "context_features",
+    "load_retail_seasons",
     "load_stores",
     "main",
 ]
@@ -37,9 +57,12 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Almanac": "emma.context.almanac",
         "ContextConfig": "emma.context.config",
         "Feature": "emma.context.features",
         "context_features": "emma.context.features",
+        "ImmediateSignalProvider": "emma.context.providers",
+        "SignalCollector": "emma.context.providers",
         "SignalProvider": "emma.context.providers",
         "StaticFileProvider": "emma.context.providers",
         "collect_signals": "emma.context.providers",
@@ -49,6 +72,9 @@ __getattr__ = lazy_exports(
         "SERVICE_NAME": "emma.context.server",
         "build_resolver": "emma.context.server",
         "build_server": "emma.context.server",
+        "build_service": "emma.context.server",
+        "RetailCalendar": "emma.context.seasons",
+        "load_retail_seasons": "emma.context.seasons",
         "main": "emma.context.server",
         "ContextService": "emma.context.service",
         "NearbyStore": "emma.context.stores",

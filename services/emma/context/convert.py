@@ -31,8 +31,9 @@ _SEASONS = {
 # Timestamp's documented range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TOUCHPOINTS = {
-    value: name.removeprefix("TOUCHPOINT_").lower() for name, value in common_pb2.Touchpoint.items()
+_TOUCHPOINTS: dict[int, str] = {
+    int(value): name.removeprefix("TOUCHPOINT_").lower()
+    for name, value in common_pb2.Touchpoint.items()
 }
 
 
@@ -161,48 +162,42 @@ def _fragments(
     return b"".join(parts)
 
 
-def fill_context(
-    message: context_pb2.Context,
+def resolve_response(
     context: ResolvedContext,
     touchpoint: int,
     signals: Sequence[Feature],
     groups: Sequence[FeatureGroup],
     skipped: Sequence[str],
-) -> None:
-    """Fills an empty Context message in place (no copy into the response); `touchpoint`
-    is echoed as the caller sent it, `groups` come from features.feature_groups."""
-    message.local_time = context.local_time.isoformat(timespec="seconds")
-    message.time_zone = context.time_zone
-    message.daypart = _DAYPARTS.get(context.daypart, context_pb2.DAYPART_UNSPECIFIED)
-    message.weekday = context.weekday
-    message.weekend = context.weekend
-    message.season = _SEASONS[context.season]
-    message.southern_hemisphere = context.southern_hemisphere
-    message.country = context.country
-    message.region = context.region
-    message.days_to_next_holiday = context.days_to_next_holiday
-    message.retail_seasons.extend(context.retail_seasons)
-    message.store_distance_m = context.store_distance_m or 0.0
-    message.in_store = context.in_store
-    message.store_open = context.store_open
-    message.touchpoint = touchpoint  # type: ignore[assignment]
-    message.device = context.device
-    basket = message.basket
-    basket.item_count = context.basket.item_count
-    basket.value = context.basket.value
-    basket.categories.extend(context.basket.categories)
-    message.skipped_providers.extend(skipped)
-    message.MergeFromString(_fragments(context, signals, groups))
-
-
-def context_proto(
-    context: ResolvedContext,
-    touchpoint: int,
-    signals: Sequence[Feature],
-    groups: Sequence[FeatureGroup],
-    skipped: Sequence[str],
-) -> context_pb2.Context:
-    """The Context message; see fill_context."""
-    message = context_pb2.Context()
-    fill_context(message, context, touchpoint, signals, groups, skipped)
-    return message
+) -> context_pb2.ResolveResponse:
+    """The answer to Resolve; `touchpoint` is echoed as the caller sent it, `groups` come
+    from features.feature_groups."""
+    response = context_pb2.ResolveResponse(
+        # One constructor call sets the scalars faster than assigning them one by one.
+        context=context_pb2.Context(
+            local_time=context.local_time.isoformat(timespec="seconds"),
+            time_zone=context.time_zone,
+            daypart=_DAYPARTS.get(context.daypart, context_pb2.DAYPART_UNSPECIFIED),
+            weekday=context.weekday,
+            weekend=context.weekend,
+            season=_SEASONS[context.season],
+            southern_hemisphere=context.southern_hemisphere,
+            country=context.country,
+            region=context.region,
+            days_to_next_holiday=context.days_to_next_holiday,
+            retail_seasons=context.retail_seasons,
+            store_distance_m=context.store_distance_m or 0.0,
+            in_store=context.in_store,
+            store_open=context.store_open,
+            touchpoint=touchpoint,  # type: ignore[arg-type]
+            device=context.device,
+            basket=context_pb2.BasketSummary(
+                item_count=context.basket.item_count,
+                value=context.basket.value,
+                categories=context.basket.categories,
+            ),
+            skipped_providers=skipped,
+        )
+    )
+    # Parsed into the response's own Context: no copy of the finished message.
+    response.context.MergeFromString(_fragments(context, signals, groups))
+    return response

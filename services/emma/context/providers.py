@@ -246,13 +246,13 @@ def _acceptable(feature: Any) -> bool:
     name, value = feature
     try:
         # The type is part of the key: True == 1 == 1.0, but only numbers are numbers.
-        return _acceptable_feature(name, value, type(value))
+        return _acceptable_feature(name, value, type(value).__name__)
     except TypeError:  # unhashable: not a name, a number or a text anyway
         return False
 
 
 @functools.lru_cache(maxsize=4096)  # providers repeat their signals; check each once
-def _acceptable_feature(name: Any, value: Any, kind: type) -> bool:
+def _acceptable_feature(name: Any, value: Any, kind: str) -> bool:
     if not isinstance(name, str) or not FEATURE_NAME.match(name) or is_builtin_name(name):
         return False
     if isinstance(value, bool):

@@ -58,12 +58,8 @@ class ContextService(context_pb2_grpc.ContextServiceServicer):
                     "emma.context.skipped_providers": skipped,
                 }
             )
-        response = context_pb2.ResolveResponse()
         groups = feature_groups(resolved, signals)
-        convert.fill_context(
-            response.context, resolved, request.touchpoint, signals, groups, skipped
-        )
-        return response
+        return convert.resolve_response(resolved, request.touchpoint, signals, groups, skipped)
 
     @maps_domain_errors
     async def GetStore(

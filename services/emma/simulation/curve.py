@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import statistics
 from collections.abc import Sequence
@@ -58,6 +59,8 @@ class Summary:
     agreement: float
     fallbacks: int
     degraded: int
+    # Degraded part (profile, context, model, decision_log, ...) -> decisions.
+    degraded_parts: dict[str, int]
     latency_p50_ms: float
     latency_p99_ms: float
     elapsed_s: float
@@ -85,6 +88,7 @@ def summarise(steps: Sequence[Step], tail: int, elapsed_s: float) -> Summary:
         agreement=_mean([float(s.candidates == s.eligible) for s in steps]),
         fallbacks=sum(s.fallback for s in steps),
         degraded=sum(bool(s.degraded) for s in steps),
+        degraded_parts=dict(collections.Counter(part for s in steps for part in s.degraded)),
         latency_p50_ms=1000 * latencies[len(latencies) // 2],
         latency_p99_ms=1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         elapsed_s=elapsed_s,

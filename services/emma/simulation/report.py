@@ -44,7 +44,14 @@ def summary_text(summary: Summary) -> str:
             else "",
             f"eligible sets agreed with the service's candidate count in "
             f"{summary.agreement:.1%} of decisions; {summary.fallbacks} fallbacks, "
-            f"{summary.degraded} degraded",
+            f"{summary.degraded} degraded"
+            + (
+                " ("
+                + ", ".join(f"{k}: {v}" for k, v in sorted(summary.degraded_parts.items()))
+                + ")"
+                if summary.degraded_parts
+                else ""
+            ),
             f"{summary.decisions / summary.elapsed_s:.0f} decisions/s over "
             f"{summary.elapsed_s:.0f} s; Decide latency p50 {summary.latency_p50_ms:.1f} ms, "
             f"p99 {summary.latency_p99_ms:.1f} ms (client side)",
