@@ -38,6 +38,7 @@ import grpc
 import numpy as np
 import yaml
 
+from bench.echo_server import ECHO_SERVICE, serve_with_echo
 from emma.common.v1 import common_pb2
 from emma.context.config import ContextConfig
 from emma.context.geo import haversine_m
@@ -46,11 +47,10 @@ from emma.context.service import ContextService
 from emma.context.stores import StoreRegistry, load_stores
 from emma.context.v1 import context_pb2
 from emma.runtime.config import load_config
-from emma.runtime.tracing import configure_tracing
 
 IN_PROCESS_GOAL_P99_US = 200.0
 GRPC_GOAL_RATIO = 1.3
-ECHO_METHOD = "/emma.bench.v1.Echo/Ping"
+ECHO_METHOD = f"/{ECHO_SERVICE}/Ping"
 # The month the requests fall in: Advent, Christmas and New Year, so holidays and retail
 # seasons are in play.
 FIRST_INSTANT = datetime(2026, 12, 1, tzinfo=UTC)
@@ -233,29 +233,15 @@ def measure_nearest(registry: StoreRegistry, calls: int, seed: int) -> tuple[lis
 # --- over gRPC --------------------------------------------------------------------------------
 
 
-async def _echo(request: bytes, context: Any) -> bytes:
-    return request
-
-
 def _serve(stores_path: str, connection: Connection) -> None:
     """The server process: the context service as `emma serve context` builds it, plus echo."""
-    configure_tracing("emma-context")
-
-    async def run() -> None:
-        config = load_config(
-            ContextConfig, [], {"EMMA_STORES": stores_path, "EMMA_CONTEXT_PORT": "0"}
-        )
-        server, port = build_server(config)
-        echo = grpc.method_handlers_generic_handler(
-            "emma.bench.v1.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(_echo)}
-        )
-        server.grpc_server.add_generic_rpc_handlers((echo,))
-        await server.start()
-        connection.send(port)
-        await asyncio.get_running_loop().run_in_executor(None, connection.recv)  # until told
-        await server.stop(0)
-
-    asyncio.run(run())
+    serve_with_echo(
+        "emma-context",
+        lambda: build_server(
+            load_config(ContextConfig, [], {"EMMA_STORES": stores_path, "EMMA_CONTEXT_PORT": "0"})
+        ),
+        connection,
+    )
 
 
 async def measure_grpc(

@@ -42,6 +42,7 @@ import grpc
 import redis.asyncio as aioredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from bench.echo_server import ECHO_SERVICE, serve_with_echo
 from emma.common.v1 import common_pb2
 from emma.profile.config import ProfileConfig
 from emma.profile.server import build_server
@@ -49,13 +50,12 @@ from emma.profile.v1 import profile_pb2 as pb
 from emma.profile.v1 import profile_pb2_grpc
 from emma.runtime.config import load_config
 from emma.runtime.redis_server import RedisServer
-from emma.runtime.tracing import configure_tracing
 
 THROUGHPUT_GOAL = 20_000.0
 MEMORY_GOAL_BYTES = 1024
 BATCH = 100
 EVENTS_PER_PROFILE = 50
-ECHO_METHOD = "/emma.bench.v1.Echo/Ping"
+ECHO_METHOD = f"/{ECHO_SERVICE}/Ping"
 CATEGORIES = [f"cat-{i:02d}" for i in range(40)]
 # EAN-13-like product ids, each in one category.
 PRODUCTS = [(str(4_006_381_000_000 + i * 7_919), CATEGORIES[i % 40]) for i in range(2_000)]
@@ -185,29 +185,15 @@ def batches(
 # --- the server process -------------------------------------------------------------------
 
 
-async def _echo(request: bytes, context: object) -> bytes:
-    return request
-
-
 def _serve(redis_url: str, connection: Connection) -> None:
-    """The profile service as `emma serve profile` builds it, on a free port."""
-    configure_tracing("emma-profile")
-
-    async def run() -> None:
-        config = load_config(
-            ProfileConfig, [], {"EMMA_REDIS_URL": redis_url, "EMMA_PROFILE_PORT": "0"}
-        )
-        server, port = build_server(config)
-        echo = grpc.method_handlers_generic_handler(
-            "emma.bench.v1.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(_echo)}
-        )
-        server.grpc_server.add_generic_rpc_handlers((echo,))
-        await server.start()
-        connection.send(port)
-        await asyncio.get_running_loop().run_in_executor(None, connection.recv)  # until told
-        await server.stop(0)
-
-    asyncio.run(run())
+    """The profile service as `emma serve profile` builds it, on a free port, plus echo."""
+    serve_with_echo(
+        "emma-profile",
+        lambda: build_server(
+            load_config(ProfileConfig, [], {"EMMA_REDIS_URL": redis_url, "EMMA_PROFILE_PORT": "0"})
+        ),
+        connection,
+    )
 
 
 # --- measurements -------------------------------------------------------------------------
