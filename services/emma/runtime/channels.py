@@ -22,6 +22,9 @@ def mesh_channel(target: str) -> grpc.aio.Channel:
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 1_000),
+            # With a dns:/// target naming a headless Service, spread calls over every pod
+            # instead of pinning all of them to the first address (pick_first).
+            ("grpc.lb_policy_name", "round_robin"),
         ],
         interceptors=client_interceptors(),
     )
