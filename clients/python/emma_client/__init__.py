@@ -1,7 +1,7 @@
 """Emma's Python SDK: ask for a decision, confirm it was shown, report its reward."""
 
 from emma_client.aio import AsyncEmmaClient
-from emma_client.channels import RetryPolicy
+from emma_client.channels import RetryPolicy, tls_credentials
 from emma_client.client import EmmaClient
 from emma_client.errors import EmmaError
 from emma_client.models import Decision, Reason
@@ -19,5 +19,6 @@ __all__ = [
     "channel",
     "customer_ref",
     "identifier_kind",
+    "tls_credentials",
     "touchpoint",
 ]

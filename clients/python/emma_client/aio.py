@@ -22,7 +22,8 @@ class AsyncEmmaClient(ClientSettings):
     `deadline` is the default per-call deadline in seconds; every method takes its own
     `deadline` too. UNAVAILABLE is retried by gRPC with backoff within the deadline.
     `wait_for_ready` makes calls wait (within their deadline) for a service that is
-    still starting instead of failing fast.
+    still starting instead of failing fast. `credentials` turns on TLS (see
+    `tls_credentials`); `token` is the caller's bearer token.
     """
 
     def __init__(
@@ -33,8 +34,9 @@ class AsyncEmmaClient(ClientSettings):
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, safe to share
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
+        token: str | None = None,
     ) -> None:
-        super().__init__(address, deadline, wait_for_ready)
+        super().__init__(address, deadline, wait_for_ready, token)
         self._channel = aio_channel(address, retry, credentials)
         self._stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
 

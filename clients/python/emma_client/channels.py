@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -54,6 +55,26 @@ def channel_options(retry: RetryPolicy | None) -> list[tuple[str, Any]]:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
+
+
+def _pem(source: str | Path | bytes | None) -> bytes | None:
+    if source is None or isinstance(source, bytes):
+        return source
+    return Path(source).read_bytes()
+
+
+def tls_credentials(
+    ca: str | Path | bytes | None = None,
+    cert: str | Path | bytes | None = None,
+    key: str | Path | bytes | None = None,
+) -> grpc.ChannelCredentials:
+    """TLS credentials from PEM files or bytes: the CA the server's certificate chains to
+    (the system's roots when None) and, for mutual TLS, this caller's certificate and key."""
+    if (cert is None) != (key is None):
+        raise ValueError("give both cert and key for mutual TLS, or neither")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(ca), private_key=_pem(key), certificate_chain=_pem(cert)
+    )
 
 
 def sync_channel(

@@ -1,0 +1,101 @@
+"""Fixtures of the security tests: development certificates made by `emma certs dev`'s code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import grpc
+import pytest
+
+from emma.cli.certs import DevCerts, make_dev_certs
+from emma.runtime.server import EmmaServer
+
+SECURITY_VARIABLES = (
+    "EMMA_TLS_CERT",
+    "EMMA_TLS_KEY",
+    "EMMA_TLS_CA",
+    "EMMA_TLS_CLIENT_AUTH",
+    "EMMA_TOKENS",
+    "EMMA_REFLECTION",
+    "EMMA_MESH_TLS_CA",
+    "EMMA_MESH_TLS_CERT",
+    "EMMA_MESH_TLS_KEY",
+    "EMMA_MESH_TOKEN",
+)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
+    """A development CA, server and caller certificates, tokens and the callers file."""
+    return make_dev_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def other_certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
+    """A second, unrelated CA and its certificates: trusted by nobody in these tests."""
+    return make_dev_certs(tmp_path_factory.mktemp("other-certs"))
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without security settings inherited from the caller's shell."""
+    for name in SECURITY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+def token(certs: DevCerts, caller: str) -> str:
+    return certs.tokens[caller].read_text()
+
+
+def bearer(certs: DevCerts, caller: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token(certs, caller)}"),)
+
+
+def client_credentials(certs: DevCerts, caller: str | None = None) -> grpc.ChannelCredentials:
+    """TLS trusting the development CA; with `caller`'s certificate for mutual TLS."""
+    issued = certs.callers[caller] if caller else None
+    return grpc.ssl_channel_credentials(
+        certs.ca.cert.read_bytes(),
+        issued.key.read_bytes() if issued else None,
+        issued.cert.read_bytes() if issued else None,
+    )
+
+
+def server_env(
+    certs: DevCerts, *, client_auth: str = "none", tokens: bool = False
+) -> dict[str, str]:
+    """The EMMA_TLS_* (and EMMA_TOKENS) variables of a TLS server using the dev files."""
+    env = {
+        "EMMA_TLS_CERT": str(certs.server.cert),
+        "EMMA_TLS_KEY": str(certs.server.key),
+        "EMMA_TLS_CLIENT_AUTH": client_auth,
+    }
+    if client_auth != "none":
+        env["EMMA_TLS_CA"] = str(certs.ca.cert)
+    if tokens:
+        env["EMMA_TOKENS"] = str(certs.callers_file)
+    return env
+
+
+Build = Callable[[], tuple[EmmaServer, int]]
+Start = Callable[[Build, dict[str, str]], Awaitable[int]]
+
+
+@pytest.fixture
+async def start(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Start]:
+    """Builds and starts a server with the given environment; returns its port."""
+    servers: list[EmmaServer] = []
+
+    async def run(build: Build, env: dict[str, str]) -> int:
+        with monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            server, port = build()
+        await server.start()
+        servers.append(server)
+        return port
+
+    yield run
+    for server in servers:
+        await server.stop(0)
