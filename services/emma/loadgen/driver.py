@@ -1,0 +1,164 @@
+"""The client side: one target's calls over one reused channel, driven on the schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import grpc
+
+from emma.context.v1 import context_pb2_grpc
+from emma.decision.v1 import decision_pb2, decision_pb2_grpc
+from emma.loadgen import floor, workload
+from emma.loadgen.recorder import OK, Outcome, Recorder
+from emma.loadgen.schedule import Schedule, run_open_loop
+from emma.profile.v1 import profile_pb2, profile_pb2_grpc
+
+# Which service each target calls, for the address it needs.
+TARGETS = {
+    "decide": "decision",
+    "profile.get": "profile",
+    "profile.record": "profile",
+    "context.resolve": "context",
+    "floor": "floor",
+}
+DEGRADED_NAMES = {
+    value: name.removeprefix("DEGRADED_PART_").lower()
+    for name, value in decision_pb2.DegradedPart.items()
+}
+# Large enough for 10,000 streams in flight; gRPC's default would queue calls client-side.
+CHANNEL_OPTIONS = [("grpc.max_concurrent_streams", 10_000)]
+
+Call = Callable[[int], Awaitable[object]]
+
+
+def channel(address: str) -> grpc.aio.Channel:
+    """One channel per target, reused for every call: a connection per call costs ~1.5 ms."""
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: float) -> Call:
+    stub = decision_pb2_grpc.DecisionServiceStub(chan)
+    pool = workload.decide_requests(load)
+    degraded = DEGRADED_NAMES
+
+    async def call(index: int) -> Outcome:
+        response = await stub.Decide(pool[index % len(pool)], timeout=timeout_s)
+        return Outcome(
+            tuple(degraded.get(part, str(part)) for part in response.degraded),
+            response.fallback,
+            response.candidate_count,
+        )
+
+    return call
+
+
+def profile_get_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: float) -> Call:
+    stub = profile_pb2_grpc.ProfileServiceStub(chan)
+    pool = workload.profile_requests(load)
+
+    async def call(index: int) -> Outcome:
+        await stub.GetProfile(pool[index % len(pool)], timeout=timeout_s)
+        return OK
+
+    return call
+
+
+def profile_record_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: float) -> Call:
+    """One new purchase per call (a fresh event id, so none is a replay)."""
+    stub = profile_pb2_grpc.ProfileServiceStub(chan)
+    rng = random.Random(load.seed + 2)
+    now = datetime.now(UTC)
+    run = f"{load.prefix}-{now.timestamp():.0f}"
+    pool = [workload.purchase(load, rng.randrange(load.customers), "", now, rng) for _ in range(64)]
+    counter = itertools.count()
+
+    async def call(index: int) -> Outcome:
+        event = pool[index % len(pool)]
+        event.event_id = f"{run}-{next(counter)}"
+        await stub.RecordEvents(profile_pb2.RecordEventsRequest(events=[event]), timeout=timeout_s)
+        return OK
+
+    return call
+
+
+def resolve_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: float) -> Call:
+    stub = context_pb2_grpc.ContextServiceStub(chan)
+    pool = workload.resolve_requests(load)
+
+    async def call(index: int) -> Outcome:
+        await stub.Resolve(pool[index % len(pool)], timeout=timeout_s)
+        return OK
+
+    return call
+
+
+def floor_call(chan: grpc.aio.Channel, sizes: floor.Sizes, timeout_s: float) -> Call:
+    method = chan.unary_unary(floor.METHOD, None, None)
+    payload = b"x" * sizes.request
+
+    async def call(index: int) -> Outcome:
+        await method(payload, timeout=timeout_s)
+        return OK
+
+    return call
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One target at one rate: where, what, how long."""
+
+    target: str
+    address: str
+    schedule: Schedule
+    timeout_s: float = 1.0
+
+
+async def run_phase(
+    phase: Phase,
+    load: workload.Workload,
+    sizes: floor.Sizes = floor.DEFAULT_SIZES,
+) -> Recorder:
+    """Drives one target open-loop over one channel; returns what was recorded."""
+    async with channel(phase.address) as chan:
+        await chan.channel_ready()
+        builders: dict[str, Callable[[], Call]] = {
+            "decide": lambda: decide_call(chan, load, phase.timeout_s),
+            "profile.get": lambda: profile_get_call(chan, load, phase.timeout_s),
+            "profile.record": lambda: profile_record_call(chan, load, phase.timeout_s),
+            "context.resolve": lambda: resolve_call(chan, load, phase.timeout_s),
+            "floor": lambda: floor_call(chan, sizes, phase.timeout_s),
+        }
+        call = builders[phase.target]()
+        recorder = Recorder()
+        recorder.measuring = phase.schedule.measured
+        recorder.start = await run_open_loop(phase.schedule, call, recorder.record)
+        return recorder
+
+
+async def measure_sizes(addresses: dict[str, str], load: workload.Workload) -> floor.Sizes:
+    """Serialized sizes of one real Decide and of the profile and context calls it makes;
+    the defaults for the services whose address is not known."""
+    sizes: dict[str, int] = {}
+    decide = workload.decide_requests(load)[0]
+    sizes["request"] = decide.ByteSize()
+    if "decision" in addresses:
+        async with channel(addresses["decision"]) as chan:
+            stub = decision_pb2_grpc.DecisionServiceStub(chan)
+            sizes["response"] = (await stub.Decide(decide, timeout=5.0)).ByteSize()
+    get = profile_pb2.GetProfileRequest(customer=decide.customer)
+    sizes["profile_request"] = get.ByteSize()
+    if "profile" in addresses:
+        async with channel(addresses["profile"]) as chan:
+            profile = profile_pb2_grpc.ProfileServiceStub(chan)
+            sizes["profile_response"] = (await profile.GetProfile(get, timeout=5.0)).ByteSize()
+    resolve = workload.resolve_requests(load)[0]
+    sizes["context_request"] = resolve.ByteSize()
+    if "context" in addresses:
+        async with channel(addresses["context"]) as chan:
+            context = context_pb2_grpc.ContextServiceStub(chan)
+            sizes["context_response"] = (await context.Resolve(resolve, timeout=5.0)).ByteSize()
+    return dataclasses.replace(floor.Sizes(), **sizes)

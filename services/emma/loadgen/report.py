@@ -1,0 +1,165 @@
+"""The benchmark's report: a JSON document, a text table and a latency-over-time plot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emma.loadgen.recorder import PERCENTILES, Recorder
+
+VERSION = 1
+RATIO_KEYS = (*PERCENTILES, "max")
+# Issue #6: the goals on this 2-core machine (ms, decisions per second, ratio to floor).
+GOAL_LOW_RATE = 200.0
+GOAL_HIGH_RATE = 600.0
+
+
+def timeline(recorder: Recorder, step_s: float = 1.0) -> list[dict[str, float]]:
+    """Per `step_s` of due time: answers, p50, p99 and max latency in ms."""
+    if not recorder.times:
+        return []
+    times = np.frombuffer(recorder.times, dtype=np.float64)
+    times = times - times.min()  # from the first measured request, after the warm-up
+    latencies = np.frombuffer(recorder.latencies_ms, dtype=np.float64)
+    buckets = np.floor(times / step_s).astype(np.int64)
+    points = []
+    for bucket in np.unique(buckets):
+        values = latencies[buckets == bucket]
+        p50, p99 = np.percentile(values, [50, 99])
+        points.append(
+            {
+                "t": round(float(bucket * step_s), 3),
+                "count": int(values.size),
+                "p50": round(float(p50), 3),
+                "p99": round(float(p99), 3),
+                "max": round(float(values.max()), 3),
+            }
+        )
+    return points
+
+
+def ratios(result: Mapping[str, Any], floor: Mapping[str, Any]) -> dict[str, float]:
+    """Each latency percentile of `result` divided by the floor's (same run, same rate)."""
+    out = {}
+    for key in RATIO_KEYS:
+        base = floor["latency_ms"][key]
+        out[key] = round(result["latency_ms"][key] / base, 2) if base > 0 else 0.0
+    return out
+
+
+def goals(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's goals that this run's rate and duration can speak to, met or not."""
+    decide = results.get("decide")
+    if decide is None:
+        return []
+    latency, rate = decide["latency_ms"], decide["rate"]
+    checks = []
+    if rate >= GOAL_LOW_RATE:
+        checks.append(("p50 <= 3 ms at >= 200/s", latency["p50"] <= 3.0, latency["p50"]))
+        checks.append(("p99 <= 10 ms at >= 200/s", latency["p99"] <= 10.0, latency["p99"]))
+    if rate >= GOAL_HIGH_RATE:
+        sustained = decide["error_count"] == 0 and decide["achieved_rate"] >= 0.98 * rate
+        checks.append(("p99 <= 25 ms at >= 600/s", latency["p99"] <= 25.0, latency["p99"]))
+        checks.append(("600/s sustained without errors", sustained, decide["achieved_rate"]))
+    if "ratio_to_floor" in decide:
+        ratio = decide["ratio_to_floor"]["p50"]
+        checks.append(("p50 within 1.5x of the floor", 0 < ratio <= 1.5, ratio))
+    return [{"goal": goal, "met": bool(met), "value": value} for goal, met, value in checks]
+
+
+def document(
+    recorders: Mapping[str, Recorder], rates: Mapping[str, float], settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The JSON report: settings, one result per target, ratios to the floor, goals."""
+    results: dict[str, dict[str, Any]] = {}
+    for name, recorder in recorders.items():
+        result = recorder.result(name, rates[name])
+        result["timeline"] = timeline(recorder)
+        results[name] = result
+    floor = results.get("floor")
+    if floor is not None and floor["ok"]:
+        for name, result in results.items():
+            if name != "floor":
+                result["ratio_to_floor"] = ratios(result, floor)
+    load = os.getloadavg()
+    return {
+        "version": VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": dict(settings),
+        "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in load]},
+        "results": results,
+        "goals": goals(results),
+    }
+
+
+def table(report: Mapping[str, Any]) -> str:
+    """The results as a fixed-width text table, latencies in ms."""
+    header = ["target", "rate/s", "achieved", "ok", "errors", "degraded"]
+    header += [*RATIO_KEYS, "x floor p50", "x floor p99", "cpu ms/req"]
+    rows = [header]
+    for name, r in report["results"].items():
+        latency = r["latency_ms"]
+        ratio = r.get("ratio_to_floor", {})
+        rows.append(
+            [
+                name,
+                f"{r['rate']:g}",
+                f"{r['achieved_rate']:g}",
+                str(r["ok"]),
+                str(r["error_count"]),
+                str(r["degraded_count"]),
+                *(f"{latency[key]:.2f}" for key in RATIO_KEYS),
+                f"{ratio['p50']:.2f}" if ratio else "",
+                f"{ratio['p99']:.2f}" if ratio else "",
+                # Every process under test together (services, or the chain's three).
+                f"{sum(r['cpu_ms_per_request'].values()):.2f}" if r["cpu_ms_per_request"] else "",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    )
+
+
+def plot(report: Mapping[str, Any], path: Path, title: str = "") -> None:
+    """Per-second p50 (solid) and p99 (dashed) latency of every target over the run, as PNG."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
+    for index, (name, result) in enumerate(report["results"].items()):
+        points: Sequence[Mapping[str, float]] = result["timeline"]
+        if not points:
+            continue
+        color = f"C{index}"
+        t = [p["t"] for p in points]
+        axes.plot(t, [p["p50"] for p in points], color=color, label=f"{name} p50")
+        axes.plot(t, [p["p99"] for p in points], color=color, linestyle="--", label=f"{name} p99")
+    axes.set_yscale("log")
+    # Plain numbers (1, 2, 5, 10, 20 ms) on the log axis rather than powers of ten.
+    plain = matplotlib.ticker.FuncFormatter(
+        lambda value, _: f"{value:g}" if f"{value:g}".lstrip("0.")[:1] in ("1", "2", "5") else ""
+    )
+    axes.yaxis.set_major_formatter(plain)
+    axes.yaxis.set_minor_formatter(plain)
+    axes.set_xlabel("seconds into the measured run")
+    axes.set_ylabel("latency from due time (ms)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small", ncol=2)
+    axes.set_title(title or "emma bench", fontsize="medium")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)

@@ -1,0 +1,116 @@
+"""One benchmark run: start what is needed, drive each target in turn, write the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from emma.loadgen import cpu, driver, floor, workload
+from emma.loadgen.recorder import Recorder
+from emma.loadgen.schedule import Schedule
+from emma.runtime import eventloop
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGETS = ("floor", "decide")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSettings:
+    """What to drive and how hard; `addresses` maps service -> host:port."""
+
+    addresses: Mapping[str, str]
+    targets: Sequence[str] = DEFAULT_TARGETS
+    rate: float = 200.0
+    duration_s: float = 10.0
+    warmup_s: float = 2.0
+    timeout_s: float = 1.0
+    workload: workload.Workload = workload.DEFAULT
+    seed_customers: bool = True
+    # Process ids of the services (when known), for their CPU time per request.
+    pids: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.rate, self.duration_s, self.warmup_s)
+
+
+def missing_addresses(settings: BenchSettings) -> list[str]:
+    """Services a target needs whose address is not known (the floor starts its own)."""
+    needed = {driver.TARGETS[t] for t in settings.targets} - {"floor"}
+    return sorted(needed - set(settings.addresses))
+
+
+async def _drive(
+    settings: BenchSettings, progress: Callable[[str], None]
+) -> tuple[dict[str, Recorder], floor.Sizes]:
+    addresses = dict(settings.addresses)
+    if settings.seed_customers and "profile" in addresses:
+        async with driver.channel(addresses["profile"]) as chan:
+            accepted = await workload.seed(chan, settings.workload)
+        progress(f"seeded {settings.workload.customers} customers ({accepted} new events)")
+    sizes = await driver.measure_sizes(addresses, settings.workload)
+    recorders: dict[str, Recorder] = {}
+    chain: floor.EchoChain | None = None
+    try:
+        if "floor" in settings.targets:
+            chain = floor.EchoChain(sizes).start()
+            addresses["floor"] = chain.address
+        for target in settings.targets:
+            pids = (
+                {f"floor.{n}": pid for n, pid in zip("bca", chain.pids, strict=True)}
+                if target == "floor" and chain is not None
+                else dict(settings.pids)
+            )
+            progress(
+                f"{target}: {settings.rate:g}/s for {settings.warmup_s:g} s warm-up "
+                f"+ {settings.duration_s:g} s"
+            )
+            phase = driver.Phase(
+                target, addresses[driver.TARGETS[target]], settings.schedule(), settings.timeout_s
+            )
+            before = cpu.snapshot(pids)
+            recorder = await driver.run_phase(phase, settings.workload, sizes)
+            total = recorder.warmup + recorder.issued
+            recorder.cpu_ms = cpu.per_request_ms(before, cpu.snapshot(pids), total)
+            recorders[target] = recorder
+    finally:
+        if chain is not None:
+            chain.stop()
+    return recorders, sizes
+
+
+def bench(settings: BenchSettings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Runs every target in order at the same rate; returns the JSON-ready report."""
+    from emma.loadgen.report import document
+
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    recorders, sizes = eventloop.run(_drive(settings, say))
+    described = {
+        "targets": list(settings.targets),
+        "rate": settings.rate,
+        "duration_s": settings.duration_s,
+        "warmup_s": settings.warmup_s,
+        "timeout_s": settings.timeout_s,
+        "customers": settings.workload.customers,
+        "pos_share": settings.workload.pos_share,
+        "event_loop": eventloop.loop_name(),
+        "floor_sizes": dataclasses.asdict(sizes),
+    }
+    return document(recorders, dict.fromkeys(recorders, settings.rate), described)
+
+
+def write(report: Mapping[str, Any], json_path: Path | None, plot_path: Path | None) -> None:
+    import json
+
+    from emma.loadgen.report import plot
+
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if plot_path is not None:
+        settings = report["settings"]
+        plot(report, plot_path, f"emma bench: {settings['rate']:g}/s, {settings['duration_s']:g} s")

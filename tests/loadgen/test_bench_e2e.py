@@ -1,0 +1,80 @@
+"""`emma bench` end to end: the echo chain alone through the CLI, and every target on a mesh."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emma.cli.bench import BENCH_CATALOG
+from emma.cli.main import main
+from emma.cli.mesh import Mesh, MeshPorts
+from emma.loadgen.run import BenchSettings, bench
+from emma.loadgen.workload import Workload
+
+
+def test_floor_through_the_cli_writes_json_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path, plot_path = tmp_path / "bench.json", tmp_path / "bench.png"
+    code = main(
+        ["bench", "--target", "floor", "--rate", "50", "--duration", "1", "--warmup", "0.5",
+         "--timeout", "5", "--json", str(report_path), "--plot", str(plot_path)]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    floor = report["results"]["floor"]
+    assert floor["issued"] == 50
+    assert floor["ok"] == 50
+    assert floor["errors"] == {}
+    assert report["settings"]["mesh"] == "echo chain only"
+    assert 0 < floor["latency_ms"]["p50"] <= floor["latency_ms"]["max"]
+    assert plot_path.read_bytes()[:4] == b"\x89PNG"
+    assert "floor" in capsys.readouterr().out
+
+
+def test_a_target_without_an_address_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--target", "decide", "--profile-addr", "127.0.0.1:1"])
+    assert code == 2
+    assert "no address for decision" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    with Mesh(
+        ports=MeshPorts.free(),
+        env={"EMMA_CATALOG": str(BENCH_CATALOG)},
+        run_dir=tmp_path_factory.mktemp("mesh"),
+    ) as running:
+        yield running
+
+
+def test_every_target_against_a_running_mesh(mesh: Mesh) -> None:
+    targets = ("floor", "decide", "profile.get", "profile.record", "context.resolve")
+    settings = BenchSettings(
+        addresses={
+            "decision": mesh.decision_address,
+            "profile": mesh.profile_address,
+            "context": mesh.context_address,
+        },
+        targets=targets,
+        rate=40,
+        duration_s=1.0,
+        warmup_s=0.5,
+        timeout_s=5.0,
+        workload=Workload(customers=20),
+    )
+    report = bench(settings, progress=lambda line: None)
+    assert list(report["results"]) == list(targets)
+    for name, result in report["results"].items():
+        assert result["issued"] == 40, name
+        assert result["ok"] == 40, (name, result["errors"])
+    decide = report["results"]["decide"]
+    # The bench catalog gives till and app decisions more than EMMA_MAX_ACTIONS actions.
+    assert decide["mean_candidates"] > 40
+    assert decide["degraded_count"] >= 0
+    assert set(decide["ratio_to_floor"]) == {"p50", "p90", "p99", "p99.9", "max"}
+    sizes = report["settings"]["floor_sizes"]
+    assert sizes["response"] > 100  # measured from a real Decide, not the default

@@ -1,0 +1,65 @@
+"""The JSON report's shape, ratios to the floor, goals, the table and the PNG plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from emma.loadgen.recorder import Outcome, Recorder
+from emma.loadgen.report import document, plot, table
+from emma.loadgen.schedule import Sent
+
+
+def _recorder(latency_ms: float, count: int = 400, outcome: object = None) -> Recorder:
+    recorder = Recorder(start=0.0)
+    for index in range(count):
+        due = index / 200
+        recorder.record(Sent(index, due, due, due + latency_ms / 1000, outcome))
+    return recorder
+
+
+def _report() -> dict[str, object]:
+    recorders = {
+        "floor": _recorder(1.0),
+        "decide": _recorder(2.0, outcome=Outcome(("context",), False, 50)),
+    }
+    return document(recorders, {"floor": 200.0, "decide": 200.0}, {"rate": 200.0})
+
+
+def test_report_shape_and_ratio_to_the_floor() -> None:
+    report = json.loads(json.dumps(_report()))  # JSON-serialisable as a whole
+    assert set(report) == {"version", "created_at", "settings", "machine", "results", "goals"}
+    assert list(report["results"]) == ["floor", "decide"]
+    decide = report["results"]["decide"]
+    for key in ("issued", "ok", "errors", "error_count", "degraded", "degraded_count",
+                "fallbacks", "issued_rate", "achieved_rate", "latency_ms", "service_time_ms",
+                "send_lag_ms", "timeline", "mean_candidates"):  # fmt: skip
+        assert key in decide
+    assert set(decide["latency_ms"]) == {"p50", "p90", "p99", "p99.9", "max", "mean"}
+    assert decide["degraded"] == {"context": 400}
+    assert decide["mean_candidates"] == 50
+    assert decide["ratio_to_floor"]["p50"] == pytest.approx(2.0, rel=0.01)
+    assert "ratio_to_floor" not in report["results"]["floor"]
+    # Two seconds of requests, one point per second.
+    assert [point["count"] for point in decide["timeline"]] == [200, 200]
+    assert decide["timeline"][0]["p99"] == pytest.approx(2.0, rel=0.01)
+
+
+def test_goals_follow_the_rate_and_the_floor() -> None:
+    goals = {goal["goal"]: goal for goal in _report()["goals"]}  # type: ignore[attr-defined]
+    assert goals["p50 <= 3 ms at >= 200/s"]["met"] is True
+    assert goals["p99 <= 10 ms at >= 200/s"]["met"] is True
+    assert goals["p50 within 1.5x of the floor"]["met"] is False  # 2x
+    assert not any("600/s" in name for name in goals)  # this run cannot speak to it
+
+
+def test_table_and_plot(tmp_path: Path) -> None:
+    report = _report()
+    text = table(report)
+    assert text.splitlines()[0].split()[:2] == ["target", "rate/s"]
+    assert any(line.startswith("decide") and "2.00" in line for line in text.splitlines())
+    path = tmp_path / "latency.png"
+    plot(report, path, "test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
