@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65mma/decision/v1/decision.proto\x12\x10\x65mma.decision.v1\x1a\x1b\x65mma/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x03\n\rDecideRequest\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.emma.common.v1.CustomerRef\x12.\n\ntouchpoint\x18\x02 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12*\n\x08location\x18\x04 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12&\n\x06\x62\x61sket\x18\x05 \x01(\x0b\x32\x16.emma.common.v1.Basket\x12\x30\n\x0crequest_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x10\x61llowed_channels\x18\x08 \x03(\x0e\x32\x17.emma.common.v1.Channel\x12\x1b\n\x13\x64\x65\x66\x65rred_activation\x18\t \x01(\x08\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\"\xb6\x01\n\x05Offer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x35\n\x07payload\x18\x05 \x03(\x0b\x32$.emma.decision.v1.Offer.PayloadEntry\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"\xe7\x02\n\x0e\x44\x65\x63ideResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12&\n\x05offer\x18\x02 \x01(\x0b\x32\x17.emma.decision.v1.Offer\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.emma.common.v1.Channel\x12+\n\x07send_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bprobability\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12)\n\x07reasons\x18\x07 \x03(\x0b\x32\x18.emma.decision.v1.Reason\x12\x30\n\x08\x64\x65graded\x18\x08 \x03(\x0e\x32\x1e.emma.decision.v1.DegradedPart\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x17\n\x0f\x63\x61ndidate_count\x18\x0b \x01(\x05\"M\n\x0f\x41\x63tivateRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x10\x41\x63tivateResponse\x12\x11\n\tactivated\x18\x01 \x01(\x08\"\x81\x01\n\rRewardRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\"\n\x0eRewardResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08*\xd2\x01\n\x0c\x44\x65gradedPart\x12\x1d\n\x19\x44\x45GRADED_PART_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45GRADED_PART_PROFILE\x10\x01\x12\x19\n\x15\x44\x45GRADED_PART_CONTEXT\x10\x02\x12\x17\n\x13\x44\x45GRADED_PART_MODEL\x10\x03\x12\x1e\n\x1a\x44\x45GRADED_PART_DECISION_LOG\x10\x04\x12\x18\n\x14\x44\x45GRADED_PART_POLICY\x10\x05\x12\x1a\n\x16\x44\x45GRADED_PART_FALLBACK\x10\x06\x32\xfe\x01\n\x0f\x44\x65\x63isionService\x12K\n\x06\x44\x65\x63ide\x12\x1f.emma.decision.v1.DecideRequest\x1a .emma.decision.v1.DecideResponse\x12Q\n\x08\x41\x63tivate\x12!.emma.decision.v1.ActivateRequest\x1a\".emma.decision.v1.ActivateResponse\x12K\n\x06Reward\x12\x1f.emma.decision.v1.RewardRequest\x1a .emma.decision.v1.RewardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65mma/decision/v1/decision.proto\x12\x10\x65mma.decision.v1\x1a\x1b\x65mma/common/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x03\n\rDecideRequest\x12-\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1b.emma.common.v1.CustomerRef\x12.\n\ntouchpoint\x18\x02 \x01(\x0e\x32\x1a.emma.common.v1.Touchpoint\x12\x10\n\x08store_id\x18\x03 \x01(\t\x12*\n\x08location\x18\x04 \x01(\x0b\x32\x18.emma.common.v1.GeoPoint\x12&\n\x06\x62\x61sket\x18\x05 \x01(\x0b\x32\x16.emma.common.v1.Basket\x12\x30\n\x0crequest_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x62udget\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x10\x61llowed_channels\x18\x08 \x03(\x0e\x32\x17.emma.common.v1.Channel\x12\x1b\n\x13\x64\x65\x66\x65rred_activation\x18\t \x01(\x08\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x0b \x01(\t\x12(\n\x06moment\x18\x0c \x01(\x0b\x32\x18.emma.decision.v1.Moment\"{\n\x06Moment\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x18\n\x10trigger_event_id\x18\x03 \x01(\t\x12\x11\n\toffer_ids\x18\x04 \x03(\t\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x14\n\x0cstore_offers\x18\x06 \x01(\x08\"\x98\x01\n\tOpenOffer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12(\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x17.emma.common.v1.Channel\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb6\x01\n\x05Offer\x12\x10\n\x08offer_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x35\n\x07payload\x18\x05 \x03(\x0b\x32$.emma.decision.v1.Offer.PayloadEntry\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"&\n\x06Reason\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"\x99\x03\n\x0e\x44\x65\x63ideResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12&\n\x05offer\x18\x02 \x01(\x0b\x32\x17.emma.decision.v1.Offer\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.emma.common.v1.Channel\x12+\n\x07send_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bprobability\x18\x05 \x01(\x01\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12)\n\x07reasons\x18\x07 \x03(\x0b\x32\x18.emma.decision.v1.Reason\x12\x30\n\x08\x64\x65graded\x18\x08 \x03(\x0e\x32\x1e.emma.decision.v1.DegradedPart\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x17\n\x0f\x63\x61ndidate_count\x18\x0b \x01(\x05\x12\x30\n\x0bopen_offers\x18\x0c \x03(\x0b\x32\x1b.emma.decision.v1.OpenOffer\"M\n\x0f\x41\x63tivateRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"%\n\x10\x41\x63tivateResponse\x12\x11\n\tactivated\x18\x01 \x01(\x08\"\x81\x01\n\rRewardRequest\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"\"\n\x0eRewardResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08*\xd2\x01\n\x0c\x44\x65gradedPart\x12\x1d\n\x19\x44\x45GRADED_PART_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45GRADED_PART_PROFILE\x10\x01\x12\x19\n\x15\x44\x45GRADED_PART_CONTEXT\x10\x02\x12\x17\n\x13\x44\x45GRADED_PART_MODEL\x10\x03\x12\x1e\n\x1a\x44\x45GRADED_PART_DECISION_LOG\x10\x04\x12\x18\n\x14\x44\x45GRADED_PART_POLICY\x10\x05\x12\x1a\n\x16\x44\x45GRADED_PART_FALLBACK\x10\x06\x32\xfe\x01\n\x0f\x44\x65\x63isionService\x12K\n\x06\x44\x65\x63ide\x12\x1f.emma.decision.v1.DecideRequest\x1a .emma.decision.v1.DecideResponse\x12Q\n\x08\x41\x63tivate\x12!.emma.decision.v1.ActivateRequest\x1a\".emma.decision.v1.ActivateResponse\x12K\n\x06Reward\x12\x1f.emma.decision.v1.RewardRequest\x1a .emma.decision.v1.RewardResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,26 +36,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OFFER_PAYLOADENTRY']._loaded_options = None
   _globals['_OFFER_PAYLOADENTRY']._serialized_options = b'8\001'
-  _globals['_DEGRADEDPART']._serialized_start=1445
-  _globals['_DEGRADEDPART']._serialized_end=1655
+  _globals['_DEGRADEDPART']._serialized_start=1817
+  _globals['_DEGRADEDPART']._serialized_end=2027
   _globals['_DECIDEREQUEST']._serialized_start=148
-  _globals['_DECIDEREQUEST']._serialized_end=569
-  _globals['_OFFER']._serialized_start=572
-  _globals['_OFFER']._serialized_end=754
-  _globals['_OFFER_PAYLOADENTRY']._serialized_start=708
-  _globals['_OFFER_PAYLOADENTRY']._serialized_end=754
-  _globals['_REASON']._serialized_start=756
-  _globals['_REASON']._serialized_end=794
-  _globals['_DECIDERESPONSE']._serialized_start=797
-  _globals['_DECIDERESPONSE']._serialized_end=1156
-  _globals['_ACTIVATEREQUEST']._serialized_start=1158
-  _globals['_ACTIVATEREQUEST']._serialized_end=1235
-  _globals['_ACTIVATERESPONSE']._serialized_start=1237
-  _globals['_ACTIVATERESPONSE']._serialized_end=1274
-  _globals['_REWARDREQUEST']._serialized_start=1277
-  _globals['_REWARDREQUEST']._serialized_end=1406
-  _globals['_REWARDRESPONSE']._serialized_start=1408
-  _globals['_REWARDRESPONSE']._serialized_end=1442
-  _globals['_DECISIONSERVICE']._serialized_start=1658
-  _globals['_DECISIONSERVICE']._serialized_end=1912
+  _globals['_DECIDEREQUEST']._serialized_end=611
+  _globals['_MOMENT']._serialized_start=613
+  _globals['_MOMENT']._serialized_end=736
+  _globals['_OPENOFFER']._serialized_start=739
+  _globals['_OPENOFFER']._serialized_end=891
+  _globals['_OFFER']._serialized_start=894
+  _globals['_OFFER']._serialized_end=1076
+  _globals['_OFFER_PAYLOADENTRY']._serialized_start=1030
+  _globals['_OFFER_PAYLOADENTRY']._serialized_end=1076
+  _globals['_REASON']._serialized_start=1078
+  _globals['_REASON']._serialized_end=1116
+  _globals['_DECIDERESPONSE']._serialized_start=1119
+  _globals['_DECIDERESPONSE']._serialized_end=1528
+  _globals['_ACTIVATEREQUEST']._serialized_start=1530
+  _globals['_ACTIVATEREQUEST']._serialized_end=1607
+  _globals['_ACTIVATERESPONSE']._serialized_start=1609
+  _globals['_ACTIVATERESPONSE']._serialized_end=1646
+  _globals['_REWARDREQUEST']._serialized_start=1649
+  _globals['_REWARDREQUEST']._serialized_end=1778
+  _globals['_REWARDRESPONSE']._serialized_start=1780
+  _globals['_REWARDRESPONSE']._serialized_end=1814
+  _globals['_DECISIONSERVICE']._serialized_start=2030
+  _globals['_DECISIONSERVICE']._serialized_end=2284
 # @@protoc_insertion_point(module_scope)

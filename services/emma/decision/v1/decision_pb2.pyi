@@ -75,6 +75,7 @@ class DecideRequest(_message.Message):
     DEFERRED_ACTIVATION_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DEVICE_FIELD_NUMBER: _builtins.int
+    MOMENT_FIELD_NUMBER: _builtins.int
     touchpoint: _common_pb2.Touchpoint.ValueType
     store_id: _builtins.str
     deferred_activation: _builtins.bool
@@ -105,6 +106,12 @@ class DecideRequest(_message.Message):
     def allowed_channels(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Channel.ValueType]:
         """Channels the caller can deliver on; every channel of the touchpoint when empty."""
 
+    @_builtins.property
+    def moment(self) -> Global___Moment:
+        """Set when Emma decides on its own for a proactive moment (touchpoint TRIGGER):
+        the decision is logged with it and restricted to the moment's offers.
+        """
+
     def __init__(
         self,
         *,
@@ -119,14 +126,97 @@ class DecideRequest(_message.Message):
         deferred_activation: _builtins.bool = ...,
         request_id: _builtins.str = ...,
         device: _builtins.str = ...,
+        moment: Global___Moment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["basket", b"basket", "budget", b"budget", "customer", b"customer", "location", b"location", "request_time", b"request_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["basket", b"basket", "budget", b"budget", "customer", b"customer", "location", b"location", "moment", b"moment", "request_time", b"request_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_channels", b"allowed_channels", "basket", b"basket", "budget", b"budget", "customer", b"customer", "deferred_activation", b"deferred_activation", "device", b"device", "location", b"location", "request_id", b"request_id", "request_time", b"request_time", "store_id", b"store_id", "touchpoint", b"touchpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_channels", b"allowed_channels", "basket", b"basket", "budget", b"budget", "customer", b"customer", "deferred_activation", b"deferred_activation", "device", b"device", "location", b"location", "moment", b"moment", "request_id", b"request_id", "request_time", b"request_time", "store_id", b"store_id", "touchpoint", b"touchpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DecideRequest: _TypeAlias = DecideRequest  # noqa: Y015
+
+@_typing.final
+class Moment(_message.Message):
+    """A proactive moment: the trigger rule that fired and the offers it may use."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TRIGGER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    OFFER_IDS_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    STORE_OFFERS_FIELD_NUMBER: _builtins.int
+    rule: _builtins.str
+    """The rule's name in the trigger rules file, e.g. "geofence-entry"."""
+    kind: _builtins.str
+    """The rule's kind, e.g. "geofence", "life_event", "replenishment"."""
+    trigger_event_id: _builtins.str
+    """The profile event that fired the rule."""
+    store_offers: _builtins.bool
+    """Only offers restricted to the request's store (a store's own offers)."""
+    @_builtins.property
+    def offer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these offers; every offer when empty."""
+
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only offers of these categories; every category when empty."""
+
+    def __init__(
+        self,
+        *,
+        rule: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        trigger_event_id: _builtins.str = ...,
+        offer_ids: _abc.Iterable[_builtins.str] | None = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        store_offers: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "kind", b"kind", "offer_ids", b"offer_ids", "rule", b"rule", "store_offers", b"store_offers", "trigger_event_id", b"trigger_event_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Moment: _TypeAlias = Moment  # noqa: Y015
+
+@_typing.final
+class OpenOffer(_message.Message):
+    """An offer delivered to the customer earlier and still open in their wallet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    offer_id: _builtins.str
+    title: _builtins.str
+    event_id: _builtins.str
+    """The decision that created it: a redemption rewards it."""
+    channel: _common_pb2.Channel.ValueType
+    """Where it was delivered, e.g. CHANNEL_PUSH for an app coupon."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        offer_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        channel: _common_pb2.Channel.ValueType = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "event_id", b"event_id", "expires_at", b"expires_at", "offer_id", b"offer_id", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenOffer: _TypeAlias = OpenOffer  # noqa: Y015
 
 @_typing.final
 class Offer(_message.Message):
@@ -222,6 +312,7 @@ class DecideResponse(_message.Message):
     TRACE_ID_FIELD_NUMBER: _builtins.int
     FALLBACK_FIELD_NUMBER: _builtins.int
     CANDIDATE_COUNT_FIELD_NUMBER: _builtins.int
+    OPEN_OFFERS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Id of this decision; pass it to Activate and Reward."""
     channel: _common_pb2.Channel.ValueType
@@ -244,6 +335,12 @@ class DecideResponse(_message.Message):
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]: ...
     @_builtins.property
     def degraded(self) -> _containers.RepeatedScalarFieldContainer[Global___DegradedPart.ValueType]: ...
+    @_builtins.property
+    def open_offers(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpenOffer]:
+        """Offers the customer already holds (open in the wallet) that this touchpoint can
+        honour: a till reminds the cashier of them; they are never offered again.
+        """
+
     def __init__(
         self,
         *,
@@ -258,10 +355,11 @@ class DecideResponse(_message.Message):
         trace_id: _builtins.str = ...,
         fallback: _builtins.bool = ...,
         candidate_count: _builtins.int = ...,
+        open_offers: _abc.Iterable[Global___OpenOffer] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer", "send_at", b"send_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_count", b"candidate_count", "channel", b"channel", "degraded", b"degraded", "event_id", b"event_id", "fallback", b"fallback", "model_version", b"model_version", "offer", b"offer", "probability", b"probability", "reasons", b"reasons", "send_at", b"send_at", "trace_id", b"trace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_count", b"candidate_count", "channel", b"channel", "degraded", b"degraded", "event_id", b"event_id", "fallback", b"fallback", "model_version", b"model_version", "offer", b"offer", "open_offers", b"open_offers", "probability", b"probability", "reasons", b"reasons", "send_at", b"send_at", "trace_id", b"trace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

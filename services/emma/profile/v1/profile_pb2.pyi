@@ -251,7 +251,9 @@ class Profile(_message.Message):
 
     @_builtins.property
     def wallet(self) -> _containers.RepeatedCompositeFieldContainer[Global___WalletOffer]:
-        """Offers delivered to the customer and still open."""
+        """Offers delivered to the customer and still open: an offer response SHOWN with a
+        decision_event_id opens one, REDEEMED closes it, and it lapses at expires_at.
+        """
 
     @_builtins.property
     def segments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -731,10 +733,17 @@ class OfferResponse(_message.Message):
     OFFER_ID_FIELD_NUMBER: _builtins.int
     DECISION_EVENT_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
     kind: Global___OfferResponseKind.ValueType
     offer_id: _builtins.str
     decision_event_id: _builtins.str
     channel: _common_pb2.Channel.ValueType
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """For SHOWN with a decision_event_id: when the delivered offer lapses in the
+        customer's wallet; the profile service's default wallet lifetime when unset.
+        """
+
     def __init__(
         self,
         *,
@@ -742,10 +751,11 @@ class OfferResponse(_message.Message):
         offer_id: _builtins.str = ...,
         decision_event_id: _builtins.str = ...,
         channel: _common_pb2.Channel.ValueType = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "decision_event_id", b"decision_event_id", "kind", b"kind", "offer_id", b"offer_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "decision_event_id", b"decision_event_id", "expires_at", b"expires_at", "kind", b"kind", "offer_id", b"offer_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

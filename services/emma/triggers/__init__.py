@@ -1,0 +1,1 @@
+"""The trigger engine: proactive moments decided by the mesh and published for delivery."""
