@@ -1,6 +1,6 @@
 """Context service benchmark: Resolve in-process and over gRPC, next to a gRPC ping-pong.
 
-    .venv/bin/python -m bench.context [--stores 10000] [--calls 20000] [--grpc-calls 4000]
+    .venv/bin/python -m bench.context [--stores 10000] [--calls 50000] [--grpc-calls 4000]
                                       [--json] [--seed 1]
 
 Generates a registry of synthetic stores around German and a few foreign cities,
@@ -8,7 +8,9 @@ then measures, in one run:
 
 - the registry load (YAML parse and validation) and the nearest-store search;
 - Resolve in-process: the servicer's whole handler (proto in, resolver, signal
-  providers, features, proto out) without transport, per kind of request;
+  providers, features, proto out) without transport, per kind of request, the kinds
+  interleaved with a reference job of fixed work (its spread is the machine's noise),
+  in a process whose heap is frozen after loading as in `emma serve context`;
 - Resolve over real gRPC on loopback against a server process built like
   `emma serve context` (same grpc.aio server, interceptors and tracing), interleaved
   with a trivial unary echo on the same server: the ping-pong baseline.
@@ -25,6 +27,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -42,7 +45,7 @@ from bench.echo_server import ECHO_SERVICE, serve_with_echo
 from emma.common.v1 import common_pb2
 from emma.context.config import ContextConfig
 from emma.context.geo import haversine_m
-from emma.context.server import build_server, build_service
+from emma.context.server import build_process_server, build_service, freeze_heap
 from emma.context.service import ContextService
 from emma.context.stores import StoreRegistry, load_stores
 from emma.context.v1 import context_pb2
@@ -50,6 +53,10 @@ from emma.runtime.config import load_config
 
 IN_PROCESS_GOAL_P99_US = 200.0
 GRPC_GOAL_RATIO = 1.3
+REFERENCE = "reference (fixed Python work)"
+# Percentiles of the in-process figures are also taken per block of consecutive calls:
+# their spread tells how far a p99 can be trusted.
+BLOCKS = 5
 ECHO_METHOD = f"/{ECHO_SERVICE}/Ping"
 # The month the requests fall in: Advent, Christmas and New Year, so holidays and retail
 # seasons are in play.
@@ -176,12 +183,28 @@ class Figures:
     p90_us: float
     p99_us: float
     mean_us: float
+    # The lowest and highest p99 of BLOCKS blocks of consecutive calls (equal to p99_us
+    # when there are too few calls for blocks).
+    p99_block_min_us: float
+    p99_block_max_us: float
 
     @classmethod
     def of(cls, name: str, samples_ns: Sequence[int]) -> Figures:
         values = np.asarray(samples_ns, dtype=np.float64) / 1000.0
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        return cls(name, len(values), float(p50), float(p90), float(p99), float(values.mean()))
+        blocks = [float(np.percentile(block, 99)) for block in np.array_split(values, BLOCKS)]
+        if len(values) < 100 * BLOCKS:
+            blocks = [float(p99)]
+        return cls(
+            name,
+            len(values),
+            float(p50),
+            float(p90),
+            float(p99),
+            float(values.mean()),
+            min(blocks),
+            max(blocks),
+        )
 
 
 class _NoDeadline:
@@ -194,20 +217,42 @@ class _NoDeadline:
         raise RuntimeError(f"{code}: {details}")
 
 
+def reference_work() -> int:
+    """A fixed job of plain Python, about as long as a Resolve with a location (some 60 us),
+    making no containers (so it never sets off a garbage collection): the same every
+    call, so its spread is what the machine adds, not what the code does. A call is
+    preempted with a chance in proportion to its length, and a preemption on a loaded
+    machine costs a time slice (some 4 ms): once that chance passes 1%, the p99 is the
+    time slice."""
+    total = 0
+    for number in range(1200):
+        total += number * number % 7
+    return total
+
+
 async def measure_in_process(
-    service: ContextService, requests: Sequence[context_pb2.ResolveRequest], calls: int
-) -> list[int]:
-    """Times the Resolve handler itself (what a call costs the server beyond transport)."""
+    service: ContextService, kinds: dict[str, list[context_pb2.ResolveRequest]], calls: int
+) -> dict[str, list[int]]:
+    """Times the Resolve handler itself (what a call costs the server beyond transport),
+    one call of each kind and one reference job in turn, so load changes hit all alike."""
     context: Any = _NoDeadline()
-    for request in requests[: min(len(requests), 2000)]:  # warm caches and code paths
-        await service.Resolve(request, context)
-    samples = []
+    for requests in kinds.values():  # warm caches and code paths
+        for request in requests[: min(len(requests), 2000)]:
+            await service.Resolve(request, context)
+    samples: dict[str, list[int]] = {kind: [] for kind in kinds}
+    samples[REFERENCE] = []
     clock = time.perf_counter_ns
+    rounds = [(kind, requests, samples[kind]) for kind, requests in kinds.items()]
+    reference = samples[REFERENCE]
     for index in range(calls):
-        request = requests[index % len(requests)]
+        for _, requests, taken in rounds:
+            request = requests[index % len(requests)]
+            started = clock()
+            await service.Resolve(request, context)
+            taken.append(clock() - started)
         started = clock()
-        await service.Resolve(request, context)
-        samples.append(clock() - started)
+        reference_work()
+        reference.append(clock() - started)
     return samples
 
 
@@ -237,7 +282,7 @@ def _serve(stores_path: str, connection: Connection) -> None:
     """The server process: the context service as `emma serve context` builds it, plus echo."""
     serve_with_echo(
         "emma-context",
-        lambda: build_server(
+        lambda: build_process_server(
             load_config(ContextConfig, [], {"EMMA_STORES": stores_path, "EMMA_CONTEXT_PORT": "0"})
         ),
         connection,
@@ -296,20 +341,24 @@ def run_grpc(
 # --- report -----------------------------------------------------------------------------------
 
 
-def _table(title: str, rows: Sequence[Figures]) -> str:
-    lines = [title, f"  {'what':<34}{'calls':>8}{'p50 us':>10}{'p90 us':>10}{'p99 us':>10}"]
+def _table(title: str, rows: Sequence[Figures], blocks: bool = False) -> str:
+    head = f"  {'what':<34}{'calls':>8}{'p50 us':>10}{'p90 us':>10}{'p99 us':>10}"
+    lines = [title, head + (f"  p99 of {BLOCKS} blocks" if blocks else "")]
     for row in rows:
-        lines.append(
+        line = (
             f"  {row.name:<34}{row.calls:>8}{row.p50_us:>10.1f}{row.p90_us:>10.1f}"
             f"{row.p99_us:>10.1f}"
         )
+        if blocks:
+            line += f"  {row.p99_block_min_us:.0f}-{row.p99_block_max_us:.0f}"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.context", description=__doc__)
     parser.add_argument("--stores", type=int, default=10_000, help="synthetic stores")
-    parser.add_argument("--calls", type=int, default=20_000, help="in-process calls per kind")
+    parser.add_argument("--calls", type=int, default=50_000, help="in-process calls per kind")
     parser.add_argument("--grpc-calls", type=int, default=4_000, help="gRPC calls per kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -327,12 +376,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         service = build_service(load_config(ContextConfig, [], {"EMMA_STORES": str(stores_path)}))
         kinds = request_kinds(registry, 5_000, args.seed)
+        freeze_heap()  # as the service process does once loaded
 
         nearest_samples, mismatches = measure_nearest(registry, args.calls, args.seed)
         in_process = [Figures.of("nearest store search only", nearest_samples)]
-        for kind, requests in kinds.items():
-            samples = asyncio.run(measure_in_process(service, requests, args.calls))
-            in_process.append(Figures.of(kind, samples))
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+        by_kind = asyncio.run(measure_in_process(service, kinds, args.calls))
+        # Involuntary context switches: how often other processes took the CPU.
+        preempted = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - switches
+        reference = Figures.of(REFERENCE, by_kind.pop(REFERENCE))
+        in_process.extend(Figures.of(kind, samples) for kind, samples in by_kind.items())
         over_grpc = [
             Figures.of(name, samples)
             for name, samples in run_grpc(stores_path, kinds, args.grpc_calls).items()
@@ -341,14 +394,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ping = over_grpc[0]
     worst_in_process = max(row.p99_us for row in in_process[1:])
     ratios = {row.name: row.p50_us / ping.p50_us for row in over_grpc[1:]}
+    # 1.0 for a job of fixed work on an idle machine; what the load adds to a p99.
+    reference_spread = reference.p99_us / reference.p50_us
     result = {
         "stores": len(registry),
         "registry_load_s": load_s,
         "nearest_mismatches": mismatches,
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "in_process": [dataclasses.asdict(row) for row in in_process],
+        "in_process_reference": dataclasses.asdict(reference),
         "grpc": [dataclasses.asdict(row) for row in over_grpc],
         "grpc_p50_ratio_to_ping_pong": ratios,
+        "reference_p99_to_p50": reference_spread,
+        "in_process_preemptions": preempted,
         "goals": {
             "in_process_p99_us": IN_PROCESS_GOAL_P99_US,
             "in_process_met": worst_in_process <= IN_PROCESS_GOAL_P99_US,
@@ -364,7 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"from JSON in {load_s['json']:.2f} s; nearest store equal to brute force: "
         f"{mismatches == 0}"
     )
-    print(_table("Resolve in-process (the handler, no transport)", in_process))
+    print(
+        _table(
+            "Resolve in-process (the handler, no transport)", [*in_process, reference], blocks=True
+        )
+    )
     print(_table("over gRPC on loopback (server in its own process)", over_grpc))
     for name, ratio in ratios.items():
         print(f"  p50 ratio to ping-pong  {name:<34}{ratio:>6.2f}")
@@ -373,6 +435,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'met' if result['goals']['in_process_met'] else 'MISSED'} "  # type: ignore[index]
         f"(worst {worst_in_process:.1f} us); gRPC p50 <= {GRPC_GOAL_RATIO} x ping-pong: "
         f"{'met' if result['goals']['grpc_met'] else 'MISSED'}"  # type: ignore[index]
+    )
+    rounds = args.calls * (len(kinds) + 1)
+    print(
+        f"the reference job's p99 is {reference_spread:.2f} x its p50 (1.0 on an idle machine); "
+        f"in-process calls were preempted {preempted} times in {rounds} calls"
     )
     return 0
 

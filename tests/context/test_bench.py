@@ -27,6 +27,11 @@ def test_the_benchmark_prints_its_figures_as_json(capsys: pytest.CaptureFixture[
     kinds = [row["name"] for row in result["in_process"]][1:]
     assert kinds == [row["name"] for row in result["grpc"]][1:]
     assert all(row["calls"] == 40 and row["p50_us"] > 0 for row in result["in_process"])
+    reference = result["in_process_reference"]
+    assert reference["calls"] == 40
+    assert reference["p50_us"] <= reference["p99_us"] <= reference["p99_block_max_us"]
+    assert result["reference_p99_to_p50"] >= 1.0
+    assert result["in_process_preemptions"] >= 0
     assert set(result["grpc_p50_ratio_to_ping_pong"]) == set(kinds)
     assert set(result["goals"]) == {
         "in_process_p99_us",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -16,7 +17,7 @@ from emma.context import convert
 from emma.context.config import ContextConfig
 from emma.context.features import Feature, context_features
 from emma.context.resolver import ResolvedContext
-from emma.context.server import build_resolver, build_server
+from emma.context.server import build_process_server, build_resolver, build_server
 from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.runtime.config import load_config
 
@@ -299,3 +300,21 @@ async def test_timestamps_before_1970_and_with_nanoseconds(
     context = (await stub.Resolve(request, timeout=5)).context
     assert context.local_time == "1950-01-01T01:00:00+01:00"
     assert context.weekday == 7  # a Sunday
+
+
+async def test_the_service_process_freezes_its_loaded_heap() -> None:
+    # Full collections would otherwise walk the registry and calendars (docs/context.md).
+    gc.unfreeze()
+    server, port = build_process_server(
+        dataclasses.replace(load_config(ContextConfig, [], {}), port=0)
+    )
+    try:
+        assert gc.get_freeze_count() > 10_000
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = context_pb2_grpc.ContextServiceStub(channel)
+            request = context_pb2.ResolveRequest(store_id="berlin-mitte")
+            assert (await stub.Resolve(request, timeout=5)).context.store.store_id
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
+        await server.stop(0)

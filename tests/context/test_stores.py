@@ -273,3 +273,31 @@ def test_a_json_registry_loads_like_yaml(tmp_path: Path) -> None:
     broken.write_text('{"stores": [')
     with pytest.raises(StoreRegistryError, match=r"broken\.json: cannot read the store file"):
         load_stores(broken)
+
+
+def test_stores_with_the_same_week_share_its_checked_hours() -> None:
+    week = {"mon": ["07:00-21:00"], "sat": "22:00-06:00", "sun": "closed"}
+    registry = parse_stores(
+        {
+            "stores": [
+                _store(id="a", opening_hours=dict(week)),
+                _store(id="b", opening_hours=dict(week)),
+                _store(id="c", opening_hours={**week, "mon": ["08:00-20:00"]}),
+            ]
+        },
+        "chain.yaml",
+    )
+    a, b, c = (registry.get(key) for key in "abc")
+    assert a is not None and b is not None and c is not None
+    assert a.opening_hours is b.opening_hours
+    assert c.opening_hours[0].open_minute == 8 * 60
+
+
+def test_a_bad_week_shared_by_stores_names_the_first_with_it() -> None:
+    bad = {"mon": ["21:00-07:00"], "tue": ["06:00-12:00"]}  # opens before Monday night ends
+    stores = [_store(id="good"), _store(id="bad-1", opening_hours=bad)]
+    stores.append(_store(id="bad-2", opening_hours=dict(bad)))
+    with pytest.raises(StoreRegistryError, match=r"stores\[1\] \(bad-1\)\.opening_hours\.tue"):
+        parse_stores({"stores": stores}, "chain.yaml")
+    with pytest.raises(StoreRegistryError, match=r"stores\[0\] \(bad-2\)\.opening_hours\.tue"):
+        parse_stores({"stores": stores[2:]}, "chain.yaml")

@@ -287,3 +287,74 @@ def test_cross_checks_name_the_place(changes: dict[str, Any], line: str) -> None
     with pytest.raises(CatalogError) as error:
         parse_catalog(data, "shop.yaml")
     assert any(problem.startswith(line) for problem in error.value.lines), error.value.lines
+
+
+# --- seasons of the context service's own season file ------------------------------------------
+
+CUSTOM_SEASONS = """\
+seasons:
+  - name: oktoberfest        # Munich: from the Saturday after 15 September, 16 days
+    start: sat after 09-15
+    days: 16
+  - name: christmas
+    start: 12-24
+    end: 12-26
+"""
+
+
+@pytest.fixture
+def season_file(tmp_path: Path) -> Path:
+    path = tmp_path / "seasons.yaml"
+    path.write_text(CUSTOM_SEASONS, encoding="utf-8")
+    return path
+
+
+def test_seasons_of_the_configured_season_file_are_accepted(
+    season_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMMA_RETAIL_SEASONS", str(season_file))
+    catalog_path = tmp_path / "catalog.yaml"
+    catalog_path.write_text(yaml.safe_dump(minimal(seasons=["oktoberfest", "autumn"])))
+    offer = load_catalog(catalog_path).offers[0]
+    assert offer.seasons == {"oktoberfest", "autumn"}
+
+
+def test_a_season_file_can_be_passed_instead_of_the_environment(season_file: Path) -> None:
+    catalog = parse_catalog(
+        minimal(seasons=["oktoberfest"]), "shop.yaml", retail_seasons_path=season_file
+    )
+    assert catalog.offers[0].seasons == {"oktoberfest"}
+
+
+def test_without_the_season_file_a_custom_season_is_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EMMA_RETAIL_SEASONS", raising=False)
+    with pytest.raises(CatalogError) as error:
+        parse_catalog(minimal(seasons=["oktoberfest"]), "shop.yaml")
+    assert "offers[0] (offer_id emmentaler-20): seasons[0]: unknown season 'oktoberfest'" in str(
+        error.value
+    )
+    assert "the bundled season file" in str(error.value)
+
+
+def test_a_season_the_configured_file_lacks_is_rejected_naming_the_file(
+    season_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file replaces the bundled seasons: the context service will never report advent.
+    monkeypatch.setenv("EMMA_RETAIL_SEASONS", str(season_file))
+    with pytest.raises(CatalogError) as error:
+        parse_catalog(minimal(seasons=["oktoberfest", "advent", "oktoberfst"]), "shop.yaml")
+    problems = error.value.problems
+    assert [problem.field for problem in problems] == ["seasons[1]", "seasons[2]"]
+    assert f"EMMA_RETAIL_SEASONS={season_file}" in problems[0].problem
+    assert "'oktoberfest', 'christmas'" in problems[0].problem
+
+
+def test_an_invalid_season_file_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "seasons.yaml"
+    broken.write_text("seasons:\n  - name: oktoberfest\n    start: 3rd sat of spt\n    days: 16\n")
+    with pytest.raises(CatalogError) as error:
+        parse_catalog(minimal(), "shop.yaml", retail_seasons_path=broken)
+    assert f"shop.yaml: seasons: cannot check them against {broken}" in str(error.value)
+    assert "unknown month" in str(error.value)

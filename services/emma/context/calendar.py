@@ -7,6 +7,7 @@ import dataclasses
 import functools
 from collections.abc import Iterable
 from datetime import date
+from typing import NamedTuple
 
 import holidays
 
@@ -37,8 +38,9 @@ def season(day: date, southern_hemisphere: bool) -> str:
 PUBLIC_ONLY: tuple[str, ...] = (countries.PUBLIC,)
 
 
-@dataclasses.dataclass(frozen=True)
-class Holiday:
+class Holiday(NamedTuple):
+    """A public holiday; a named tuple, as it keys per-request caches (hashed in C)."""
+
     day: date
     name: str
 

@@ -8,6 +8,7 @@ import threading
 import zoneinfo
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from timezonefinder import TimezoneFinder
 
@@ -77,9 +78,19 @@ def is_time_zone(name: str) -> bool:
     return name in _zone_names()
 
 
+# Zones once used, held for good. ZoneInfo's own cache keeps only the last eight strongly;
+# an evicted zone is read from disk again (some 90 us), which a service near several
+# borders (Germany has nine neighbours) would pay on a good share of its requests.
+_zones: dict[str, zoneinfo.ZoneInfo] = {}
+
+
 def zone(name: str) -> zoneinfo.ZoneInfo:
-    """The ZoneInfo of a zone name checked with is_time_zone (ZoneInfo caches instances)."""
-    return zoneinfo.ZoneInfo(name)
+    """The ZoneInfo of a zone name checked with is_time_zone."""
+    found = _zones.get(name)
+    if found is None:
+        # A race only loads a zone twice; is_time_zone bounds the dict by the tz database.
+        found = _zones[name] = zoneinfo.ZoneInfo(name)
+    return found
 
 
 _finder: TimezoneFinder | None = None
@@ -155,8 +166,9 @@ def country_zone(country: str) -> str | None:
     return zones[0] if len(zones) == 1 else None
 
 
-@dataclasses.dataclass(frozen=True)
-class ZoneChoice:
+class ZoneChoice(NamedTuple):
+    """A request's zone and where it came from; a named tuple, as one is made per request."""
+
     name: str
     # Where it came from: "store", "location", "request", "country" or "default".
     source: str
@@ -191,7 +203,8 @@ def choose_zone(
 
 def local_time(instant: datetime, zone_name: str) -> datetime:
     """The wall-clock time of an aware instant in a zone, with that moment's UTC offset."""
-    return instant.astimezone(zone(zone_name))
+    found = _zones.get(zone_name)
+    return instant.astimezone(found if found is not None else zone(zone_name))
 
 
 def is_weekend(local: datetime) -> bool:

@@ -22,6 +22,9 @@ class ContextConfig:
 
     host: str = setting("127.0.0.1", "EMMA_CONTEXT_HOST", "address to listen on")
     port: int = setting(50053, "EMMA_CONTEXT_PORT", "port to listen on (0: any free port)")
+    metrics_port: int = setting(
+        9463, "EMMA_CONTEXT_METRICS_PORT", "port serving Prometheus /metrics; 0: off"
+    )
     shutdown_grace_s: float = setting(
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls may finish on shutdown"
     )
@@ -61,6 +64,7 @@ class ContextConfig:
 
     def __post_init__(self) -> None:
         check_port(self.port, "EMMA_CONTEXT_PORT")
+        check_port(self.metrics_port, "EMMA_CONTEXT_METRICS_PORT")
         require(
             math.isfinite(self.shutdown_grace_s) and self.shutdown_grace_s >= 0,
             f"EMMA_SHUTDOWN_GRACE_S={self.shutdown_grace_s}: must be >= 0",

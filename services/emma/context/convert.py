@@ -6,8 +6,8 @@ import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from emma.common.basket import BasketLine
 from emma.common.v1 import common_pb2
+from emma.context import wire
 from emma.context.calendar import Holiday
 from emma.context.features import Feature, FeatureGroup, recurs
 from emma.context.resolver import ContextRequest, ResolvedContext
@@ -62,10 +62,7 @@ def context_request(request: context_pb2.ResolveRequest) -> ContextRequest:
         time_zone=request.time_zone,
         touchpoint=touchpoint_name(request.touchpoint),
         device=request.device,
-        basket=tuple(
-            BasketLine(item.product_id, item.category, item.quantity, item.amount)
-            for item in request.basket.items
-        ),
+        basket=request.basket.items,
     )
 
 
@@ -97,9 +94,7 @@ def nearby_proto(near: NearbyStore) -> context_pb2.NearbyStore:
 
 
 def feature_proto(feature: Feature) -> context_pb2.Feature:
-    if isinstance(feature.value, str):
-        return context_pb2.Feature(name=feature.name, text=feature.value)
-    return context_pb2.Feature(name=feature.name, number=feature.value)
+    return wire.feature_message(feature.name, feature.value)
 
 
 # --- the Context message, from cached wire-format fragments ------------------------------------
@@ -112,11 +107,7 @@ def feature_proto(feature: Feature) -> context_pb2.Feature:
 _FRAGMENTS = 65_536
 
 
-def _encode(features: Sequence[Feature], signals: bool) -> bytes:
-    messages = [feature_proto(feature) for feature in features]
-    if signals:
-        return context_pb2.Context(signals=messages).SerializeToString()
-    return context_pb2.Context(features=messages).SerializeToString()
+_encode = wire.features_fragment
 
 
 @functools.lru_cache(maxsize=_FRAGMENTS)
@@ -125,12 +116,48 @@ def _recurring(features: tuple[Feature, ...], signals: bool) -> bytes:
 
 
 def _group_fragment(group: FeatureGroup) -> bytes:
-    return _recurring(group.features, False) if group.recurring else _encode(group.features, False)
+    if group.fragment:
+        return group.fragment
+    if group.recurring:
+        return _recurring(group.features, False)
+    if len(group.features) == 1:
+        name, value = group.features[0]
+        if not isinstance(value, str):
+            return wire.number_fragment(name, value)  # a basket's value, a distance
+    return _encode(group.features)
 
 
 def _signals_fragment(signals: Sequence[Feature]) -> bytes:
     # Signals from files recur (a month's typical weather); live ones may not.
     return _recurring(tuple(signals), True) if recurs(signals) else _encode(signals, True)
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _calendar_fragment(
+    time_zone: str,
+    daypart: str,
+    weekday: int,
+    weekend: bool,
+    season: str,
+    southern: bool,
+    country: str,
+    region: str,
+    days_to_next_holiday: int,
+    retail_seasons: tuple[str, ...],
+) -> bytes:
+    """The scalars that hold for an hour at a place; a few thousand a day recur."""
+    return context_pb2.Context(
+        time_zone=time_zone,
+        daypart=_DAYPARTS.get(daypart, context_pb2.DAYPART_UNSPECIFIED),
+        weekday=weekday,
+        weekend=weekend,
+        season=_SEASONS[season],
+        southern_hemisphere=southern,
+        country=country,
+        region=region,
+        days_to_next_holiday=days_to_next_holiday,
+        retail_seasons=retail_seasons,
+    ).SerializeToString()
 
 
 @functools.lru_cache(maxsize=_FRAGMENTS)
@@ -149,7 +176,20 @@ def _holiday_fragment(holiday: Holiday, upcoming: bool) -> bytes:
 def _fragments(
     context: ResolvedContext, signals: Sequence[Feature], groups: Sequence[FeatureGroup]
 ) -> bytes:
-    parts = []
+    parts = [
+        _calendar_fragment(
+            context.time_zone,
+            context.daypart,
+            context.weekday,
+            context.weekend,
+            context.season,
+            context.southern_hemisphere,
+            context.country,
+            context.region,
+            context.days_to_next_holiday,
+            context.retail_seasons,
+        )
+    ]
     if context.store is not None:
         parts.append(_store_fragment(context.store))
     if context.holiday is not None:
@@ -173,18 +213,9 @@ def resolve_response(
     from features.feature_groups."""
     response = context_pb2.ResolveResponse(
         # One constructor call sets the scalars faster than assigning them one by one.
+        # What varies from request to request; the rest comes as cached fragments.
         context=context_pb2.Context(
             local_time=context.local_time.isoformat(timespec="seconds"),
-            time_zone=context.time_zone,
-            daypart=_DAYPARTS.get(context.daypart, context_pb2.DAYPART_UNSPECIFIED),
-            weekday=context.weekday,
-            weekend=context.weekend,
-            season=_SEASONS[context.season],
-            southern_hemisphere=context.southern_hemisphere,
-            country=context.country,
-            region=context.region,
-            days_to_next_holiday=context.days_to_next_holiday,
-            retail_seasons=context.retail_seasons,
             store_distance_m=context.store_distance_m or 0.0,
             in_store=context.in_store,
             store_open=context.store_open,

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from emma.context import clock
+from emma.context import clock, wire
 from emma.context.calendar import Holiday
 from emma.context.resolver import BasketSummary, ResolvedContext
 from emma.context.stores import Store
@@ -58,6 +58,14 @@ class FeatureGroup(NamedTuple):
 
     features: tuple[Feature, ...]
     recurring: bool
+    # The features as a Context fragment (emma.context.wire), made once with the groups
+    # built once below; empty when the encoder is to make it.
+    fragment: bytes = b""
+
+
+def _cached(features: tuple[Feature, ...]) -> FeatureGroup:
+    """A recurring group with its fragment, for the group caches below."""
+    return FeatureGroup(features, True, wire.features_fragment(features))
 
 
 def _flag(value: bool) -> float:
@@ -75,14 +83,13 @@ def recurs(features: Sequence[Feature]) -> bool:
 
 @functools.lru_cache(maxsize=_CACHE)
 def _clock_group(daypart: str, weekday: int, hour: int) -> FeatureGroup:
-    return FeatureGroup(
+    return _cached(
         (
             Feature("daypart", daypart),
             Feature("weekday", clock.WEEKDAY_NAMES[weekday - 1]),
             Feature("hour", float(hour)),
             Feature("is_weekend", _flag(weekday >= 6)),
-        ),
-        True,
+        )
     )
 
 
@@ -103,26 +110,24 @@ def _calendar_group(
     features.extend(Feature("retail_season", name) for name in retail_seasons)
     features.append(Feature("is_holiday", _flag(holiday is not None)))
     features.append(Feature("days_to_holiday", float(days_to_holiday)))
-    return FeatureGroup(tuple(features), True)
+    return _cached(tuple(features))
 
 
 @functools.lru_cache(maxsize=_CACHE)
 def _request_group(touchpoint: str, device: str) -> FeatureGroup:
     if device:
-        return FeatureGroup((Feature("touchpoint", touchpoint), Feature("device", device)), True)
-    return FeatureGroup((Feature("touchpoint", touchpoint),), True)
+        return _cached((Feature("touchpoint", touchpoint), Feature("device", device)))
+    return _cached((Feature("touchpoint", touchpoint),))
 
 
 @functools.lru_cache(maxsize=_CACHE)
 def _store_group(store: Store) -> FeatureGroup:
-    return FeatureGroup(store_features(store), True)
+    return _cached(store_features(store))
 
 
 @functools.lru_cache(maxsize=4)
 def _store_state_group(in_store: bool, store_open: bool) -> FeatureGroup:
-    return FeatureGroup(
-        (Feature("in_store", _flag(in_store)), Feature("store_open", _flag(store_open))), True
-    )
+    return _cached((Feature("in_store", _flag(in_store)), Feature("store_open", _flag(store_open))))
 
 
 def store_features(store: Store) -> tuple[Feature, ...]:
@@ -133,17 +138,16 @@ def store_features(store: Store) -> tuple[Feature, ...]:
     )
 
 
-_NO_BASKET = FeatureGroup((Feature("basket_items", 0.0), Feature("basket_value", 0.0)), True)
+_NO_BASKET = _cached((Feature("basket_items", 0.0), Feature("basket_value", 0.0)))
 
 
 @functools.lru_cache(maxsize=4096)  # many combinations, each rarely back: keep it small
 def _basket_contents_group(categories: tuple[str, ...], item_count: int) -> FeatureGroup:
-    return FeatureGroup(
+    return _cached(
         (
             *(Feature("basket_category", name) for name in categories),
             Feature("basket_items", float(item_count)),
-        ),
-        True,
+        )
     )
 
 

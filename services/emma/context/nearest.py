@@ -42,8 +42,9 @@ class NearestIndex:
     around it by the dot product of unit vectors (larger is nearer) and computes exact
     haversine distances for the few at the cut-off. Every point outside a band of d
     degrees is more than d degrees of arc away, so when the k-th nearest point of the band
-    is closer than that, no other point can beat it; otherwise the band widens, up to the
-    whole sphere. Near stores that is one product over a few hundred points; in the
+    is closer than that, no other point can beat it; otherwise the band widens to that
+    point's distance (or fourfold when it held fewer than k points), up to the whole
+    sphere. Near stores that is one product over a few hundred points; in the
     middle of an ocean a few more. There is no special case at the poles or the date
     line: bands run all the way round.
     """
@@ -80,10 +81,15 @@ class NearestIndex:
             high = count if whole else bisect.bisect_right(self._lat_list, latitude + band)
             if high - low >= k:
                 ranked = self._rank(point, latitude, longitude, low, high, k)
+                reach = ranked[-1][0]
                 # Anything outside the band is over `band` degrees of arc away.
-                if whole or ranked[-1][0] < EARTH_RADIUS_M * math.radians(band) * (1 - 1e-9):
+                if whole or reach < EARTH_RADIUS_M * math.radians(band) * (1 - 1e-9):
                     return [(self._order[i], distance) for distance, i in ranked]
-            band *= 4
+                # The k found are within `reach`: a band that wide holds the answer, and
+                # is often much narrower than a fourfold one.
+                band = math.degrees(reach / EARTH_RADIUS_M) * (1 + 1e-6)
+            else:
+                band *= 4
 
     def _rank(
         self,

@@ -182,6 +182,22 @@ class SignalCollector:
             for index, provider in enumerate(self.providers)
             if isinstance(provider, ImmediateSignalProvider)
         }
+        # Every provider answers from memory: collect_now serves, with no coroutine.
+        self.immediate_only = len(self._immediate) == len(self.providers)
+
+    def collect_now(self, context: ResolvedContext) -> tuple[list[Feature], list[str]]:
+        """collect, when immediate_only: the signals and the names of the providers skipped."""
+        if not self.immediate_only:
+            raise RuntimeError("collect_now needs providers that all answer immediately")
+        if not self.providers:
+            return [], []
+        results: list[list[Feature] | BaseException | None] = []
+        for provider in self.providers:
+            try:
+                results.append(provider.signals_now(context))  # type: ignore[attr-defined]
+            except Exception as error:
+                results.append(error)
+        return self._merge(results)
 
     async def collect(
         self, context: ResolvedContext, time_left_s: float | None = None

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from emma.common.basket import BasketLine
 from emma.context import clock, countries
 from emma.context.almanac import Almanac
 from emma.context.calendar import PUBLIC_ONLY, Holiday
@@ -23,8 +21,24 @@ EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
 LATEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
 
 
-# ContextRequest and ResolvedContext are named tuples rather than frozen dataclasses: both
-# are built on every request, and a frozen dataclass of 22 fields takes three times as long.
+# ContextRequest, ResolvedContext and BasketSummary are named tuples rather than frozen
+# dataclasses: all are built on every request, and a frozen dataclass of 22 fields takes
+# three times as long.
+
+
+class BasketLineLike(Protocol):
+    """What the context reads of a basket line: an emma.common.basket.BasketLine, or the
+    request's BasketItem itself (converting each line per request cost more than the
+    summary)."""
+
+    @property
+    def category(self) -> str: ...
+
+    @property
+    def quantity(self) -> float: ...
+
+    @property
+    def amount(self) -> float: ...
 
 
 class ContextRequest(NamedTuple):
@@ -38,12 +52,12 @@ class ContextRequest(NamedTuple):
     time_zone: str = ""
     touchpoint: str = "unspecified"
     device: str = ""
-    basket: tuple[BasketLine, ...] = ()
+    basket: Sequence[BasketLineLike] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class BasketSummary:
-    # Basket lines, not pieces: a line may be 0.4 kg of cheese.
+class BasketSummary(NamedTuple):
+    """Basket lines, not pieces: a line may be 0.4 kg of cheese."""
+
     item_count: int = 0
     value: float = 0.0
     categories: tuple[str, ...] = ()
@@ -216,10 +230,10 @@ class ContextResolver:
             return explicit, None
         if explicit is not None:
             return explicit, distance_m(*location, explicit.latitude, explicit.longitude)
-        nearest = self.stores.nearest(location[0], location[1], limit=1)
-        if not nearest:
+        nearest = self.stores.nearest_one(location[0], location[1])
+        if nearest is None:
             return None, None
-        return nearest[0].store, nearest[0].distance_m
+        return nearest
 
     def _country_region(
         self,
@@ -266,7 +280,7 @@ class ContextResolver:
 _EMPTY_BASKET = BasketSummary()
 
 
-def summarise_basket(lines: tuple[BasketLine, ...]) -> BasketSummary:
+def summarise_basket(lines: Sequence[BasketLineLike]) -> BasketSummary:
     """Counts lines, sums amounts (negative lines such as deposit returns count) and categories."""
     if not lines:
         return _EMPTY_BASKET

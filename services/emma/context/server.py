@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,5 +71,25 @@ def build_server(
     return server, port
 
 
+def freeze_heap() -> None:
+    """Moves every object alive now out of the garbage collector's sight.
+
+    The registry, zone polygons and calendars are some 150,000 long-lived objects that
+    a full collection would traverse on every run (about 55 ms with 10,000 stores, a
+    pause every request in flight waits out); they live as long as the process, so
+    there is nothing to collect among them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def build_process_server(config: ContextConfig) -> tuple[EmmaServer, int]:
+    """build_server for a process that serves only this (`emma serve context`): once its
+    data is loaded, the heap is frozen."""
+    built = build_server(config)
+    freeze_heap()
+    return built
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_service("emma-context", ContextConfig, build_server, argv)
+    return run_service("emma-context", ContextConfig, build_process_server, argv)

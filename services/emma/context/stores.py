@@ -117,6 +117,14 @@ class StoreRegistry:
     def get(self, store_id: str) -> Store | None:
         return self._by_id.get(store_id)
 
+    def nearest_one(self, latitude: float, longitude: float) -> tuple[Store, float] | None:
+        """The nearest store and its distance in metres; None for an empty registry."""
+        found = self._index.query(latitude, longitude, 1)
+        if not found:
+            return None
+        index, distance = found[0]
+        return self._stores[index], distance
+
     def nearest(
         self, latitude: float, longitude: float, limit: int = 1, max_distance_m: float = 0.0
     ) -> list[NearbyStore]:
@@ -148,8 +156,10 @@ def parse_stores(data: Any, source: str) -> StoreRegistry:
         raise StoreRegistryError(f"{source}: expected a mapping with a list `stores`")
     stores: list[Store] = []
     seen: set[str] = set()
+    # Stores of a chain share their hours: each distinct week is checked once.
+    weeks: dict[Any, tuple[OpeningHours, ...]] = {}
     for index, entry in enumerate(data["stores"]):
-        store = _parse_store(entry, f"{source}: stores[{index}]")
+        store = _parse_store(entry, f"{source}: stores[{index}]", weeks)
         if store.store_id in seen:
             raise StoreRegistryError(
                 f"{source}: stores[{index}] ({store.store_id}).id: duplicate store id"
@@ -159,7 +169,7 @@ def parse_stores(data: Any, source: str) -> StoreRegistry:
     return StoreRegistry(stores)
 
 
-def _parse_store(entry: Any, where: str) -> Store:
+def _parse_store(entry: Any, where: str, weeks: dict[Any, tuple[OpeningHours, ...]]) -> Store:
     if not isinstance(entry, dict):
         raise StoreRegistryError(f"{where}: expected a mapping")
     store_id = entry.get("id")
@@ -207,7 +217,7 @@ def _parse_store(entry: Any, where: str) -> Store:
         region=region,
         time_zone=time_zone,
         geofence_m=geofence_m,
-        opening_hours=_opening_hours(entry.get("opening_hours", {}), fail),
+        opening_hours=_shared_opening_hours(entry.get("opening_hours", {}), fail, weeks),
         attributes=_attributes(entry.get("attributes", {}), fail),
         open_on_public_holidays=open_on_holidays,
         holiday_categories=calendar.holiday_categories(country, categories),
@@ -220,6 +230,35 @@ def _number(value: Any, low: float, high: float, fail: Any, field: str) -> float
     if not (math.isfinite(value) and low <= value <= high):
         raise fail(field, f"{value} is not in [{low}, {high}]")
     return float(value)
+
+
+def _week_key(value: Any) -> Any:
+    """A hashable copy of an opening_hours mapping, or None when it has none."""
+    if not isinstance(value, dict):
+        return None
+    key = tuple(
+        (day, tuple(ranges) if isinstance(ranges, list) else ranges)
+        for day, ranges in value.items()
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _shared_opening_hours(
+    value: Any, fail: Any, weeks: dict[Any, tuple[OpeningHours, ...]]
+) -> tuple[OpeningHours, ...]:
+    """_opening_hours, once per distinct week; only valid weeks are kept, so an invalid
+    one fails for every store that has it, naming that store."""
+    key = _week_key(value)
+    if key is None:
+        return _opening_hours(value, fail)
+    found = weeks.get(key)
+    if found is None:
+        found = weeks[key] = _opening_hours(value, fail)
+    return found
 
 
 def _opening_hours(value: Any, fail: Any) -> tuple[OpeningHours, ...]:

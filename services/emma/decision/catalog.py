@@ -6,7 +6,8 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 
 from emma.context.calendar import RETAIL_SEASON_NAMES, SEASON_NAMES
 from emma.context.clock import DAYPART_NAMES
+from emma.context.seasons import RetailSeasonError, load_retail_seasons
 from emma.decision.domain import Channel, Purpose
 from emma.decision.policy import DEFAULT_POLICY, Cap, ContactPolicy, parse_duration
 from emma.decision.segments import Rule, compile_segments, segment_errors
@@ -22,8 +24,10 @@ from emma.decision.segments import Rule, compile_segments, segment_errors
 # The published schema, shipped in the package: editors and CI can validate against it too.
 SCHEMA_PATH = Path(__file__).resolve().with_name("catalog_schema.json")
 # Season names the context service reports; a typo in the catalog must not silently
-# make an offer never eligible, so unknown names are rejected (the schema lists them).
-KNOWN_SEASONS = frozenset(SEASON_NAMES) | frozenset(RETAIL_SEASON_NAMES)
+# make an offer never eligible, so unknown names are rejected. The retail seasons are
+# those of the context service's season file: a deployment that defines its own
+# (EMMA_RETAIL_SEASONS) names them in its offers, so the catalog reads the same file.
+RETAIL_SEASONS_ENV = "EMMA_RETAIL_SEASONS"
 DAYPARTS = frozenset(DAYPART_NAMES)
 MAX_QUIET_HORIZON = dt.timedelta(days=7)
 # Restrictions the fallback must not have: it is answered when filters leave nothing, so
@@ -225,7 +229,30 @@ def _date(text: str | None) -> dt.date | None:
     return None if text is None else dt.date.fromisoformat(text)
 
 
-def _offer_problems(index: int, raw: Mapping[str, Any], data: Any) -> Iterator[Problem]:
+def retail_season_names(path: Path | None = None) -> tuple[str, ...]:
+    """The retail seasons of the season file at `path`, else of the file EMMA_RETAIL_SEASONS
+    names (the context service's setting), else the bundled ones.
+
+    Raises RetailSeasonError naming the file when it is unreadable or invalid.
+    """
+    if path is None:
+        configured = os.environ.get(RETAIL_SEASONS_ENV, "").strip()
+        if not configured:
+            return RETAIL_SEASON_NAMES
+        path = Path(configured)
+    return load_retail_seasons(path).names
+
+
+def _season_source(path: Path | None) -> str:
+    if path is not None:
+        return str(path)
+    configured = os.environ.get(RETAIL_SEASONS_ENV, "").strip()
+    return f"{RETAIL_SEASONS_ENV}={configured}" if configured else "the bundled season file"
+
+
+def _offer_problems(
+    index: int, raw: Mapping[str, Any], data: Any, retail_seasons: Collection[str], source: str
+) -> Iterator[Problem]:
     where, _ = _locate(data, ["offers", index])
     dates = {}
     for field in ("valid_from", "valid_until"):
@@ -234,11 +261,12 @@ def _offer_problems(index: int, raw: Mapping[str, Any], data: Any) -> Iterator[P
         except ValueError:
             yield Problem(where, field, f"{raw[field]!r} is not a date of the calendar")
     for i, name in enumerate(raw.get("seasons", ())):
-        if name not in KNOWN_SEASONS:
+        if name not in SEASON_NAMES and name not in retail_seasons:
             yield Problem(
                 where,
                 f"seasons[{i}]",
-                f"unknown season {name!r}, expected one of {[*SEASON_NAMES, *RETAIL_SEASON_NAMES]}",
+                f"unknown season {name!r}, expected one of {[*SEASON_NAMES, *retail_seasons]}"
+                f" (retail seasons of {source})",
             )
     start, end = dates.get("valid_from"), dates.get("valid_until")
     if start and end and end < start:
@@ -289,8 +317,14 @@ def _policy_problems(raw: Mapping[str, Any]) -> Iterator[Problem]:
         yield Problem("contact_policy", "quiet_hours.horizon", "must be at most 7d")
 
 
-def catalog_problems(data: object, fallback_offer_id: str = "") -> list[Problem]:
-    """Everything wrong with parsed YAML: schema violations first, then cross-field checks."""
+def catalog_problems(
+    data: object, fallback_offer_id: str = "", retail_seasons_path: Path | None = None
+) -> list[Problem]:
+    """Everything wrong with parsed YAML: schema violations first, then cross-field checks.
+
+    Offers' seasons are checked against the retail season file at `retail_seasons_path`,
+    else the one EMMA_RETAIL_SEASONS names, else the bundled one (retail_season_names).
+    """
     data = _plain(data)
     if not isinstance(data, dict):
         return [Problem("", "", "must be a mapping with a list `offers`")]
@@ -299,6 +333,15 @@ def catalog_problems(data: object, fallback_offer_id: str = "") -> list[Problem]
         # Cross-field checks assume the shapes the schema guarantees.
         return problems
     offers = data["offers"]
+    source = _season_source(retail_seasons_path)
+    try:
+        # In file order, as the error names them; a dozen names need no set.
+        retail_seasons: Collection[str] = retail_season_names(retail_seasons_path)
+    except RetailSeasonError as season_error:
+        problems.append(
+            Problem("", "seasons", f"cannot check them against {source}: {season_error}")
+        )
+        retail_seasons = RETAIL_SEASON_NAMES
     seen: dict[str, int] = {}
     for index, raw in enumerate(offers):
         if raw["id"] in seen:
@@ -310,7 +353,7 @@ def catalog_problems(data: object, fallback_offer_id: str = "") -> list[Problem]
                 )
             )
         seen.setdefault(raw["id"], index)
-        problems.extend(_offer_problems(index, raw, data))
+        problems.extend(_offer_problems(index, raw, data, retail_seasons, source))
     messages = set()
     for error in segment_errors(data.get("segments") or {}):
         if str(error) not in messages:
@@ -382,9 +425,15 @@ def _policy(raw: Mapping[str, Any]) -> ContactPolicy:
     )
 
 
-def parse_catalog(data: object, source: str, fallback_offer_id: str = "") -> Catalog:
-    """Validates parsed YAML; `fallback_offer_id` (config) overrides the offers' `fallback` flag."""
-    problems = catalog_problems(data, fallback_offer_id)
+def parse_catalog(
+    data: object,
+    source: str,
+    fallback_offer_id: str = "",
+    retail_seasons_path: Path | None = None,
+) -> Catalog:
+    """Validates parsed YAML; `fallback_offer_id` (config) overrides the offers' `fallback` flag;
+    `retail_seasons_path` as for catalog_problems."""
+    problems = catalog_problems(data, fallback_offer_id, retail_seasons_path)
     if problems:
         raise CatalogError(source, problems)
     plain: dict[str, Any] = _plain(data)  # type: ignore[assignment]
@@ -425,6 +474,8 @@ def _yaml_error(error: yaml.YAMLError) -> str:
     return f"line {mark.line + 1} column {mark.column + 1}: {problem}"
 
 
-def load_catalog(path: Path, fallback_offer_id: str = "") -> Catalog:
+def load_catalog(
+    path: Path, fallback_offer_id: str = "", retail_seasons_path: Path | None = None
+) -> Catalog:
     """Reads and validates the catalog file; raises CatalogError naming file, offer and field."""
-    return parse_catalog(read_yaml(path), str(path), fallback_offer_id)
+    return parse_catalog(read_yaml(path), str(path), fallback_offer_id, retail_seasons_path)
