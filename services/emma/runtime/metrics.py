@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 from opentelemetry import metrics
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import start_http_server
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,12 @@ _UNMEASURED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 def configure_metrics(service_name: str, host: str, port: int) -> MeterProvider:
     """Installs the global meter provider and serves it for Prometheus on host:port (0: off)."""
-    readers = []
+    readers: list[MetricReader] = []
     if port:
+        # Imported only when served: a process without metrics starts without them.
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
         readers.append(PrometheusMetricReader())
         start_http_server(port, addr=host)
         log.info("metrics served", extra={"address": f"{host}:{port}", "path": "/metrics"})

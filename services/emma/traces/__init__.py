@@ -1,0 +1,1 @@
+"""A small OTLP trace receiver keeping recent traces in memory, and a terminal waterfall."""
