@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncIterator
+from typing import cast
 
-import grpc
 import pytest
 import redis.asyncio as aioredis
 from opentelemetry import trace
@@ -14,15 +12,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from emma.decision.config import DecisionConfig
-from emma.decision.server import build_server
-from emma.decision.v1 import decision_pb2_grpc
 from emma.runtime.redis_server import free_port
 
-if TYPE_CHECKING:
-    from emma.decision.v1.decision_pb2_grpc import DecisionServiceAsyncStub
+from .servers import StartDecision, decision_servers
 
-StartDecision = Callable[..., Awaitable["DecisionServiceAsyncStub"]]
+__all__ = ["StartDecision", "stream_entries"]
 
 
 @pytest.fixture(scope="session")
@@ -53,32 +47,8 @@ def dead_addr() -> str:
 @pytest.fixture
 async def start_decision(redis_url: str, dead_addr: str) -> AsyncIterator[StartDecision]:
     """Starts decision servers with config changes (profile and context dead by default)."""
-    servers: list[Any] = []
-    channels: list[grpc.aio.Channel] = []
-
-    async def start(**changes: Any) -> DecisionServiceAsyncStub:
-        settings: dict[str, Any] = {
-            "port": 0,
-            "redis_url": redis_url,
-            "profile_addr": dead_addr,
-            "context_addr": dead_addr,
-            # Generous: a CI machine must not turn a slow first connect into a flaky test.
-            "budget_ms": 2000.0,
-        }
-        settings.update(changes)
-        config = dataclasses.replace(DecisionConfig(), **settings)
-        server, port = build_server(config)
-        await server.start()
-        servers.append(server)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        channels.append(channel)
-        return decision_pb2_grpc.DecisionServiceStub(channel)
-
-    yield start
-    for channel in channels:
-        await channel.close(None)
-    for server in servers:
-        await server.stop(0)
+    async with decision_servers(redis_url, dead_addr) as start:
+        yield start
 
 
 async def stream_entries(redis_url: str, stream: str) -> list[dict[str, str]]:

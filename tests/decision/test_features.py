@@ -5,6 +5,9 @@ from __future__ import annotations
 from emma.decision.domain import UNAVAILABLE_CUSTOMER, Channel
 from emma.decision.eligibility import Action
 from emma.decision.features import (
+    NO_MATCH,
+    ActionFeatureCache,
+    CustomerMatch,
     action_features,
     dsjson_context,
     sanitize,
@@ -73,3 +76,69 @@ def test_vw_lines_and_dsjson_carry_the_same_features() -> None:
         }
     ]
     assert with_label(lines, 0, -1.0, 0.25)[1].startswith("0:-1:0.25 |A")
+
+
+def test_match_features_relate_the_customer_to_each_action() -> None:
+    view = customer(
+        liked_categories=frozenset({"wine"}),
+        liked_products=frozenset({"emmentaler"}),
+        category_affinities=(
+            ("wine", 3.0),
+            ("cheese", 2.0),
+            ("bakery", 1.0),
+            ("fruit", 0.5),
+            ("sweets", 0.0),
+        ),
+        channel_responsiveness={Channel.PUSH: 0.4, Channel.EMAIL: 0.2, Channel.IN_APP: 0.1},
+    )
+    match = CustomerMatch.of(view)
+    wine = offer("w", category="wine", products=("riesling",))
+    cheese = offer("c", category="cheese", products=("emmentaler",))
+    assert match.features(Action(wine, Channel.PUSH)) == ("liked", "aff_rank=1", "resp_rank=1")
+    assert match.features(Action(cheese, Channel.EMAIL)) == (
+        "liked_product",
+        "aff_rank=2",
+        "resp_rank=2",
+    )
+    # Past the top ranks, one feature; a category or channel the profile knows nothing of,
+    # another (a zero affinity counts as none).
+    assert match.features(Action(offer(category="fruit", products=()), Channel.IN_APP)) == (
+        "aff_rank=low",
+        "resp_rank=low",
+    )
+    assert match.features(Action(offer(category="sweets", products=()), Channel.RECEIPT)) == (
+        "aff_rank=none",
+        "resp_rank=none",
+    )
+
+
+def test_no_match_features_without_personalisation_consent_or_profile() -> None:
+    anonymous = customer(personalisation=False, liked_categories=frozenset({"cheese"}))
+    assert CustomerMatch.of(anonymous) is NO_MATCH
+    assert CustomerMatch.of(UNAVAILABLE_CUSTOMER) is NO_MATCH
+    action = Action(offer(), Channel.IN_APP)
+    assert NO_MATCH.features(action) == ()
+    assert "M" not in action_features(action, NO_MATCH.features(action))
+    # A profile without likes, affinities or responses gives no M features either.
+    assert CustomerMatch.of(customer()).features(action) == ()
+
+
+def test_the_m_part_reaches_the_vw_line_and_the_dsjson_alike() -> None:
+    action = Action(offer(), Channel.IN_APP)
+    cache = ActionFeatureCache()
+    features = cache.get(action, ("liked", "aff_rank=1"))
+    assert features.line == (
+        "|A offer=o1 cat=cheese prod=emmentaler |H ch=in_app |M liked aff_rank=1"
+    )
+    context = dsjson_context({}, [features.namespaces])
+    assert context["_multi"] == [
+        {
+            "A": {"offer=o1": 1.0, "cat=cheese": 1.0, "prod=emmentaler": 1.0},
+            "H": {"ch=in_app": 1.0},
+            "M": {"liked": 1.0, "aff_rank=1": 1.0},
+        }
+    ]
+    # Each (action, M part) is computed once and then shared; another M part is its own entry.
+    assert cache.get(action, ("liked", "aff_rank=1")) is features
+    assert cache.get(action).line == "|A offer=o1 cat=cheese prod=emmentaler |H ch=in_app"
+    assert len(cache) == 2

@@ -19,7 +19,7 @@ def test_defaults_agree_with_the_decision_service() -> None:
         decision.decision_stream,
         decision.reward_stream,
     )
-    assert (learner.aggregation, learner.default_reward) == ("first", 0.0)
+    assert (learner.aggregation, learner.default_reward) == ("sum", 0.0)
     assert learner.port == 50054
 
 

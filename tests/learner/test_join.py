@@ -53,6 +53,16 @@ def test_sum_learns_the_window_total_when_it_closes() -> None:
     assert step.outcome_acks == [at(1100), at(1500, 1)]
 
 
+def test_outcomes_count_as_joined_with_their_acknowledgement() -> None:
+    """A checkpoint taken while a decision is open neither acknowledges its rewards nor counts
+    them: after a restart they are read and joined again, and counted only once."""
+    join = Join(WINDOW_S, Aggregation.SUM, default_reward=0.0)
+    join.decision(decision(1000, "e1"))
+    assert join.outcome(reward(1100, "e1")).counts[Outcome.JOINED] == 0
+    assert join.outcome(activation(1200, "e1")).counts[Outcome.JOINED] == 0
+    assert join.close(2000).counts == {Outcome.JOINED: 2, Outcome.LEARNED: 1}
+
+
 def test_a_decision_without_reward_learns_the_default_when_its_window_closes() -> None:
     join = Join(WINDOW_S, Aggregation.FIRST, default_reward=-0.1)
     join.decision(decision(1000, "quiet"))

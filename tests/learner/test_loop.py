@@ -3,59 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
 
 from emma.common.v1 import common_pb2
-from emma.decision.config import DecisionConfig
-from emma.decision.server import build_server
-from emma.decision.v1 import decision_pb2, decision_pb2_grpc
+from emma.decision.v1 import decision_pb2
 from emma.runtime.redis_server import free_port
+from tests.decision.servers import StartDecision, decision_servers
 
 from .conftest import StartLearner
 
-if TYPE_CHECKING:
-    from emma.decision.v1.decision_pb2_grpc import DecisionServiceAsyncStub
-
 JUNE_MORNING = datetime(2026, 6, 15, 8, 0, tzinfo=UTC)
-StartDecision = Callable[..., Awaitable["DecisionServiceAsyncStub"]]
 
 
 @pytest.fixture
 async def start_decision(redis_url: str) -> AsyncIterator[StartDecision]:
     """Decision servers on port 0 with profile and context down, polling models quickly."""
-    servers: list[Any] = []
-    channels: list[grpc.aio.Channel] = []
-    dead = f"127.0.0.1:{free_port()}"
-
-    async def start(**changes: Any) -> DecisionServiceAsyncStub:
-        settings: dict[str, Any] = {
-            "port": 0,
-            "redis_url": redis_url,
-            "profile_addr": dead,
-            "context_addr": dead,
-            "budget_ms": 2000.0,
-            "model_poll_s": 0.05,
-            "reward_window_s": 0.5,
-        }
-        config = dataclasses.replace(DecisionConfig(), **{**settings, **changes})
-        server, port = build_server(config)
-        await server.start()
-        servers.append(server)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        channels.append(channel)
-        return decision_pb2_grpc.DecisionServiceStub(channel)
-
-    yield start
-    for channel in channels:
-        await channel.close(None)
-    for server in servers:
-        await server.stop(0)
+    quick = {"model_poll_s": 0.05, "reward_window_s": 0.5}
+    async with decision_servers(redis_url, f"127.0.0.1:{free_port()}", quick) as start:
+        yield start
 
 
 def request() -> decision_pb2.DecideRequest:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from emma.cli.mesh import Mesh, MeshError, MeshPorts
+from emma.cli.mesh import Mesh, MeshPorts, start_and_report
 from emma.cli.signals import sigterm_as_interrupt
 from emma.cli.table import format_table
 from emma.demo import CUSTOMERS_PATH
@@ -28,8 +28,14 @@ LEARNING_ROUNDS = 40
 # learned every reward so far. Production replicas do not wait; the demo wants to show it.
 ROUNDS_PER_MODEL = 4
 # The demo's learner publishes and its decision service polls far more often than the
-# production defaults, so a short demo sees many model versions.
-DEMO_ENV = {"EMMA_LEARNER_PUBLISH_S": "0.2", "EMMA_MODEL_POLL_S": "0.1"}
+# production defaults, so a short demo sees many model versions. The learner learns a
+# decision when its reward window closes (`sum` aggregation): the demo's responses come at
+# once, so a one-second window lets it learn within a second instead of an hour.
+DEMO_ENV = {
+    "EMMA_LEARNER_PUBLISH_S": "0.2",
+    "EMMA_MODEL_POLL_S": "0.1",
+    "EMMA_REWARD_WINDOW_S": "1",
+}
 MODEL_POLL_S = 0.1
 LEARNER_WAIT_S = 15.0
 HEADERS = ("customer", "touchpoint", "store", "offer", "channel", "p", "degraded", "trace id")
@@ -190,9 +196,8 @@ def run_demo(args: argparse.Namespace) -> int:
     mesh = Mesh(ports=MeshPorts.free(), run_dir=args.run_dir, env=DEMO_ENV)
     try:
         with sigterm_as_interrupt():
-            print("starting Redis, profile, context, decision and the learner ...", flush=True)
-            mesh.start()
-            print(f"mesh up in {time.monotonic() - started:.1f} s; logs in {mesh.run_dir}")
+            if not start_and_report(mesh, "demo", sys.stdout):
+                return 1
             summary = load_demo_customers(mesh.profile_address)
             print(
                 f"loaded {summary.customers} demo customers "
@@ -218,9 +223,6 @@ def run_demo(args: argparse.Namespace) -> int:
                 )
                 print("decisions after learning:")
                 print(format_table(HEADERS, decision_rows(data, run_scenarios(client, data))))
-    except MeshError as error:
-        print(f"emma demo: {error}", file=sys.stderr)
-        return 1
     except (EmmaError, grpc.RpcError, TimeoutError) as error:
         print(f"emma demo: {error}; service logs in {mesh.run_dir}", file=sys.stderr)
         return 1

@@ -6,7 +6,19 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from emma.cli import catalog, decide, demo, evaluate, learner, serve, simulate, up
+from emma.cli import (
+    bench,
+    catalog,
+    certs,
+    decide,
+    demo,
+    evaluate,
+    learner,
+    serve,
+    simulate,
+    trace,
+    up,
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -17,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emma, the real-time decisioning mesh: run it, ask it, watch the demo.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (up, serve, decide, demo, catalog, evaluate, simulate, learner):
+    for module in (up, serve, decide, demo, catalog, evaluate, simulate, learner, bench, certs):
         module.register(commands)
+    trace.register(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TextIO
 
 from emma.cli.health import wait_serving
 from emma.cli.signals import shielded
@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 # The gRPC services a client calls (`emma serve` runs one of them).
 SERVICES = ("profile", "context", "decision")
-# Every process of the mesh: the learner serves only health checks.
-PROCESSES = (*SERVICES, "learner")
+# Every process of the mesh: the learner and the trigger engine serve only health checks.
+PROCESSES = (*SERVICES, "learner", "triggers")
 # Started first, together (start-up is mostly imports): the decision service connects to
 # profile and context as it starts, and the learner creates the consumer groups.
 DEPENDENCIES = ("profile", "context", "learner")
@@ -34,8 +34,24 @@ SERVICE_NAMES = {
     "decision": "emma.decision.v1.DecisionService",
     # emma.learner.SERVICE_NAME, spelled out so the CLI does not import the learner.
     "learner": "emma.learner.Learner",
+    # emma.triggers.server.SERVICE_NAME.
+    "triggers": "emma.triggers.Engine",
 }
-DEFAULT_PORTS = {"decision": 50051, "profile": 50052, "context": 50053, "learner": 50054}
+DEFAULT_PORTS = {
+    "decision": 50051,
+    "profile": 50052,
+    "context": 50053,
+    "learner": 50054,
+    "triggers": 50055,
+}
+# Prometheus /metrics ports (the EMMA_<SERVICE>_METRICS_PORT defaults), served with `metrics`.
+DEFAULT_METRICS_PORTS = {
+    "decision": 9461,
+    "profile": 9462,
+    "context": 9463,
+    "learner": 9464,
+    "triggers": 9465,
+}
 
 
 class MeshError(RuntimeError):
@@ -48,12 +64,17 @@ class MeshPorts:
     profile: int = DEFAULT_PORTS["profile"]
     context: int = DEFAULT_PORTS["context"]
     learner: int = DEFAULT_PORTS["learner"]
+    triggers: int = DEFAULT_PORTS["triggers"]
 
     @classmethod
     def free(cls) -> MeshPorts:
         """Ports that were free a moment ago, for tests and `emma demo`."""
         return cls(
-            decision=free_port(), profile=free_port(), context=free_port(), learner=free_port()
+            decision=free_port(),
+            profile=free_port(),
+            context=free_port(),
+            learner=free_port(),
+            triggers=free_port(),
         )
 
     def of(self, service: str) -> int:
@@ -82,6 +103,8 @@ class Mesh:
     `env` is added to the children's environment (e.g. OTEL_* settings); the children
     inherit this process's environment except OTEL_SERVICE_NAME, so that each service
     keeps its own service.name. Service output goes to `<run_dir>/<service>.log`.
+    `metrics` maps services to their /metrics ports; the others serve none, so that meshes
+    started side by side (tests) never compete for a metrics port.
     """
 
     def __init__(
@@ -94,6 +117,7 @@ class Mesh:
         run_dir: Path | None = None,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        metrics: Mapping[str, int] | None = None,
     ) -> None:
         self.host = host
         # Port 0 means "any free port"; resolved here, because clients must know the port.
@@ -103,6 +127,7 @@ class Mesh:
         )
         self.redis_url = redis_url
         self.extra_env = dict(env or {})
+        self.metrics_ports = dict(metrics or {})
         self.run_dir = run_dir
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -142,8 +167,10 @@ class Mesh:
         upper = service.upper()
         env[f"EMMA_{upper}_HOST"] = self.host
         env[f"EMMA_{upper}_PORT"] = str(self.ports.of(service))
+        env[f"EMMA_{upper}_METRICS_PORT"] = str(self.metrics_ports.get(service, 0))
         env["EMMA_PROFILE_ADDR"] = self.profile_address
         env["EMMA_CONTEXT_ADDR"] = self.context_address
+        env["EMMA_DECISION_ADDR"] = self.decision_address
         if self.redis_url is not None:
             env["EMMA_REDIS_URL"] = self.redis_url
         # Log lines reach the file as they happen, not when a buffer fills.
@@ -168,7 +195,8 @@ class Mesh:
             self.redis_url = self._redis.url
         deadline = time.monotonic() + self.startup_timeout
         # Dependencies first: the decision service connects to them as it starts.
-        for group in (DEPENDENCIES, ("decision",)):
+        # The trigger engine calls the decision service, so it starts with it.
+        for group in (DEPENDENCIES, ("decision", "triggers")):
             for service in group:
                 self._spawn(service)
             for service in group:
@@ -251,3 +279,24 @@ class Mesh:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def start_and_report(mesh: Mesh, command: str, progress: TextIO) -> bool:
+    """Starts `mesh` and waits until every service is SERVING, saying so on `progress`.
+
+    The one start-up of `emma up`, `emma demo` and `emma simulate`. When a service fails
+    to come up, prints why (its log's tail) on stderr as `emma COMMAND: ...` and returns
+    False, leaving nothing running; the caller stops the mesh as usual otherwise.
+    """
+    started = time.monotonic()
+    print(f"starting Redis, {', '.join(PROCESSES)} ...", file=progress)
+    progress.flush()
+    try:
+        mesh.start()
+    except MeshError as error:
+        print(f"emma {command}: {error}", file=sys.stderr)
+        return False
+    elapsed = time.monotonic() - started
+    print(f"mesh up in {elapsed:.1f} s; logs in {mesh.run_dir}", file=progress)
+    progress.flush()
+    return True

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from emma.cli.mesh import Mesh, MeshError, MeshPorts
+from emma.cli.mesh import Mesh, MeshPorts, start_and_report
 from emma.cli.signals import sigterm_as_interrupt
 from emma.decision.catalog import CatalogError
 from emma.simulation.driver import DriveSettings
@@ -203,14 +203,11 @@ def run(args: argparse.Namespace) -> int:
                     env=mesh_env(args),
                     run_dir=args.run_dir,
                 )
-                print("starting a private mesh with the simulation catalog ...", file=sys.stderr)
-                mesh.start()
-                print(f"mesh up; logs in {mesh.run_dir}", file=sys.stderr)
+                print("a private mesh with the simulation catalog:", file=sys.stderr)
+                if not start_and_report(mesh, "simulate", sys.stderr):
+                    return 1
                 where = "private mesh"
                 result = _simulate(args, mesh.decision_address, mesh.profile_address)
-    except MeshError as error:
-        print(f"emma simulate: {error}", file=sys.stderr)
-        return 1
     except (EmmaError, grpc.RpcError) as error:
         logs = f"; service logs in {mesh.run_dir}" if mesh else ""
         print(f"emma simulate: {error}{logs}", file=sys.stderr)

@@ -11,7 +11,19 @@ from typing import Any
 
 import grpc
 
-from emma.cli.mesh import DEFAULT_PORTS, PROCESSES, Mesh, MeshError, MeshPorts
+from emma.cli.mesh import (
+    DEFAULT_METRICS_PORTS,
+    DEFAULT_PORTS,
+    PROCESSES,
+    Mesh,
+    MeshPorts,
+    start_and_report,
+)
+from emma.cli.observability import (
+    add_observability_arguments,
+    describe_observability,
+    trace_receiver,
+)
 from emma.cli.signals import sigterm_as_interrupt
 
 # How often the supervisor looks whether a service died on its own.
@@ -21,7 +33,8 @@ WATCH_INTERVAL_S = 0.5
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "up",
-        help="run the whole mesh (Redis, profile, context, decision, learner) until Ctrl-C",
+        help="run the whole mesh (Redis, profile, context, decision, learner, triggers) "
+        "until Ctrl-C",
         description="Starts a private redis-server (unless --redis-url or EMMA_REDIS_URL is "
         "given), the profile, context and decision services and the learner as processes, "
         "waits until each is SERVING, and stops everything on Ctrl-C or SIGTERM.",
@@ -33,7 +46,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--demo", action="store_true", help="load the demo customers")
     parser.add_argument("--host", default="127.0.0.1", help="interface the services listen on")
-    for service in ("decision", "profile", "context", "learner"):
+    for service in ("decision", "profile", "context", "learner", "triggers"):
         parser.add_argument(
             f"--{service}-port",
             type=int,
@@ -47,6 +60,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--startup-timeout", type=float, default=30.0, help="seconds to wait for SERVING"
     )
+    add_observability_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,10 +72,12 @@ def mesh_from_args(args: argparse.Namespace) -> Mesh:
             profile=args.profile_port,
             context=args.context_port,
             learner=args.learner_port,
+            triggers=args.triggers_port,
         ),
         redis_url=args.redis_url,
         run_dir=args.run_dir,
         startup_timeout=args.startup_timeout,
+        metrics=DEFAULT_METRICS_PORTS if getattr(args, "metrics", False) else None,
     )
 
 
@@ -82,11 +98,8 @@ def run(args: argparse.Namespace) -> int:
     mesh = mesh_from_args(args)
     own_redis = args.redis_url is None
     try:
-        with sigterm_as_interrupt():
-            try:
-                mesh.start()
-            except MeshError as error:
-                print(f"emma up: {error}", file=sys.stderr)
+        with sigterm_as_interrupt(), trace_receiver(args, mesh) as receiver:
+            if not start_and_report(mesh, "up", sys.stdout):
                 return 1
             if args.demo:
                 # Late import: the demo loader pulls in the profile package, which only
@@ -104,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             print(f"Emma is up (Ctrl-C to stop); logs in {mesh.run_dir}")
             print(describe(mesh, own_redis))
+            print(describe_observability(mesh, receiver), end="")
             print(
                 f"try: emma decide --address {mesh.decision_address} "
                 "--customer loyalty_card:1001 --touchpoint pos --store berlin-mitte",

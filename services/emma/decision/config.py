@@ -13,8 +13,11 @@ from emma.runtime.config import check_port, require, setting
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "demo" / "catalog.yaml"
 
 # SquareCB explores in proportion to the score gap; the interactions cross the shared
-# namespaces (U user, C context) with the action ones (A offer, H channel).
-DEFAULT_VW_ARGS = "--cb_explore_adf --squarecb --gamma_scale 10 -q UA -q UH -q CA -q CH --quiet"
+# namespaces (U user, C context) with the action ones (A offer, H channel), and the context
+# with M, how the customer matches the action (docs/learning.md).
+DEFAULT_VW_ARGS = (
+    "--cb_explore_adf --squarecb --gamma_scale 10 -q UA -q UH -q CA -q CH -q CM --quiet"
+)
 # An hour: clicks, opens and same-visit redemptions arrive within it, while a decision
 # without an outcome is learned as "no reward" an hour later rather than a week later,
 # and the learner's open decisions stay bounded (see docs/learning.md).
@@ -27,6 +30,9 @@ class DecisionConfig:
 
     host: str = setting("127.0.0.1", "EMMA_DECISION_HOST", "interface to listen on")
     port: int = setting(50051, "EMMA_DECISION_PORT", "port to listen on; 0 picks a free one")
+    metrics_port: int = setting(
+        9461, "EMMA_DECISION_METRICS_PORT", "port serving Prometheus /metrics; 0: off"
+    )
     shutdown_grace_s: float = setting(
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
     )
@@ -94,8 +100,16 @@ class DecisionConfig:
         "prefix of the Redis keys holding contact records for frequency caps",
     )
 
+    context_cache_entries: int = setting(
+        4096,
+        "EMMA_CONTEXT_CACHE_ENTRIES",
+        "contexts kept by store, touchpoint, device and minute; 0 calls Resolve every time",
+    )
+
     def __post_init__(self) -> None:
         check_port(self.port, "EMMA_DECISION_PORT")
+        check_port(self.metrics_port, "EMMA_DECISION_METRICS_PORT")
+        require(self.context_cache_entries >= 0, "EMMA_CONTEXT_CACHE_ENTRIES: must be >= 0")
         require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
         require(self.budget_ms > 0, f"EMMA_DECISION_BUDGET_MS={self.budget_ms}: must be > 0")
         require(self.max_actions >= 1, f"EMMA_MAX_ACTIONS={self.max_actions}: must be >= 1")

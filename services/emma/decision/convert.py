@@ -13,6 +13,7 @@ from emma.decision.domain import (
     ConsentStatus,
     CustomerView,
     DecideInput,
+    Moment,
     Purpose,
     QuietHours,
     Situation,
@@ -20,6 +21,7 @@ from emma.decision.domain import (
 )
 from emma.decision.pipeline import Decision, Degraded
 from emma.decision.v1 import decision_pb2
+from emma.decision.wallet import HeldOffer
 from emma.profile.v1 import profile_pb2
 from emma.runtime.errors import InvalidArgument
 
@@ -127,6 +129,42 @@ def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideIn
         deferred_activation=request.deferred_activation,
         request_id=request.request_id,
         device=request.device,
+        moment=moment(request),
+    )
+
+
+def moment(request: decision_pb2.DecideRequest) -> Moment | None:
+    """The request's proactive moment; only the trigger touchpoint may carry one."""
+    if not request.HasField("moment"):
+        return None
+    if request.touchpoint != common_pb2.TOUCHPOINT_TRIGGER:
+        raise InvalidArgument("moment", "only a TOUCHPOINT_TRIGGER request carries a moment")
+    given = request.moment
+    if not given.rule.strip():
+        raise InvalidArgument("moment.rule", "must not be empty")
+    for field, value in (("rule", given.rule), ("kind", given.kind)):
+        if len(value) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"moment.{field}", f"must be at most {MAX_ID_LENGTH} characters")
+    return Moment(
+        rule=given.rule,
+        kind=given.kind,
+        trigger_event_id=given.trigger_event_id[:MAX_ID_LENGTH],
+        offer_ids=frozenset(given.offer_ids),
+        categories=frozenset(given.categories),
+        store_offers=given.store_offers,
+    )
+
+
+def _wallet(profile: profile_pb2.Profile) -> tuple[HeldOffer, ...]:
+    return tuple(
+        HeldOffer(
+            offer_id=entry.offer_id,
+            event_id=entry.event_id,
+            channel=CHANNELS.get(entry.channel),
+            expires_at=entry.expires_at.ToDatetime(tzinfo=UTC),
+        )
+        for entry in profile.wallet
+        if entry.state == profile_pb2.WALLET_OFFER_STATE_OPEN and entry.offer_id
     )
 
 
@@ -210,6 +248,7 @@ def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> Cu
         ),
         active_hours=tuple(profile.active_hours) if len(profile.active_hours) == 24 else (),
         last_dismissed=dismissed,
+        wallet=_wallet(profile),
     )
 
 
@@ -274,6 +313,16 @@ def decide_response(decision: Decision) -> decision_pb2.DecideResponse:
         candidate_count=decision.candidate_count,
     )
     response.send_at.FromDatetime(decision.send_at)
+    for held in decision.open_offers:
+        reminder = response.open_offers.add(
+            offer_id=held.offer_id,
+            title=held.title,
+            event_id=held.event_id,
+            channel=(
+                CHANNEL_PROTOS[held.channel] if held.channel else common_pb2.CHANNEL_UNSPECIFIED
+            ),
+        )
+        reminder.expires_at.FromDatetime(held.expires_at)
     return response
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,8 @@ class LoggedDecision:
     policy: str = "learner"
     baseline: int = 0
     reasons: Sequence[tuple[str, str]] = ()
+    # The proactive moment (rule, kind, trigger event) a trigger decision was made for.
+    moment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def dsjson(self) -> dict[str, Any]:
         """A DSJSON CB line: `a` lists 1-based action ids chosen first, `p` their probabilities.
@@ -76,6 +78,8 @@ class LoggedDecision:
                 "reasons": [{"code": code, "detail": detail} for code, detail in self.reasons],
             },
         }
+        if self.moment:
+            line[EMMA_FIELD]["moment"] = dict(self.moment)
         if self.deferred:
             line["_skipLearn"] = True
         return line

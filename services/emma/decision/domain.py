@@ -6,8 +6,12 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from emma.common.basket import BasketLine
+
+if TYPE_CHECKING:
+    from emma.decision.wallet import HeldOffer
 
 
 class Channel(enum.StrEnum):
@@ -57,6 +61,18 @@ MARKETING_CHANNELS = frozenset({Channel.PUSH, Channel.EMAIL, Channel.SMS})
 
 
 @dataclasses.dataclass(frozen=True)
+class Moment:
+    """A trigger rule that fired (emma.triggers): the decision is restricted and logged as such."""
+
+    rule: str
+    kind: str
+    trigger_event_id: str = ""
+    offer_ids: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    store_offers: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class DecideInput:
     """A validated Decide request."""
 
@@ -75,6 +91,8 @@ class DecideInput:
     deferred_activation: bool = False
     request_id: str = ""
     device: str = ""
+    # Set when the trigger engine decides for a proactive moment.
+    moment: Moment | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +148,8 @@ class CustomerView:
     active_hours: tuple[float, ...] = ()
     # offer id -> when the customer last dismissed it (for the dismissal cool-down).
     last_dismissed: Mapping[str, datetime] = dataclasses.field(default_factory=dict)
+    # Offers delivered earlier and still open (emma.decision.wallet.HeldOffer).
+    wallet: tuple[HeldOffer, ...] = ()
 
     def consented(self, purpose: Purpose, channel: Channel | None = None) -> bool:
         """Granted for the channel, else for every channel; anything else (or nothing) is no."""

@@ -1,4 +1,4 @@
-"""Model features: shared (profile, context) and per action (offer, channel), for VW and DSJSON."""
+"""Model features: shared (profile, context), per action (offer, channel, customer match)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from emma.decision.domain import CustomerView, Situation
+from emma.decision.domain import Channel, CustomerView, Situation
 from emma.decision.eligibility import Action
 
 # Namespace names: their first letters are what VW's -q interactions refer to.
@@ -16,6 +16,8 @@ USER = "U"
 CONTEXT = "C"
 OFFER = "A"
 CHANNEL = "H"
+# How this customer relates to this action (liked category, affinity rank, channel rank).
+MATCH = "M"
 
 # namespace -> feature name -> value. Categorical facts are `name=value` with value 1, so the
 # same hash results from the text lines the replicas score and the DSJSON lines the learner
@@ -93,7 +95,8 @@ def shared_features(customer: CustomerView, situation: Situation) -> Namespaces:
     return {USER: profile_features(customer), CONTEXT: context_features(situation)}
 
 
-def action_features(action: Action) -> Namespaces:
+def action_features(action: Action, match: Match = ()) -> Namespaces:
+    """The A (offer) and H (channel) namespaces, and M when the customer matches anything."""
     offer_ns: dict[str, float] = {}
     _put(offer_ns, "offer", action.offer.offer_id)
     _put(offer_ns, "cat", action.offer.category)
@@ -103,7 +106,83 @@ def action_features(action: Action) -> Namespaces:
         _put(offer_ns, name, value)
     channel_ns: dict[str, float] = {}
     _put(channel_ns, "ch", action.channel.value)
-    return {OFFER: offer_ns, CHANNEL: channel_ns}
+    namespaces = {OFFER: offer_ns, CHANNEL: channel_ns}
+    if match:
+        namespaces[MATCH] = {sanitize(name): 1.0 for name in match}
+    return namespaces
+
+
+# Ranks past these share one feature: the model needs "a favourite", not "the ninth".
+_AFFINITY_RANKS = 3
+_CHANNEL_RANKS = 2
+Match = tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomerMatch:
+    """What the M features need of one customer, prepared once per request.
+
+    The features are categorical (`liked`, `aff_rank=1`, `resp_rank=2`, ...): each action
+    has only a few possible M parts, so an action's text with its M part repeats across
+    requests and customers, and the model keeps the parsed example as it keeps the offer's
+    own. They are the same for every category and channel, so what the model learns of
+    "the customer's favourite category" carries over to categories it has seen less of;
+    `-q UA` would have to learn each (liked category, offer category) pair on its own.
+    """
+
+    liked_categories: frozenset[str] = frozenset()
+    liked_products: frozenset[str] = frozenset()
+    # category -> 1-based rank among the customer's affinities, highest first.
+    affinity_ranks: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # channel -> 1-based rank by responsiveness, among channels with any response history.
+    channel_ranks: Mapping[Channel, int] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, customer: CustomerView) -> CustomerMatch:
+        """Nothing (no M features) unless the customer consented to personalisation."""
+        if not (customer.available and customer.found and customer.personalised):
+            return NO_MATCH
+        responsive = sorted(
+            ((c, r) for c, r in customer.channel_responsiveness.items() if r > 0),
+            key=lambda item: (-item[1], item[0].value),
+        )
+        return cls(
+            liked_categories=customer.liked_categories,
+            liked_products=customer.liked_products,
+            affinity_ranks={
+                category: rank
+                for rank, (category, score) in enumerate(customer.category_affinities, 1)
+                if score > 0
+            },
+            channel_ranks={channel: rank for rank, (channel, _) in enumerate(responsive, 1)},
+        )
+
+    def features(self, action: Action) -> Match:
+        """The M features of one action: a handful of dictionary and set look-ups."""
+        if self is NO_MATCH:
+            return ()
+        offer = action.offer
+        names: list[str] = []
+        if offer.category in self.liked_categories:
+            names.append("liked")
+        if self.liked_products and not self.liked_products.isdisjoint(offer.products):
+            names.append("liked_product")
+        if self.affinity_ranks:
+            rank = self.affinity_ranks.get(offer.category)
+            names.append(_rank("aff_rank", rank, _AFFINITY_RANKS))
+        if self.channel_ranks:
+            rank = self.channel_ranks.get(action.channel)
+            names.append(_rank("resp_rank", rank, _CHANNEL_RANKS))
+        return tuple(names)
+
+
+NO_MATCH = CustomerMatch()
+
+
+def _rank(name: str, rank: int | None, top: int) -> str:
+    if rank is None:
+        return f"{name}=none"
+    return f"{name}={rank}" if rank <= top else f"{name}=low"
 
 
 def _render(namespaces: Mapping[str, Mapping[str, float]]) -> str:
@@ -137,28 +216,30 @@ class ActionFeatures:
 
 
 class ActionFeatureCache:
-    """Each (offer, channel)'s features, computed once per catalog version of the offer.
+    """Each (offer, channel, M part)'s features, computed once per catalog version of the offer.
 
     Rendering fifty actions costs close to a millisecond of Python; the catalog changes
-    rarely, so each is computed once. A reloaded catalog brings new Offer objects, and
-    an entry counts only for the very object it was computed from.
+    rarely and an action has only a few M parts, so each is computed once. A reloaded
+    catalog brings new Offer objects, and an entry counts only for the very object it
+    was computed from.
     """
 
     def __init__(self, capacity: int = 10_000) -> None:
         self._capacity = capacity
-        self._entries: collections.OrderedDict[tuple[str, str], tuple[object, ActionFeatures]] = (
-            collections.OrderedDict()
-        )
+        self._entries: collections.OrderedDict[
+            tuple[str, str, Match], tuple[object, ActionFeatures]
+        ] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, action: Action) -> ActionFeatures:
-        key = (action.offer.offer_id, action.channel.value)
+    def get(self, action: Action, match: Match = ()) -> ActionFeatures:
+        """The action's features with `match` (from CustomerMatch.features) as its M part."""
+        key = (action.offer.offer_id, action.channel.value, match)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is action.offer:
             return entry[1]
-        namespaces = action_features(action)
+        namespaces = action_features(action, match)
         features = ActionFeatures(namespaces, _render(namespaces))
         self._entries[key] = (action.offer, features)
         self._entries.move_to_end(key)

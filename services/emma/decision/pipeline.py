@@ -16,6 +16,7 @@ import grpc
 from opentelemetry import trace
 
 from emma.decision import eligibility as elig
+from emma.decision import moments, telemetry, wallet
 from emma.decision.bandit import Bandit
 from emma.decision.catalog import Catalog, Offer
 from emma.decision.contacts import ContactGate
@@ -30,6 +31,7 @@ from emma.decision.domain import (
 )
 from emma.decision.features import (
     ActionFeatureCache,
+    CustomerMatch,
     action_features,
     dsjson_context,
     shared_features,
@@ -85,6 +87,8 @@ class Decision:
     trace_id: str
     fallback: bool
     candidate_count: int
+    # Offers the customer holds that the touchpoint can honour (emma.decision.wallet).
+    open_offers: tuple[wallet.HeldOffer, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +157,7 @@ class Decider:
         span.set_attribute("emma.channel", decision.channel.value if decision.channel else "")
         span.set_attribute("emma.degraded", [d.value for d in decision.degraded])
         span.set_attribute("emma.candidates", decision.candidate_count)
+        telemetry.observe(span, request, budget, decision)
         return decision
 
     async def _fetch(
@@ -216,9 +221,11 @@ class Decider:
                 degraded.append(Degraded.POLICY)
         policy = elig.Policy(catalog.policy, catalog.segments, history)
 
+        # Held wallet offers and moment rules narrow the candidates (emma.decision.wallet).
+        offers, narrowed = wallet.offers_for(catalog.candidates, request, customer)
         with tracer.start_as_current_span("emma.decision.eligibility") as span:
             result = elig.eligible_actions(
-                catalog.candidates,
+                offers,
                 request,
                 customer,
                 situation,
@@ -228,13 +235,18 @@ class Decider:
             )
             span.set_attribute("emma.candidates", len(result.actions))
         filtered = {f"filtered.{reason}": count for reason, count in sorted(result.removed.items())}
+        filtered.update(narrowed)
         if not result.actions:
             return await self._fallback(
                 event_id, request, customer, situation, degraded, "no_eligible_action", filtered
             )
 
         shared = shared_features(customer, situation)
-        cached = [self.action_features.get(action) for action in result.actions]
+        # Only the M part differs per customer; each (action, M part) is rendered once.
+        match = CustomerMatch.of(customer)
+        cached = [
+            self.action_features.get(action, match.features(action)) for action in result.actions
+        ]
         per_action = [features.namespaces for features in cached]
         with tracer.start_as_current_span("emma.decision.predict") as span:
             # The policy mode decides who chooses; the draw is seeded by the event id.
@@ -301,6 +313,7 @@ class Decider:
             policy=choice.policy.value,
             baseline=choice.baseline,
             reasons=reasons,
+            moment=moments.describe(request.moment),
         )
         if not await self._log(logged, deadline):
             degraded.append(Degraded.DECISION_LOG)
@@ -317,6 +330,7 @@ class Decider:
             trace_id=current_trace_id(),
             fallback=False,
             candidate_count=len(result.actions),
+            open_offers=wallet.reminders(request, customer, catalog.candidates),
         )
 
     async def _log(self, logged: LoggedDecision, deadline: float) -> bool:
@@ -381,6 +395,7 @@ class Decider:
                 fallback=True,
                 policy="fallback",
                 reasons=reasons,
+                moment=moments.describe(request.moment),
             )
             if not await self._log(logged, self.clock()):
                 degraded = [*degraded, Degraded.DECISION_LOG]
@@ -396,4 +411,5 @@ class Decider:
             trace_id=current_trace_id(),
             fallback=True,
             candidate_count=0,
+            open_offers=wallet.reminders(request, customer, self.catalog.candidates),
         )

@@ -72,7 +72,11 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     decider = Decider(
         catalog,
         bandit,
-        MeshDependencies(profile_channel, context_channel),
+        MeshDependencies(
+            profile_channel,
+            context_channel,
+            context_cache_entries=config.context_cache_entries,
+        ),
         store,
         PipelineSettings(
             budget_s=config.budget_ms / 1000,

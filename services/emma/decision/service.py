@@ -12,6 +12,8 @@ from emma.decision.feedback import Feedback
 from emma.decision.pipeline import Decider
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.runtime.errors import maps_domain_errors
+from emma.runtime.privacy import pseudonymise
+from emma.runtime.tracing import keep_visible
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -26,7 +28,23 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: Context
     ) -> decision_pb2.DecideResponse:
         decide_input = convert.decide_input(request, datetime.now(UTC))
-        decision = await self.decider.decide(decide_input, context.time_remaining())
+        try:
+            decision = await self.decider.decide(decide_input, context.time_remaining())
+        except Exception as error:
+            keep_visible("emma.decision.failed", {"error.type": type(error).__name__})
+            raise
+        if decision.degraded:
+            # Sampled out or not, a degraded answer leaves a span under its trace id.
+            keep_visible(
+                "emma.decision.degraded",
+                {
+                    "emma.event_id": decision.event_id,
+                    "emma.customer": pseudonymise(decide_input.customer_value),
+                    "emma.degraded": [part.value for part in decision.degraded],
+                    "emma.fallback": decision.fallback,
+                    "emma.offer_id": decision.offer.offer_id,
+                },
+            )
         return convert.decide_response(decision)
 
     @maps_domain_errors

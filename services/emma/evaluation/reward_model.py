@@ -11,8 +11,9 @@ import vowpalwabbit
 
 from emma.evaluation.policies import Example
 
-# The service's default interactions: user and context crossed with offer and channel.
-DEFAULT_REGRESSION_ARGS = "--cb_adf --cb_type mtr -q UA -q UH -q CA -q CH"
+# The service's default interactions: user and context crossed with offer and channel, and
+# context with the customer-action match (M).
+DEFAULT_REGRESSION_ARGS = "--cb_adf --cb_type mtr -q UA -q UH -q CA -q CH -q CM"
 
 
 class RewardModel(Protocol):

@@ -19,6 +19,9 @@ class LearnerConfig:
     port: int = setting(
         50054, "EMMA_LEARNER_PORT", "port of the health endpoint; 0 picks a free one"
     )
+    metrics_port: int = setting(
+        9464, "EMMA_LEARNER_METRICS_PORT", "port serving Prometheus /metrics; 0: off"
+    )
     shutdown_grace_s: float = setting(
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
     )
@@ -49,8 +52,10 @@ class LearnerConfig:
     default_reward: float = setting(
         0.0, "EMMA_DEFAULT_REWARD", "reward learned for a decision without any in its window"
     )
+    # `sum` by default: with `first` a click is learned at once and a miss only when its window
+    # closes, so the model hears a decision's good news before its bad news (docs/learning.md).
     aggregation: str = setting(
-        "first",
+        "sum",
         "EMMA_REWARD_AGGREGATION",
         "first: learn at a decision's first reward; sum: learn the window's sum at its end",
         choices=AGGREGATIONS,
@@ -79,6 +84,7 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         check_port(self.port, "EMMA_LEARNER_PORT")
+        check_port(self.metrics_port, "EMMA_LEARNER_METRICS_PORT")
         require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
         require(bool(self.decision_stream), "EMMA_DECISION_STREAM: must not be empty")
         require(bool(self.reward_stream), "EMMA_REWARD_STREAM: must not be empty")

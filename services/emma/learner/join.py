@@ -25,7 +25,7 @@ class Aggregation(enum.StrEnum):
 class Outcome(enum.StrEnum):
     """What became of a stream entry, counted for operators."""
 
-    JOINED = "joined"  # a reward or activation matched to an open decision
+    JOINED = "joined"  # a reward or activation matched to a decision, once that is finished
     LATE = "late"  # after its decision's window
     UNKNOWN = "unknown"  # no decision with this event id was logged (or it is long gone)
     DUPLICATE = "duplicate"  # a repeated idempotency key, activation or decision
@@ -130,6 +130,10 @@ class Join:
         decision = self._open.pop(event_id)
         step.decision_acks.append(decision.entry_id)
         step.outcome_acks.extend(decision.outcome_ids or ())
+        # Counted with their acknowledgement, not on arrival: an outcome of a decision still
+        # open at a checkpoint stays pending and is joined again after a restart.
+        if decision.outcome_ids:
+            step.counts[Outcome.JOINED] += len(decision.outcome_ids)
         step.counts[outcome] += 1
         self._finished[event_id] = entry_ms_
         while len(self._finished) > self._finished_memory:
@@ -177,7 +181,6 @@ class Join:
                 decision.keys = (decision.keys or set()) | {entry.key}
             decision.rewards = [*(decision.rewards or ()), entry.value]
         decision.outcome_ids = [*(decision.outcome_ids or ()), entry.entry_id]
-        step.counts[Outcome.JOINED] += 1
         if self.aggregation is Aggregation.FIRST and decision.learnable and decision.rewards:
             self._learn(entry.event_id, step, decision.rewards[0], True)
         return step

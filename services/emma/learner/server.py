@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from emma.learner.config import LearnerConfig
 from emma.learner.learner import Learner
+from emma.learner.metrics import observe_learner
 from emma.learner.tasks import finish
 from emma.runtime.main import run_service
 from emma.runtime.server import EmmaServer, create_server
@@ -29,6 +30,7 @@ def build_server(config: LearnerConfig) -> tuple[EmmaServer, int]:
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
     )
     learner = Learner(config, client)
+    observe_learner(learner)
     server, port = create_server(config.host, config.port, [SERVICE_NAME])
     task = asyncio.get_running_loop().create_task(learner.run(), name="emma-learner")
 

@@ -20,9 +20,8 @@ CATALOG = Path(__file__).resolve().parent / "catalog.yaml"
 
 # Settings of a private mesh chosen for learning speed: a decision without a response is
 # learned as "no reward" 2 s after it was made (not an hour), new models are published and
-# picked up about every second, and every decision is learned when its window closes
-# (`sum`): with `first`, clicks would be learned at once and misses 2 s later, which
-# biases the model towards what it chose recently and slows learning (docs/learning.md).
+# picked up about every second. Every decision is learned when its window closes (`sum`,
+# the default, spelled out so a mesh given another default still runs the same way).
 MESH_ENV = {
     "EMMA_REWARD_WINDOW_S": "2",
     "EMMA_REWARD_AGGREGATION": "sum",

@@ -1,0 +1,52 @@
+"""The learner's gauges: lag, updates waiting to be published, and the published model's age."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from emma.decision.decision_log import DecisionStore
+from emma.learner.metrics import LearnerGauges
+from tests.learner.conftest import StartLearner, log_decision, wait_for_snapshot
+
+
+def gauges(reader: InMemoryMetricReader) -> dict[str, float]:
+    data = reader.get_metrics_data()
+    values: dict[str, float] = {}
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    values[metric.name] = float(point.value)  # type: ignore[union-attr]
+    return values
+
+
+async def test_gauges_follow_a_running_learner(
+    store: DecisionStore, raw: aioredis.Redis, start_learner: StartLearner
+) -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    learner = await start_learner()
+    LearnerGauges(learner, provider.get_meter("test"))
+
+    before = gauges(reader)
+    # No model yet: no version and no age, but a lag of nothing.
+    assert "emma.model.version" not in before and "emma.model.age" not in before
+    assert before["emma.learner.lag.events"] == 0
+    assert before["emma.learner.lag"] >= 0
+
+    for chosen in (0, 1, 2):
+        event_id = await log_decision(store, chosen)
+        await store.reward(event_id, 1.0, "click", datetime.now(UTC))
+    await wait_for_snapshot(raw, lambda s: s.meta["updates"] == 3)
+    after = gauges(reader)
+    assert after["emma.model.version"] == learner.version >= 1
+    assert 0 <= after["emma.model.age"] < 5
+    await asyncio.sleep(0.3)
+    # The model ages while nothing new is published.
+    assert gauges(reader)["emma.model.age"] >= after["emma.model.age"] + 0.2
+    provider.shutdown()
