@@ -75,7 +75,7 @@ def test_child_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_mesh_serves_and_leaves_nothing_running(tmp_path: Path) -> None:
     with Mesh(ports=MeshPorts.free(), run_dir=tmp_path) as mesh:
         pids = mesh.pids
-        assert set(pids) == {"profile", "context", "decision", "learner"}
+        assert set(pids) == {"profile", "context", "decision", "learner", "triggers"}
         for service, name in SERVICE_NAMES.items():
             assert check(mesh.address(service), name), service
         assert not any(gone(pid) for pid in pids.values())
@@ -92,6 +92,7 @@ def test_mesh_serves_and_leaves_nothing_running(tmp_path: Path) -> None:
         "context.log",
         "decision.log",
         "learner.log",
+        "triggers.log",
     }
 
 
@@ -147,7 +148,7 @@ def test_emma_up_stops_everything_on_a_signal(tmp_path: Path, signum: int) -> No
         [sys.executable, "-m", "emma.cli", "up", "--demo", "--run-dir", str(tmp_path)]
         + [
             f"--{name}-port={ports.of(name)}"
-            for name in ("decision", "profile", "context", "learner")
+            for name in ("decision", "profile", "context", "learner", "triggers")
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -161,7 +162,7 @@ def test_emma_up_stops_everything_on_a_signal(tmp_path: Path, signum: int) -> No
         output = "".join(_wait_for(lines, r"^try: emma decide", timeout=30))
         assert "demo: 5 customers" in output
         pids = [int(pid) for pid in re.findall(r"pid (\d+)", output)]
-        assert len(pids) == 4
+        assert len(pids) == 5
         assert re.search(r"^  learner ", output, re.MULTILINE)
         assert check(f"127.0.0.1:{ports.learner}", SERVICE_NAMES["learner"])
         redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)", output).group(1))  # type: ignore[union-attr]
