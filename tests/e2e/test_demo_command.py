@@ -15,12 +15,13 @@ def test_emma_demo_runs_well_under_a_minute(tmp_path: Path) -> None:
         [sys.executable, "-m", "emma.cli", "demo", "--run-dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert elapsed < 30
+    # A newcomer's first look should take well under a minute, even on a busy machine.
+    assert elapsed < 60
     out = result.stdout
     assert "loaded 5 demo customers" in out
     header = next(line for line in out.splitlines() if line.startswith("customer"))
@@ -39,6 +40,13 @@ def test_emma_demo_runs_well_under_a_minute(tmp_path: Path) -> None:
     assert learned, out
     first, last = int(learned.group(1)), int(learned.group(2))
     assert last > first
+    # A geofence push lands in the wallet; the till is reminded of it and redeems it.
+    push = re.search(r"^  push '([\w-]+)'", out, re.MULTILINE)
+    assert push, out
+    coupon = push.group(1)
+    assert f"anna's wallet holds ['{coupon}']" in out
+    assert f"remind the cashier of ['{coupon}']" in out
+    assert "the app's wallet now holds []" in out
     assert "stopped everything" in out
     # The service logs stay behind for the curious.
     assert (tmp_path / "decision.log").exists()

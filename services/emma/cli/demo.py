@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from emma.cli.demo_moments import show_moments
 from emma.cli.mesh import Mesh, MeshPorts, start_and_report
 from emma.cli.signals import sigterm_as_interrupt
 from emma.cli.table import format_table
@@ -209,6 +210,14 @@ def run_demo(args: argparse.Namespace) -> int:
                 print("decisions of a model that has learned nothing yet:")
                 print(format_table(HEADERS, decision_rows(data, run_scenarios(client, data))))
                 assert mesh.redis_url is not None
+                # Before the learning rounds, whose pushes use up the day's push cap.
+                print()
+                show_moments(
+                    mesh.profile_address,
+                    mesh.context_address,
+                    mesh.decision_address,
+                    mesh.redis_url,
+                )
                 matched, version = learn_from_simulated_responses(
                     client, data, LEARNING_ROUNDS, mesh.redis_url
                 )
