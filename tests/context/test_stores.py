@@ -27,6 +27,7 @@ DEMO_IDS = {
     "hamburg-altona": "HH",
     "koeln-dom": "NW",
     "leipzig-zentrum": "SN",
+    "freiburg-hauptbahnhof": "BW",
 }
 
 
@@ -47,7 +48,7 @@ def _store(**overrides: Any) -> dict[str, Any]:
     return store
 
 
-def test_demo_registry_has_the_five_demo_stores() -> None:
+def test_demo_registry_has_the_six_demo_stores() -> None:
     registry = load_stores(DEFAULT_STORES_PATH)
     assert {store.store_id: store.region for store in registry} == DEMO_IDS
     munich = registry.get("muenchen-marienplatz")
@@ -57,7 +58,9 @@ def test_demo_registry_has_the_five_demo_stores() -> None:
         assert store.country == "DE"
         assert store.time_zone == "Europe/Berlin"
         assert store.geofence_m == 150
-        assert {h.weekday for h in store.opening_hours} == {1, 2, 3, 4, 5, 6}
+        # Shops close on Sundays, but the station store (Ladenschluss exempts stations).
+        sunday = store.store_id == "freiburg-hauptbahnhof"
+        assert {h.weekday for h in store.opening_hours} == {1, 2, 3, 4, 5, 6, *([7] * sunday)}
         assert store.attributes["format"] in {"supermarket", "express"}
 
 
@@ -256,7 +259,7 @@ def test_equally_near_stores_keep_registry_order() -> None:
 
 def test_nearest_with_more_than_all_and_an_empty_registry() -> None:
     registry = load_stores(DEFAULT_STORES_PATH)
-    assert len(registry.nearest(0.0, 0.0, limit=100)) == 5
+    assert len(registry.nearest(0.0, 0.0, limit=100)) == len(DEMO_IDS)
     assert StoreRegistry([]).nearest(0.0, 0.0) == []
     assert registry.nearest(0.0, 0.0, limit=0) == []
 

@@ -18,6 +18,9 @@ from emma.profile.v1 import profile_pb2, profile_pb2_grpc
 # her app user id, the till by her loyalty card.
 APP_USER = common_pb2.CustomerRef(kind=common_pb2.IDENTIFIER_KIND_APP_USER_ID, value="app-anna")
 LOYALTY_CARD = common_pb2.CustomerRef(kind=common_pb2.IDENTIFIER_KIND_LOYALTY_CARD, value="1001")
+# A railway-station store, open around the clock, with an offer of its own
+# (services/emma/demo/stores.yaml and catalog.yaml).
+STORE_ID = "freiburg-hauptbahnhof"
 OUTBOUND_STREAM = "emma:outbound"
 PUSH_WAIT_S = 10.0
 DEADLINE_S = 5.0
@@ -34,21 +37,11 @@ def _record(profile: profile_pb2_grpc.ProfileServiceStub, *events: profile_pb2.E
 
 
 def _open_store(channel: grpc.Channel) -> context_pb2.Store | None:
-    """A demo store open right now, or None (a geofence push goes only to open stores)."""
+    """The station store with its own push offer, if open now (pushes go only to open stores)."""
     context = context_pb2_grpc.ContextServiceStub(channel)
-    stores = context.FindNearestStores(
-        context_pb2.FindNearestStoresRequest(
-            location=common_pb2.GeoPoint(latitude=51.2, longitude=10.4), limit=50
-        ),
-        timeout=DEADLINE_S,
-    )
-    for found in stores.stores:
-        resolved = context.Resolve(
-            context_pb2.ResolveRequest(store_id=found.store.store_id), timeout=DEADLINE_S
-        )
-        if resolved.context.store_open:
-            return found.store
-    return None
+    store = context.GetStore(context_pb2.GetStoreRequest(store_id=STORE_ID), timeout=DEADLINE_S)
+    resolved = context.Resolve(context_pb2.ResolveRequest(store_id=STORE_ID), timeout=DEADLINE_S)
+    return store.store if resolved.context.store_open else None
 
 
 def _wait_for_push(client: redis.Redis, after: str) -> dict[str, str] | None:
@@ -76,7 +69,7 @@ def show_moments(
     ):
         store = _open_store(context_channel)
         if store is None:
-            print("moments: no demo store is open now; a geofence push goes only to open stores")
+            print(f"moments: {STORE_ID} is closed now; a geofence push goes only to open stores")
             return False
         profile = profile_pb2_grpc.ProfileServiceStub(profile_channel)
         last = (
