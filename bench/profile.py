@@ -1,17 +1,21 @@
 """Profile service benchmark: RecordEvents throughput, GetProfile latency, memory per profile.
 
-    .venv/bin/python -m bench.profile [--events 60000] [--streams 8] [--shoppers 5000]
-                                      [--reads 2000] [--profiles 100] [--json] [--seed 1]
+    .venv/bin/python -m bench.profile [--events 60000] [--streams 8] [--workers 2]
+                                      [--shoppers 5000] [--reads 2000] [--profiles 100]
+                                      [--json] [--seed 1]
 
-Starts a private redis-server and, in its own process, the profile service as
-`emma serve profile` builds it (port 0, real gRPC, tracing configured), then measures:
+Starts a private redis-server and the profile service as `emma serve profile` builds it
+(EMMA_PROFILE_WORKERS processes on one port under emma.runtime.workers' supervisor, real
+gRPC, its event loop, tracing configured, the profile-events outbox and the wallet on),
+each worker with an echo method on the same server, then measures:
 
 - RecordEvents throughput with batches of 100 events sent by several concurrent
-  client streams, for two batch shapes: 10 shoppers with 10 events each (a feed that
-  batches sessions) and 100 shoppers with one event each (the worst case: one script
-  call per event). Synthetic shoppers buy mostly from a personal repertoire at their
-  usual hours, browse, answer offers and now and then call support; event times
-  spread over four months and arrive out of order.
+  callers, a connection each, for two batch shapes: 10 shoppers with 10 events each (a
+  feed that batches sessions) and 100 shoppers with one event each (the worst case: one
+  script call per event). Synthetic shoppers buy mostly from a personal repertoire at
+  their usual hours, browse, answer offers and now and then call support; event times
+  spread over four months and arrive out of order. The reference: the same batches'
+  bytes echoed by the same servers and callers (what gRPC alone carries right now).
 - GetProfile p50/p99 by customer id over gRPC, interleaved with a raw HGETALL of the
   same customers' record hash from this process (redis-py with hiredis) and a trivial
   gRPC echo on the same server (what any call costs on this machine).
@@ -26,30 +30,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
 import random
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from typing import Any
 
 import grpc
 import redis.asyncio as aioredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.echo_server import ECHO_SERVICE, serve_with_echo
+from bench.echo_server import ECHO_SERVICE
 from emma.common.v1 import common_pb2
 from emma.profile.config import ProfileConfig
 from emma.profile.server import build_server
 from emma.profile.v1 import profile_pb2 as pb
 from emma.profile.v1 import profile_pb2_grpc
+from emma.runtime import eventloop
 from emma.runtime.config import load_config
 from emma.runtime.redis_server import RedisServer
+from emma.runtime.tracing import configure_tracing
+from emma.runtime.workers import Supervisor, reserve_port
 
 THROUGHPUT_GOAL = 20_000.0
 MEMORY_GOAL_BYTES = 1024
@@ -182,18 +191,68 @@ def batches(
     return out
 
 
-# --- the server process -------------------------------------------------------------------
+# --- the server processes -----------------------------------------------------------------
 
 
-def _serve(redis_url: str, connection: Connection) -> None:
-    """The profile service as `emma serve profile` builds it, on a free port, plus echo."""
-    serve_with_echo(
-        "emma-profile",
-        lambda: build_server(
-            load_config(ProfileConfig, [], {"EMMA_REDIS_URL": redis_url, "EMMA_PROFILE_PORT": "0"})
-        ),
-        connection,
-    )
+async def _echo(request: bytes, context: object) -> bytes:
+    return request
+
+
+def _serve_worker(redis_url: str, port: int, workers: int, ready: Any, index: int) -> int:
+    """One worker of the profile service as `emma serve profile` builds it (its event loop,
+    tracing configured), plus an echo method on the same server; serves until SIGTERM."""
+    configure_tracing("emma-profile")
+    environ = {
+        "EMMA_REDIS_URL": redis_url,
+        "EMMA_PROFILE_PORT": str(port),
+        "EMMA_PROFILE_WORKERS": str(workers),
+    }
+    config = load_config(ProfileConfig, [], environ)
+
+    async def run() -> None:
+        server, _ = build_server(config)
+        # The echo shares the server, its event loop and interceptors: the difference between
+        # a profile method and the echo is the method's own work.
+        echo = grpc.method_handlers_generic_handler(
+            ECHO_SERVICE, {"Ping": grpc.unary_unary_rpc_method_handler(_echo)}
+        )
+        server.grpc_server.add_generic_rpc_handlers((echo,))
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await server.start()
+        ready.put(index)
+        await stop.wait()
+        await server.stop(1.0)
+
+    eventloop.run(run(), eventloop.loop_name())
+    return 0
+
+
+class Service:
+    """The profile service in `workers` processes on one port, supervised as in production."""
+
+    def __init__(self, redis_url: str, workers: int) -> None:
+        self.port = reserve_port("127.0.0.1")
+        self._ready = multiprocessing.get_context("spawn").Queue()
+        target = functools.partial(_serve_worker, redis_url, self.port, workers, self._ready)
+        self._supervisor = Supervisor(workers, target, name="bench-profile")
+        self._thread = threading.Thread(target=self._supervisor.supervise, daemon=True)
+        self.workers = workers
+
+    def __enter__(self) -> Service:
+        self._supervisor.start()
+        self._thread.start()
+        try:
+            for _ in range(self.workers):
+                self._ready.get(timeout=120)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._supervisor.stop(timeout_s=30)
+        self._thread.join(30)
 
 
 # --- measurements -------------------------------------------------------------------------
@@ -210,26 +269,57 @@ class Throughput:
         return self.events / self.seconds
 
 
+def connections(port: int, count: int) -> list[grpc.aio.Channel]:
+    """`count` channels with a TCP connection each (grpc would otherwise share one), as
+    separate clients have: the kernel spreads connections, not calls, over the workers."""
+    return [
+        grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(count)
+    ]
+
+
 async def record(
-    stub: Any, requests: list[pb.RecordEventsRequest], streams: int, workload: str
+    channels: list[grpc.aio.Channel], requests: list[pb.RecordEventsRequest], workload: str
 ) -> Throughput:
-    """Sends the batches over `streams` concurrent callers; checks every event was applied."""
+    """Sends the batches with one concurrent caller per channel; checks every event was
+    applied."""
     queue = iter(requests)
     accepted = 0
 
-    async def caller() -> None:
+    async def caller(channel: grpc.aio.Channel) -> None:
         nonlocal accepted
+        stub = profile_pb2_grpc.ProfileServiceStub(channel)
         for request in queue:
             reply = await stub.RecordEvents(request, timeout=60)
             accepted += reply.accepted
 
     started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(streams)))
+    await asyncio.gather(*(caller(channel) for channel in channels))
     seconds = time.perf_counter() - started
     events = sum(len(request.events) for request in requests)
     if accepted != events:
         raise RuntimeError(f"{events - accepted} of {events} events were not applied")
     return Throughput(workload, events, seconds)
+
+
+async def echo(
+    channels: list[grpc.aio.Channel], requests: list[pb.RecordEventsRequest]
+) -> Throughput:
+    """The reference: the same batches' bytes echoed by the same servers, same callers."""
+    payloads = iter([request.SerializeToString() for request in requests])
+
+    async def caller(channel: grpc.aio.Channel) -> None:
+        ping = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
+        for payload in payloads:
+            await ping(payload, timeout=60)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(channel) for channel in channels))
+    seconds = time.perf_counter() - started
+    events = sum(len(request.events) for request in requests)
+    return Throughput("reference: gRPC echo of the batches", events, seconds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,13 +421,19 @@ async def measure(port: int, client: aioredis.Redis, args: argparse.Namespace) -
         "100 shoppers x 1 event per batch": batches(maker, pool, args.events, 100),
     }
     warm = batches(maker, shoppers("w", 200, rng), 20 * BATCH, 10)
+    callers = connections(port, args.streams)
+    try:
+        await record(callers, warm, "warm-up")
+        throughput = [
+            await record(callers, requests, shape) for shape, requests in per_shape.items()
+        ]
+        first = next(iter(per_shape.values()))
+        throughput.append(await echo(callers, first))
+    finally:
+        for caller in callers:
+            await caller.close(None)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = profile_pb2_grpc.ProfileServiceStub(channel)
-        await record(stub, warm, args.streams, "warm-up")
-        throughput = [
-            await record(stub, requests, args.streams, shape)
-            for shape, requests in per_shape.items()
-        ]
         written = {
             e.customer.value
             for r in per_shape["10 shoppers x 10 events per batch"]
@@ -351,35 +447,24 @@ async def measure(port: int, client: aioredis.Redis, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load = os.getloadavg()[0]
-    with RedisServer() as redis_server:
-        spawn = multiprocessing.get_context("spawn")
-        parent, child = spawn.Pipe()
-        process = spawn.Process(target=_serve, args=(redis_server.url, child), daemon=True)
-        process.start()
-        try:
-            if not parent.poll(120):
-                raise RuntimeError("the profile service did not start")
-            port = parent.recv()
+    with RedisServer() as redis_server, Service(redis_server.url, args.workers) as service:
 
-            async def go() -> dict[str, Any]:
-                client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-                try:
-                    figures = await measure(port, client, args)
-                    figures["redis"] = (await client.info("server"))["redis_version"]
-                    return figures
-                finally:
-                    await client.aclose()
+        async def go() -> dict[str, Any]:
+            client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+            try:
+                figures = await measure(service.port, client, args)
+                figures["redis"] = (await client.info("server"))["redis_version"]
+                return figures
+            finally:
+                await client.aclose()
 
-            figures = asyncio.run(go())
-        finally:
-            parent.send("stop")
-            process.join(30)
-            if process.is_alive():
-                process.terminate()
+        figures = asyncio.run(go())
     figures["machine"] = {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "load_average_at_start": load,
+        "load_average_at_end": os.getloadavg()[0],
+        "workers": args.workers,
     }
     return figures
 
@@ -389,9 +474,11 @@ def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"profile service benchmark: redis {figures['redis']}, {machine['cpus']} CPUs, "
         f"python {machine['python']}, load average {machine['load_average_at_start']:.2f} "
-        "at start",
+        f"at start, {machine['load_average_at_end']:.2f} at end",
         "",
-        f"RecordEvents, batches of {BATCH} events, {args.streams} concurrent client streams",
+        f"RecordEvents, batches of {BATCH} events, {args.streams} concurrent callers "
+        "(a connection each), "
+        f"{args.workers} service worker process(es)",
         f"  {'workload':<36}{'events':>8}{'seconds':>9}{'events/s':>11}",
     ]
     for row in figures["throughput"]:
@@ -405,6 +492,12 @@ def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
     lines.append(f"  {'call':<36}{'calls':>8}{'p50 ms':>9}{'p99 ms':>11}")
     for row in figures["latency"]:
         lines.append(f"  {row.name:<36}{row.calls:>8}{row.p50_ms:>9.3f}{row.p99_ms:>11.3f}")
+    get, raw, ping = figures["latency"]
+    lines.append(
+        f"  GetProfile / HGETALL: p50 {get.p50_ms / raw.p50_ms:.1f}x, p99 "
+        f"{get.p99_ms / raw.p99_ms:.1f}x; GetProfile - echo: p50 "
+        f"{get.p50_ms - ping.p50_ms:.3f} ms"
+    )
     mem: Memory = figures["memory"]
     lines += [
         "",
@@ -430,10 +523,18 @@ def _report(figures: dict[str, Any], args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--events", type=int, default=60_000, help="events per batch shape")
-    parser.add_argument("--streams", type=int, default=8, help="concurrent client streams")
+    parser.add_argument(
+        "--streams", type=int, default=8, help="concurrent callers, a connection each"
+    )
     parser.add_argument("--shoppers", type=int, default=5_000, help="customers written to")
     parser.add_argument("--reads", type=int, default=2_000, help="GetProfile calls")
     parser.add_argument("--profiles", type=int, default=100, help="profiles measured for memory")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="service processes (EMMA_PROFILE_WORKERS)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from emma.runtime.redis_server import RedisCluster, RedisServer
+
+# Services the tests start serve no /metrics unless a test asks for a port: test runs side by
+# side would otherwise compete for the fixed default ports.
+for _service in ("DECISION", "PROFILE", "CONTEXT", "LEARNER", "TRIGGERS"):
+    os.environ.setdefault(f"EMMA_{_service}_METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,13 @@ from emma.context.config import ContextConfig
 from emma.decision.config import DecisionConfig
 from emma.learner.config import LearnerConfig
 from emma.profile.config import ProfileConfig
+from emma.triggers.config import TriggerConfig
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
-    "config_type", [DecisionConfig, ProfileConfig, ContextConfig, LearnerConfig]
+    "config_type", [DecisionConfig, ProfileConfig, ContextConfig, LearnerConfig, TriggerConfig]
 )
 def test_every_config_variable_is_in_the_readme_table(config_type: type) -> None:
     variables = [

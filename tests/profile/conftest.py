@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+import redis.asyncio.connection
 
 from emma.profile.config import ProfileConfig
 from emma.profile.store import ProfileStore
 from emma.runtime.redis_client import RedisClient, connect_any_redis
+from tests.profile.builders import card
 
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+CARD = card("card-4711")
+# Decayed values are stored in thousandths relative to a landmark at most a half-life back,
+# so each addition may be off by up to one thousandth when read.
+FIXED_POINT = 0.001
+
+
+def decayed(times: list[datetime], now: datetime, half_life_s: float, weight: float = 1.0) -> float:
+    """The exact exponentially decayed sum the store approximates."""
+    return sum(weight * 0.5 ** ((now - t).total_seconds() / half_life_s) for t in times)
 
 
 @pytest.fixture
@@ -42,6 +55,22 @@ async def store(any_config: ProfileConfig) -> AsyncIterator[ProfileStore]:
 
 
 @pytest.fixture
+async def make_store(backend_url: str) -> AsyncIterator[Callable[..., ProfileStore]]:
+    """Builds stores on the backend with config fields changed, e.g. profile_ttl_days=1;
+    closes them after the test."""
+    made: list[ProfileStore] = []
+
+    def make(**changes: Any) -> ProfileStore:
+        config = dataclasses.replace(ProfileConfig(), redis_url=backend_url, port=0, **changes)
+        made.append(ProfileStore(connect_any_redis(backend_url), config))
+        return made[-1]
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
 async def client(backend_url: str) -> AsyncIterator[RedisClient]:
     """A plain client of the same backend, to look at what the store wrote."""
     client = connect_any_redis(backend_url)
@@ -51,3 +80,19 @@ async def client(backend_url: str) -> AsyncIterator[RedisClient]:
 
 async def all_keys(client: RedisClient) -> list[str]:
     return sorted([key async for key in client.scan_iter("*")])
+
+
+class CountingSends:
+    """Counts what the clients send: one send is one round trip (a command or a pipeline)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+        async def counting(conn: Any, command: Any, check_health: bool = True) -> None:
+            self.count += 1
+            await original(conn, command, check_health)
+
+        monkeypatch.setattr(
+            redis.asyncio.connection.AbstractConnection, "send_packed_command", counting
+        )

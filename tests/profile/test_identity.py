@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 
@@ -28,11 +27,8 @@ from emma.profile.store import ProfileStore
 from emma.runtime.errors import NotFound
 from emma.runtime.redis_client import RedisClient
 from tests.profile.builders import card, cid, event, offer, purchase
-from tests.profile.conftest import NOW, all_keys
-from tests.profile.test_store import FIXED_POINT, decayed
+from tests.profile.conftest import CARD, DAY, FIXED_POINT, NOW, all_keys, decayed
 
-DAY = timedelta(days=1)
-CARD = card("card-4711")
 APP = CustomerRef(IdentifierKind.APP_USER_ID, "app-1")
 
 

@@ -21,6 +21,7 @@ from emma.profile.server import SERVICE_NAME, build_server
 from emma.profile.v1 import profile_pb2 as pb
 from emma.profile.v1 import profile_pb2_grpc
 from emma.runtime.redis_server import free_port
+from tests.profile.conftest import CountingSends
 
 if TYPE_CHECKING:
     from emma.profile.v1.profile_pb2_grpc import ProfileServiceAsyncStub as Stub
@@ -96,7 +97,9 @@ async def status_of(call: object) -> grpc.aio.AioRpcError:
 async def keys_in(redis_url: str) -> list[str]:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return [key async for key in client.scan_iter("*")]
+        # The outbox stream is a queue of batches the trigger engine deletes once processed
+        # (docs/moments.md), not a key of any customer.
+        return [key async for key in client.scan_iter("*") if key != "emma:profile-events"]
     finally:
         await client.aclose()
 
@@ -391,3 +394,26 @@ async def test_a_redis_outage_is_unavailable_not_unknown(
         await server.stop(0)
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "storage unavailable" in (raised.value.details() or "")
+
+
+async def test_get_profile_reads_profile_and_wallet_in_one_round_trip(
+    any_stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = pb.Event(
+        event_id="w1",
+        customer=ref("42"),
+        offer_response=pb.OfferResponse(
+            kind=pb.OFFER_RESPONSE_KIND_SHOWN,
+            offer_id="coffee",
+            decision_event_id="decision-1",
+            channel=common_pb2.CHANNEL_PUSH,
+        ),
+    )
+    await any_stub.RecordEvents(
+        pb.RecordEventsRequest(events=[buy("e1", "42", ("gouda", "cheese")), shown])
+    )
+    sends = CountingSends(monkeypatch)
+    reply = await any_stub.GetProfile(pb.GetProfileRequest(customer=ref("42")))
+    assert sends.count == 1  # the script reads the wallet too (it shares the hash tag)
+    assert [offer.offer_id for offer in reply.profile.wallet] == ["coffee"]
+    assert reply.profile.rfm.purchase_count == 1

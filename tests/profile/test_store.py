@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis.asyncio.connection
 from redis.crc import key_slot
 
 from emma.profile.config import ProfileConfig
@@ -30,20 +30,17 @@ from emma.profile.model import (
 )
 from emma.profile.record import CAPS, Record
 from emma.profile.store import ProfileStore
-from emma.runtime.redis_client import RedisClient, connect_any_redis
-from tests.profile.builders import card, cid, event, offer, purchase
-from tests.profile.conftest import NOW, all_keys
-
-DAY = timedelta(days=1)
-CARD = card("card-4711")
-# Decayed values are stored in thousandths relative to a landmark at most a half-life back,
-# so each addition may be off by up to one thousandth when read.
-FIXED_POINT = 0.001
-
-
-def decayed(times: list[datetime], now: datetime, half_life_s: float, weight: float = 1.0) -> float:
-    """The exact exponentially decayed sum the store approximates."""
-    return sum(weight * 0.5 ** ((now - t).total_seconds() / half_life_s) for t in times)
+from emma.runtime.redis_client import RedisClient
+from tests.profile.builders import cid, event, offer, purchase
+from tests.profile.conftest import (
+    CARD,
+    DAY,
+    FIXED_POINT,
+    NOW,
+    CountingSends,
+    all_keys,
+    decayed,
+)
 
 
 async def test_unknown_customer_has_no_profile(store: ProfileStore) -> None:
@@ -388,40 +385,20 @@ async def test_event_ids_are_remembered_for_the_replay_window(
     assert (await store.record_events(batch, NOW + 2 * window)).accepted == 1
 
 
-async def test_profiles_expire_after_the_ttl(backend_url: str, client: RedisClient) -> None:
-    config = dataclasses.replace(
-        ProfileConfig(), redis_url=backend_url, profile_ttl_days=1 / 86_400
-    )
-    store = ProfileStore(connect_any_redis(backend_url), config)
-    try:
-        await store.record_events([purchase("e1", cid("42"), NOW, ("gouda", "cheese", 1.0))], NOW)
-        await store.link_identity(cid("42"), CARD, NOW)
-        redirect = "{emma:c:" + home_id(CARD) + "}"
-        for key in await all_keys(client):
-            bound = store.identities.redirect_ttl_s if key == redirect else config.ttl_s
-            assert 0 < await client.pttl(key) <= bound * 1000, key
-        await asyncio.sleep(1.2)
-        assert await all_keys(client) == [redirect]  # the profile's own keys are gone
-        assert await store.get_profile(cid("42"), NOW) is None
-        assert await store.get_profile(CARD, NOW) is None  # a dangling redirect finds nothing
-    finally:
-        await store.close()
-
-
-class CountingSends:
-    """Counts what the clients send: one send is one round trip (a command or a pipeline)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        original = redis.asyncio.connection.AbstractConnection.send_packed_command
-
-        async def counting(conn: Any, command: Any, check_health: bool = True) -> None:
-            self.count += 1
-            await original(conn, command, check_health)
-
-        monkeypatch.setattr(
-            redis.asyncio.connection.AbstractConnection, "send_packed_command", counting
-        )
+async def test_profiles_expire_after_the_ttl(
+    make_store: Callable[..., ProfileStore], client: RedisClient
+) -> None:
+    store = make_store(profile_ttl_days=1 / 86_400)
+    await store.record_events([purchase("e1", cid("42"), NOW, ("gouda", "cheese", 1.0))], NOW)
+    await store.link_identity(cid("42"), CARD, NOW)
+    redirect = "{emma:c:" + home_id(CARD) + "}"
+    for key in await all_keys(client):
+        bound = store.identities.redirect_ttl_s if key == redirect else store.identities.ttl_s
+        assert 0 < await client.pttl(key) <= bound * 1000, key
+    await asyncio.sleep(1.2)
+    assert await all_keys(client) == [redirect]  # the profile's own keys are gone
+    assert await store.get_profile(cid("42"), NOW) is None
+    assert await store.get_profile(CARD, NOW) is None  # a dangling redirect finds nothing
 
 
 async def test_get_profile_is_one_round_trip(

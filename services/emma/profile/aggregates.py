@@ -114,7 +114,17 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def local_hour(time: datetime, zone: str) -> int:
-    return _local_hour(math.floor(time.timestamp() / QUARTER_HOUR_S), zone)
+    return local_hour_at(time.timestamp(), zone)
+
+
+def local_hour_at(seconds: float, zone: str) -> int:
+    """The hour of the local day in `zone` at epoch `seconds`."""
+    return _local_hour(math.floor(seconds / QUARTER_HOUR_S), zone)
+
+
+def fixed_point(amount: float) -> int:
+    """An amount in the thousandths the record stores."""
+    return _round(amount * SCALE)
 
 
 QUARTER_HOUR_S = 900
@@ -134,7 +144,7 @@ def event_ops(event: Event, default_zone: str) -> list[Op]:
     ops: list[Op] = [["d", f"{HOUR}{hour}", 1.0, t]]
     payload = event.payload
     if isinstance(payload, Purchase):
-        ops += [["m", "P", t], ["i", "N", 1], ["i", "M", _round(payload.total * SCALE)]]
+        ops += [["m", "P", t], ["i", "N", 1], ["i", "M", fixed_point(payload.total)]]
         for item in payload.items:
             if item.category:
                 ops.append(["d", CATEGORY + item.category, PURCHASE_LINE_WEIGHT, t])
@@ -235,6 +245,8 @@ class Reader:
         self.now = now
         self.half_life_s = half_life_s
         self.landmark = record.number("E", now)
+        # Every value decays by the same factor (read's maths, computed once).
+        self._per_unit = decay_factor(max(0.0, now - self.landmark), half_life_s)
         # Grouped once: a profile read asks for six families.
         self._families: dict[str, dict[str, int]] = {}
         for field, value in record.decayed.items():
@@ -242,10 +254,11 @@ class Reader:
                 self._families.setdefault(field[0], {})[field[1:]] = value
 
     def value(self, stored: int) -> float:
-        return read(stored, self.landmark, self.now, self.half_life_s)
+        return stored / SCALE * self._per_unit
 
     def family(self, letter: str) -> dict[str, float]:
-        return {key: self.value(v) for key, v in self._families.get(letter, {}).items()}
+        factor = self._per_unit
+        return {key: v / SCALE * factor for key, v in self._families.get(letter, {}).items()}
 
 
 def ranked(scores: Mapping[str, float]) -> tuple[Affinity, ...]:

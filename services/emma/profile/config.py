@@ -18,6 +18,14 @@ class ProfileConfig:
 
     host: str = setting("127.0.0.1", "EMMA_PROFILE_HOST", "address to listen on")
     port: int = setting(50052, "EMMA_PROFILE_PORT", "port to listen on (0: any free port)")
+    metrics_port: int = setting(
+        9462, "EMMA_PROFILE_METRICS_PORT", "port serving Prometheus /metrics; 0: off"
+    )
+    workers: int = setting(
+        1,
+        "EMMA_PROFILE_WORKERS",
+        "processes serving the port together (SO_REUSEPORT); 1: a single process",
+    )
     shutdown_grace_s: float = setting(
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
     )
@@ -37,6 +45,19 @@ class ProfileConfig:
         "EMMA_REPLAY_WINDOW_DAYS",
         "days an event id is remembered after it was applied, so a replay changes nothing",
     )
+    events_stream: str = setting(
+        "emma:profile-events",
+        "EMMA_PROFILE_EVENTS_STREAM",
+        "Redis stream each recorded batch is appended to for the trigger engine; empty: off",
+    )
+    events_stream_maxlen: int = setting(
+        100_000, "EMMA_PROFILE_EVENTS_MAXLEN", "approximate length the profile-events stream keeps"
+    )
+    wallet_days: float = setting(
+        14.0,
+        "EMMA_WALLET_DAYS",
+        "days a delivered offer stays open when its delivery set no expiry",
+    )
     default_time_zone: str = setting(
         "Europe/Berlin",
         "EMMA_DEFAULT_TIME_ZONE",
@@ -45,7 +66,9 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         check_port(self.port, "EMMA_PROFILE_PORT")
+        check_port(self.metrics_port, "EMMA_PROFILE_METRICS_PORT")
         require(self.host != "", "EMMA_PROFILE_HOST: must not be empty")
+        require(1 <= self.workers <= 64, f"EMMA_PROFILE_WORKERS={self.workers}: must be 1..64")
         require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
         require(
             self.redis_url.startswith(_URL_SCHEMES),
@@ -74,6 +97,11 @@ class ProfileConfig:
             1 <= self.max_batch_events <= 100_000,
             f"EMMA_MAX_BATCH_EVENTS={self.max_batch_events}: must be 1..100000",
         )
+        require(
+            self.events_stream_maxlen >= 1,
+            f"EMMA_PROFILE_EVENTS_MAXLEN={self.events_stream_maxlen}: must be >= 1",
+        )
+        require(self.wallet_days > 0, f"EMMA_WALLET_DAYS={self.wallet_days}: must be > 0")
         try:
             ZoneInfo(self.default_time_zone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -42,12 +42,16 @@ def _time(stamp: Timestamp, path: str) -> datetime:
         raise InvalidArgument(path, "out of range") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _stamp(time: datetime | None) -> Timestamp | None:
     if time is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(time)
-    return stamp
+    # As Timestamp.FromDatetime (a naive time is UTC), without its timetuple round trip: a
+    # profile carries dozens of times.
+    since = (time if time.tzinfo is not None else time.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def customer_ref(message: common_pb2.CustomerRef, path: str = "customer") -> model.CustomerRef:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 
-from emma.profile import convert, validation
+from emma.profile import convert, intake, validation
 from emma.profile.config import ProfileConfig
 from emma.profile.model import CustomerRef, RecordResult
+from emma.profile.outbox import Outbox
 from emma.profile.store import ProfileStore
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
+from emma.profile.wallet import Entry, Wallet, wallet_key
 from emma.runtime.errors import InvalidArgument, maps_domain_errors
 from emma.runtime.privacy import pseudonymise
 
@@ -40,21 +42,47 @@ def _customer(message: Any, field: str = "customer") -> CustomerRef:
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     """Implements every RPC of emma.profile.v1.ProfileService."""
 
-    def __init__(self, store: ProfileStore, config: ProfileConfig, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        config: ProfileConfig,
+        clock: Clock = utc_now,
+        *,
+        outbox: Outbox | None = None,
+        wallet: Wallet | None = None,
+    ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
+        # The trigger engine's feed and the offer wallet (emma.profile.outbox, .wallet).
+        self._outbox = outbox
+        self._wallet = wallet
+
+    async def _canonical(self, ref: CustomerRef) -> str | None:
+        profile = await self._store.get_profile(ref, self._clock())
+        return profile.customer_id if profile is not None else None
 
     @maps_domain_errors
     async def GetProfile(
         self, request: profile_pb2.GetProfileRequest, context: Context
     ) -> profile_pb2.GetProfileResponse:
         ref = _customer(request)
-        profile = await self._store.get_profile(ref, self._clock())
+        now = self._clock()
+        wallet: list[profile_pb2.WalletOffer] = []
+        if self._wallet is None:
+            profile = await self._store.get_profile(ref, now)
+        else:
+            # The wallet shares the profile's hash tag: the profile's script reads it too.
+            profile, held = await self._store.get_profile_and_wallet(ref, now)
+            wallet = _open_offers(held, now)
         trace.get_current_span().set_attribute("emma.profile.found", profile is not None)
         if profile is None:
             return profile_pb2.GetProfileResponse(found=False)
-        return profile_pb2.GetProfileResponse(found=True, profile=convert.profile_proto(profile))
+        response = profile_pb2.GetProfileResponse(
+            found=True, profile=convert.profile_proto(profile)
+        )
+        response.profile.wallet.extend(wallet)
+        return response
 
     @maps_domain_errors
     async def LinkIdentity(
@@ -71,9 +99,18 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
 
     async def _record(self, messages: Any) -> RecordResult:
         now = self._clock()
-        events = convert.events(messages, now)
-        validation.validate_batch(events, now, self._config.max_batch_events)
-        result = await self._store.record_events(events, now)
+        config = self._config
+        checked = intake.read_batch(
+            messages, now, config.max_batch_events, config.default_time_zone
+        )
+        recorded = await self._store.record_batch(checked, now)
+        # Written: recorded.applied names, per profile, the places in `messages` of the
+        # events it took (replays left out), for whatever follows a successful write.
+        result = recorded.result
+        if self._wallet is not None:
+            await self._wallet.apply(messages, now, self._canonical)
+        if self._outbox is not None:
+            await self._outbox.publish(messages, result)
         span = trace.get_current_span()
         span.set_attribute("emma.events.accepted", result.accepted)
         span.set_attribute("emma.events.duplicates", result.duplicates)
@@ -143,11 +180,17 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         )
         if export is None:
             return profile_pb2.ExportCustomerResponse(found=False)
+        raw, profile = dict(export.raw), convert.profile_proto(export.profile)
+        if self._wallet is not None:
+            customer_id = export.profile.customer_id
+            if held := await self._wallet.export(customer_id):
+                raw[wallet_key(self._config.key_prefix, customer_id)] = dict(sorted(held.items()))
+            profile.wallet.extend(await self._wallet.open_offers(customer_id, self._clock()))
         return profile_pb2.ExportCustomerResponse(
             found=True,
-            profile=convert.profile_proto(export.profile),
+            profile=profile,
             consent_ledger=[convert.consent_change_proto(c) for c in export.consent_ledger],
-            raw_json=_json(export.raw),
+            raw_json=_json(raw),
         )
 
     @maps_domain_errors
@@ -155,7 +198,10 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.EraseCustomerRequest, context: Context
     ) -> profile_pb2.EraseCustomerResponse:
         ref = _customer(request)
+        customer_id = await self._canonical(ref) if self._wallet is not None else None
         result = await self._store.erase_customer(ref, self._clock())
+        if self._wallet is not None and customer_id:
+            await self._wallet.erase(customer_id)
         # An audit trail of erasures, without the personal data that was erased.
         log.info(
             "customer erased",
@@ -168,6 +214,14 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         return profile_pb2.EraseCustomerResponse(
             erased=result.erased, identifiers_removed=result.identifiers_removed
         )
+
+
+def _open_offers(held: Mapping[str, str], now: datetime) -> list[profile_pb2.WalletOffer]:
+    """The open offers of a wallet hash as read (Wallet.open_offers' order: soonest to
+    expire first)."""
+    parsed = (Entry.parse(field, value) for field, value in held.items())
+    entries = [e for e in parsed if e is not None and e.is_open(now)]
+    return [e.proto() for e in sorted(entries, key=lambda e: (e.expires, e.event_id))]
 
 
 def _json(raw: dict[str, object]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,7 +9,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from emma.profile import aggregates, codec, consent
+from emma.profile import aggregates, batch, codec, consent
 from emma.profile.config import ProfileConfig
 from emma.profile.identity import CAS_ATTEMPTS, MAX_HOPS, Identities, identifier_fields
 from emma.profile.keys import customer_keys, home_id
@@ -32,12 +31,6 @@ from emma.runtime.errors import Aborted
 from emma.runtime.redis_client import RedisClient
 
 
-def event_id_hash(event_id: str) -> str:
-    """The 64-bit integer a replay window stores for an event id (an intset: 8 bytes each)."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=8).digest()
-    return str(int.from_bytes(digest, "big", signed=True))
-
-
 class ProfileStore:
     """All Redis access of the profile service. Times come from the caller, for testability."""
 
@@ -54,74 +47,63 @@ class ProfileStore:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _record_args(self, events: Sequence[Event], now: datetime, common: list[str]) -> list[str]:
-        zone = self._config.default_time_zone
-        update = aggregates.fold(
-            ((e.time.timestamp(), aggregates.event_ops(e, zone)) for e in events),
-            aggregates.epoch(now),
-            self._config.half_life_s,
-        )
-        payload = {
-            "ids": identifier_fields(event.customer for event in events),
-            "seen": [event_id_hash(event.event_id) for event in events],
-            "u": update,
-        }
-        return [json.dumps(payload, separators=(",", ":")), *common]
-
     async def record_events(self, events: Sequence[Event], now: datetime) -> RecordResult:
-        """Applies a validated batch: one script per customer, atomic and idempotent each.
+        """Applies a validated batch of domain events (see record_batch)."""
+        checked = batch.of_events(events, self._config.default_time_zone)
+        return (await self.record_batch(checked, now)).result
+
+    async def record_batch(self, checked: batch.Batch, now: datetime) -> batch.Recorded:
+        """Applies a checked batch: one script per customer, atomic and idempotent each, all
+        customers' scripts in one pipeline.
 
         Customers are independent (on a cluster they live on different nodes); if Redis fails
         halfway, replaying the batch completes it without counting anything twice.
         """
-        groups: dict[str, dict[str, Event]] = {}
-        repeats = 0
-        for event in events:
-            group = groups.setdefault(home_id(event.customer), {})
-            if event.event_id in group:
-                repeats += 1  # the same event twice in one batch counts once
-            else:
-                group[event.event_id] = event
         common = self.identities.record_args(now)
+        now_s = aggregates.epoch(now)
+        half_life_s = self._config.half_life_s
+        groups = list(checked.customers.values())
+        payloads = [group.payload(now_s, half_life_s) for group in groups]
         calls = [
-            (
-                "record",
-                self.identities.keys(home, now).script_keys(),
-                self._record_args(list(group.values()), now, common),
-            )
-            for home, group in groups.items()
+            ("record", self.identities.keys(group.home, now).script_keys(), [payload, *common])
+            for group, payload in zip(groups, payloads, strict=True)
         ]
         replies = await self._runner.call_many(calls)
-        total = RecordResult(0, repeats)
-        for (home, group), reply in zip(groups.items(), replies, strict=True):
-            total += await self._recorded(home, list(group.values()), reply, now, common)
-        return total
+        parts = [
+            await self._recorded(group, payload, reply, now, common)
+            for group, payload, reply in zip(groups, payloads, replies, strict=True)
+        ]
+        return batch.Recorded.combine(parts, checked.repeats)
 
     async def _recorded(
         self,
-        customer_id: str,
-        events: list[Event],
+        group: batch.CustomerEvents,
+        payload: str,
         reply: list[Any],
         now: datetime,
         common: list[str],
-    ) -> RecordResult:
+    ) -> batch.Recorded:
         """The result of one customer's record script, finishing what it asked for."""
-        repeated = 0
+        customer_id, repeated = group.home, 0
         for _ in range(MAX_HOPS + CAS_ATTEMPTS):
             if reply[0] == "OK":
                 await self.identities.refresh_homes(reply[3], customer_id)
-                return RecordResult(int(reply[1]), int(reply[2]) + repeated)
+                result = RecordResult(int(reply[1]), int(reply[2]) + repeated)
+                applied = (
+                    (batch.Applied(customer_id, tuple(group.positions)),) if result.accepted else ()
+                )
+                return batch.Recorded(result, applied)
             if reply[0] == "PARTIAL":
                 # Some were applied before (a replay): fold the others anew, without them.
                 known = {int(position) - 1 for position in reply[1]}
                 repeated += len(known)
-                events = [e for index, e in enumerate(events) if index not in known]
+                group = group.without(known)
+                payload = group.payload(aggregates.epoch(now), self._config.half_life_s)
             else:
                 # A linked or merged identifier: its home redirects to the profile.
                 customer_id = await self.identities.follow(customer_id, reply, now)
             keys = self.identities.keys(customer_id, now).script_keys()
-            args = self._record_args(events, now, common)
-            reply = await self._runner.call("record", keys, args)
+            reply = await self._runner.call("record", keys, [payload, *common])
         raise Aborted("events: the customer's profile kept changing, retry")
 
     # --- reads --------------------------------------------------------------------------------
@@ -129,6 +111,14 @@ class ProfileStore:
     async def get_profile(self, ref: CustomerRef, now: datetime) -> Profile | None:
         """One script call for any identifier on a single Redis, and on a cluster for an
         identifier that created its profile; one more per redirect on a cluster."""
+        profile, _ = await self.get_profile_and_wallet(ref, now)
+        return profile
+
+    async def get_profile_and_wallet(
+        self, ref: CustomerRef, now: datetime
+    ) -> tuple[Profile | None, dict[str, str]]:
+        """The profile, and its offer wallet's hash as stored (wallet.py), read by the same
+        script call(s) as get_profile."""
         customer_id = home_id(ref)
         args = [self._follow_in_script, self._config.key_prefix]
         for _ in range(MAX_HOPS):
@@ -143,9 +133,10 @@ class ProfileStore:
                     codec.pairs(reply[4]),
                     reply[5],
                 )
-                return codec.build_profile(stored, now, self._config.half_life_s)
+                profile = codec.build_profile(stored, now, self._config.half_life_s)
+                return profile, codec.pairs(reply[6])
             if status == "NONE":
-                return None
+                return None, {}
             frozen = reply[2] if status == "Y" and reply[2] else customer_id
             customer_id = await self.identities.follow(frozen, reply, now)
         raise Aborted("customer: the identifier is being relinked; retry")

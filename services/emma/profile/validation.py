@@ -46,7 +46,7 @@ MAX_CONSENT_CHANGES = 100
 # Clocks of tills and phones drift; more than this ahead is a bug, not drift.
 MAX_FUTURE = timedelta(days=1)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def validate_customer(ref: CustomerRef, path: str = "customer") -> None:
@@ -110,7 +110,7 @@ def _purchase(purchase: Purchase) -> None:
         except InvalidArgument as error:
             raise within(f"items[{index}]", error) from None
     _non_negative(purchase.amount, "amount")
-    if purchase.currency and not _CURRENCY.match(purchase.currency):
+    if purchase.currency and not CURRENCY.match(purchase.currency):
         raise InvalidArgument("currency", "must be an ISO 4217 code such as EUR")
     _label(purchase.store_id, "store_id")
 

@@ -1,17 +1,30 @@
-"""Outgoing gRPC channels inside the mesh: traced, with message limits and keepalive."""
+"""Outgoing gRPC channels inside the mesh: traced, with message limits, keepalive and TLS."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
+from emma.runtime.security import (
+    SecurityConfig,
+    load_security,
+    mesh_call_interceptors,
+    mesh_channel_credentials,
+)
 from emma.runtime.server import MAX_MESSAGE_BYTES
 from emma.runtime.tracing import client_interceptors
 
 
-def mesh_channel(target: str) -> grpc.aio.Channel:
-    """An insecure aio channel to another Emma service; reuse it, connections are costly."""
-    return grpc.aio.insecure_channel(
+def mesh_channel(target: str, security: SecurityConfig | None = None) -> grpc.aio.Channel:
+    """An aio channel to another Emma service; reuse it, connections are costly.
+
+    TLS and this service's credentials follow `security` (EMMA_MESH_* variables when None).
+    """
+    security = security or load_security()
+    return _open(
         target,
+        mesh_channel_credentials(security),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -26,5 +39,13 @@ def mesh_channel(target: str) -> grpc.aio.Channel:
             # instead of pinning all of them to the first address (pick_first).
             ("grpc.lb_policy_name", "round_robin"),
         ],
-        interceptors=client_interceptors(),
+        interceptors=[*client_interceptors(), *mesh_call_interceptors(security)],
     )
+
+
+def _open(
+    target: str, credentials: grpc.ChannelCredentials | None, **settings: Any
+) -> grpc.aio.Channel:
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, **settings)
+    return grpc.aio.secure_channel(target, credentials, **settings)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from emma.runtime import eventloop
 from emma.runtime.config import ConfigError, load_config
 from emma.runtime.logs import configure_logging
+from emma.runtime.metrics import configure_metrics
+from emma.runtime.redis_metrics import RedisLatencyProcessor
 from emma.runtime.server import EmmaServer, serve_until_signalled
 from emma.runtime.tracing import configure_tracing, shutdown_tracing
+from emma.runtime.workers import Supervisor, reserve_port
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +28,12 @@ class _StartupError(Exception):
 class ServiceConfig(Protocol):
     @property
     def shutdown_grace_s(self) -> float: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def metrics_port(self) -> int: ...
 
 
 C = TypeVar("C", bound=ServiceConfig)
@@ -37,11 +48,59 @@ def run_service(
     """Loads `config_type`, then builds and serves until SIGTERM/SIGINT; returns an exit code."""
     try:
         config = load_config(config_type, sys.argv[1:] if argv is None else argv, prog=name)
-    except ConfigError as error:
+        loop = eventloop.loop_name()
+    except (ConfigError, ValueError) as error:
         print(f"{name}: configuration error: {error}", file=sys.stderr)
         return 2
+    workers = int(getattr(config, "workers", 1))
+    if workers > 1:
+        return _serve_in_workers(name, config, build_server, loop, workers)
+    return _serve(name, config, build_server, loop, config.metrics_port)
+
+
+def _serve_in_workers(
+    name: str,
+    config: C,
+    build_server: Callable[[C], tuple[EmmaServer, int]],
+    loop: str,
+    workers: int,
+) -> int:
+    """Serves from `workers` processes sharing one port (emma.runtime.workers)."""
     configure_logging(name)
-    configure_tracing(name)
+    if getattr(config, "port", None) == 0:
+        # Every worker must bind the same port: pick it here, not in each worker.
+        config = dataclasses.replace(config, port=reserve_port(config.host))  # type: ignore[type-var]
+    target = functools.partial(_serve_worker, name, config, build_server, loop)
+    return Supervisor(workers, target, name=name).run(config.shutdown_grace_s + 5.0)
+
+
+def _serve_worker(
+    name: str,
+    config: C,
+    build_server: Callable[[C], tuple[EmmaServer, int]],
+    loop: str,
+    index: int,
+) -> int:
+    # Each worker serves its own metrics, on the ports after the configured one.
+    metrics_port = config.metrics_port + index if config.metrics_port else 0
+    return _serve(name, config, build_server, loop, metrics_port)
+
+
+def _serve(
+    name: str,
+    config: C,
+    build_server: Callable[[C], tuple[EmmaServer, int]],
+    loop: str,
+    metrics_port: int,
+) -> int:
+    configure_logging(name)
+    try:
+        # Metrics first: the Redis latency processor records on the configured meter.
+        configure_metrics(name, config.host, metrics_port)
+    except OSError as error:
+        print(f"{name}: cannot serve metrics on port {metrics_port}: {error}", file=sys.stderr)
+        return 2
+    configure_tracing(name).add_span_processor(RedisLatencyProcessor())
 
     async def serve() -> None:
         try:
@@ -52,7 +111,7 @@ def run_service(
         await serve_until_signalled(server, port, config.shutdown_grace_s)
 
     try:
-        asyncio.run(serve())
+        eventloop.run(serve(), loop)
     except _StartupError as error:
         log.error("cannot start", extra={"error": str(error)})
         print(f"{name}: cannot start: {error}", file=sys.stderr)

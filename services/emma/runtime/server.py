@@ -12,6 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]  # stubs lag
 from grpc_reflection.v1alpha import reflection
 
+from emma.runtime.auth import auth_interceptors, warn_if_exposed
+from emma.runtime.metrics import RpcMetricsInterceptor
+from emma.runtime.security import SecurityConfig, load_security, server_credentials
 from emma.runtime.tracing import server_interceptors
 
 log = logging.getLogger(__name__)
@@ -24,16 +27,19 @@ Cleanup = Callable[[], Awaitable[None]]
 class EmmaServer:
     """A started-on-demand gRPC server that reports its health per service name."""
 
-    def __init__(self, server: grpc.aio.Server, service_names: Iterable[str]) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, service_names: Iterable[str], reflection_on: bool = True
+    ) -> None:
         self.grpc_server = server
         self.health = health_aio.HealthServicer()
         self.service_names = list(service_names)
         self._cleanups: list[Cleanup] = []
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            [*self.service_names, health_name, reflection.SERVICE_NAME], server
-        )
+        if reflection_on:
+            reflection.enable_server_reflection(
+                [*self.service_names, health_name, reflection.SERVICE_NAME], server
+            )
 
     def on_stop(self, cleanup: Cleanup) -> None:
         """Registers a coroutine to run after the server stopped (close pools, flush logs)."""
@@ -61,20 +67,40 @@ def create_server(
     service_names: Iterable[str],
     *,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    security: SecurityConfig | None = None,
+    reuse_port: bool = False,
 ) -> tuple[EmmaServer, int]:
-    """Creates a traced aio server on host:port (0 picks a free port); returns it and the port."""
+    """Creates a traced aio server on host:port (0 picks a free port); returns it and the port.
+
+    TLS, caller checks and reflection follow `security` (the EMMA_TLS_* etc. variables when
+    None; docs/security.md). `reuse_port` lets several processes bind the same port
+    (emma.runtime.workers).
+    """
+    security = security or load_security()
     server = grpc.aio.server(
-        interceptors=server_interceptors(),
+        # Metrics outside the caller checks, so refused calls count under their status code.
+        interceptors=[
+            *server_interceptors(),
+            RpcMetricsInterceptor(),
+            *auth_interceptors(security),
+        ],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Off unless several worker processes share the port (emma.runtime.workers):
+            # a port another server holds must fail to bind, not be silently shared.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    credentials = server_credentials(security)
+    if credentials is None:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
-    return EmmaServer(server, service_names), bound
+    warn_if_exposed(host, security)
+    return EmmaServer(server, service_names, security.reflection), bound
 
 
 async def serve_until_signalled(server: EmmaServer, port: int, grace: float) -> None:

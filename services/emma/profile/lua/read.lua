@@ -2,7 +2,8 @@
 -- ARGV[1]: '1' to follow redirects inside the script (single Redis only: the target's
 -- keys are not in KEYS, which a Redis Cluster forbids); ARGV[2]: the key prefix.
 -- Returns {'OK', customer id ('' when not followed), record, consent, preferences,
--- life events}, {'NONE'}, or a diversion the caller follows.
+-- life events, offer wallet (wallet.py; the same hash tag)}, {'NONE'}, or a diversion
+-- the caller follows.
 local follow, prefix = ARGV[1] == '1', ARGV[2]
 local main, cid = MAIN, ''
 for _ = 1, 4 do
@@ -20,4 +21,5 @@ return {
   redis.call('HGETALL', main .. ':k'),
   redis.call('HGETALL', main .. ':f'),
   redis.call('LRANGE', main .. ':v', 0, -1),
+  redis.call('HGETALL', main .. ':w'),
 }
