@@ -1,4 +1,4 @@
-"""`emma up`: runs Redis, the services and the learner until Ctrl-C or SIGTERM, then stops them."""
+"""`emma up`: runs Redis, the services, the learner and the trigger engine until stopped."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def register(commands: Any) -> None:
         help="run the whole mesh (Redis, profile, context, decision, learner, triggers) "
         "until Ctrl-C",
         description="Starts a private redis-server (unless --redis-url or EMMA_REDIS_URL is "
-        "given), the profile, context and decision services and the learner as processes, "
+        "given), the profile, context and decision services, the learner and the trigger "
+        "engine as processes, "
         "waits until each is SERVING, and stops everything on Ctrl-C or SIGTERM.",
     )
     parser.add_argument(
