@@ -158,17 +158,19 @@ def _workers_of(pid: int) -> list[int]:
     return workers
 
 
-def test_the_profile_service_runs_in_workers(redis_url: str) -> None:
-    """`python -m emma.profile` with EMMA_PROFILE_WORKERS=2: two serving processes, one port."""
+@pytest.mark.parametrize("service", ["profile", "decision"])
+def test_a_service_runs_in_workers(redis_url: str, service: str) -> None:
+    """`python -m emma.SERVICE` with EMMA_SERVICE_WORKERS=2: two serving processes, one port."""
     port = reserve_port("127.0.0.1")
+    prefix = f"EMMA_{service.upper()}"
     environ = {
         **os.environ,
         "EMMA_REDIS_URL": redis_url,
-        "EMMA_PROFILE_PORT": str(port),
-        "EMMA_PROFILE_METRICS_PORT": "0",
-        "EMMA_PROFILE_WORKERS": "2",
+        f"{prefix}_PORT": str(port),
+        f"{prefix}_METRICS_PORT": "0",
+        f"{prefix}_WORKERS": "2",
     }
-    parent = subprocess.Popen([sys.executable, "-m", "emma.profile"], env=environ, cwd=ROOT)
+    parent = subprocess.Popen([sys.executable, "-m", f"emma.{service}"], env=environ, cwd=ROOT)
     try:
         wait_until(lambda: _serving(port), timeout=60)
         wait_until(lambda: len(_workers_of(parent.pid)) == 2, timeout=60)

@@ -33,6 +33,11 @@ class DecisionConfig:
     metrics_port: int = setting(
         9461, "EMMA_DECISION_METRICS_PORT", "port serving Prometheus /metrics; 0: off"
     )
+    workers: int = setting(
+        1,
+        "EMMA_DECISION_WORKERS",
+        "processes serving the port together (SO_REUSEPORT); 1: a single process",
+    )
     shutdown_grace_s: float = setting(
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
     )
@@ -109,6 +114,7 @@ class DecisionConfig:
     def __post_init__(self) -> None:
         check_port(self.port, "EMMA_DECISION_PORT")
         check_port(self.metrics_port, "EMMA_DECISION_METRICS_PORT")
+        require(1 <= self.workers <= 64, f"EMMA_DECISION_WORKERS={self.workers}: must be 1..64")
         require(self.context_cache_entries >= 0, "EMMA_CONTEXT_CACHE_ENTRIES: must be >= 0")
         require(self.shutdown_grace_s >= 0, "EMMA_SHUTDOWN_GRACE_S: must be >= 0")
         require(self.budget_ms > 0, f"EMMA_DECISION_BUDGET_MS={self.budget_ms}: must be > 0")

@@ -90,7 +90,9 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     async def count_activation(event_id: str, time: datetime) -> None:
         await contacts.activated(event_id, time, decider.catalog.policy)
 
-    server, port = create_server(config.host, config.port, [SERVICE_NAME])
+    server, port = create_server(
+        config.host, config.port, [SERVICE_NAME], reuse_port=config.workers > 1
+    )
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(
         DecisionServicer(decider, Feedback(store, on_activate=count_activation)),
         server.grpc_server,
