@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 import pytest
 
 from emma.cli.certs import DevCerts, make_dev_certs
+from emma.context.config import ContextConfig
+from emma.context.server import build_server as build_context
+from emma.decision.config import DecisionConfig
+from emma.decision.server import build_server as build_decision
+from emma.profile.config import ProfileConfig
+from emma.profile.server import build_server as build_profile
 from emma.runtime.server import EmmaServer
 
 SECURITY_VARIABLES = (
@@ -99,3 +106,46 @@ async def start(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Start]:
     yield run
     for server in servers:
         await server.stop(0)
+
+
+def mesh_env(certs: DevCerts, how: str) -> dict[str, str]:
+    """The decision service's credentials towards the mesh: its certificate or its token."""
+    env = {"EMMA_MESH_TLS_CA": str(certs.ca.cert)}
+    if how == "certificate":
+        decision = certs.callers["decision"]
+        return env | {
+            "EMMA_MESH_TLS_CERT": str(decision.cert),
+            "EMMA_MESH_TLS_KEY": str(decision.key),
+        }
+    if how == "token":
+        return env | {"EMMA_MESH_TOKEN": token(certs, "decision")}
+    return env
+
+
+async def start_guarded_mesh(
+    certs: DevCerts, start: Start, redis_url: str, how: str
+) -> tuple[int, int, int]:
+    """Profile and context demanding credentials (client certificates when `how` is
+    "certificate"), and a decision server calling them as `how` says; all over TLS and
+    checking callers. Returns the profile, context and decision ports."""
+    client_auth = "require" if how == "certificate" else "none"
+    guarded = server_env(certs, client_auth=client_auth, tokens=True)
+    profile_config = dataclasses.replace(ProfileConfig(), port=0, redis_url=redis_url)
+    profile = await start(lambda: build_profile(profile_config), guarded)
+    context = await start(
+        lambda: build_context(dataclasses.replace(ContextConfig(), port=0)), guarded
+    )
+    decision_config = dataclasses.replace(
+        DecisionConfig(),
+        port=0,
+        redis_url=redis_url,
+        profile_addr=f"127.0.0.1:{profile}",
+        context_addr=f"127.0.0.1:{context}",
+        budget_ms=2000.0,
+        catalog_poll_s=0.0,
+    )
+    decision = await start(
+        lambda: build_decision(decision_config),
+        server_env(certs, tokens=True) | mesh_env(certs, how),
+    )
+    return profile, context, decision

@@ -2,63 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import grpc
 import pytest
 
 from emma.cli.certs import DevCerts
-from emma.context.config import ContextConfig
-from emma.context.server import build_server as build_context
-from emma.decision.config import DecisionConfig
-from emma.decision.server import build_server as build_decision
-from emma.profile.config import ProfileConfig
-from emma.profile.server import build_server as build_profile
 from emma_client import AsyncEmmaClient, EmmaError, tls_credentials
 
-from .conftest import Start, server_env, token
+from .conftest import Start, start_guarded_mesh, token
 
 WHEN = datetime(2026, 7, 10, 17, 30, tzinfo=UTC)
 
 
-def mesh_env(certs: DevCerts, how: str) -> dict[str, str]:
-    """The decision service's credentials towards the mesh: its certificate or its token."""
-    env = {"EMMA_MESH_TLS_CA": str(certs.ca.cert)}
-    if how == "certificate":
-        decision = certs.callers["decision"]
-        return env | {
-            "EMMA_MESH_TLS_CERT": str(decision.cert),
-            "EMMA_MESH_TLS_KEY": str(decision.key),
-        }
-    if how == "token":
-        return env | {"EMMA_MESH_TOKEN": token(certs, "decision")}
-    return env
-
-
 async def start_mesh(certs: DevCerts, start: Start, redis_url: str, how: str) -> int:
-    """Profile and context demanding credentials, and a decision server calling them; all
-    over TLS and checking callers. Returns the decision server's port."""
-    client_auth = "require" if how == "certificate" else "none"
-    guarded = server_env(certs, client_auth=client_auth, tokens=True)
-    profile_config = dataclasses.replace(ProfileConfig(), port=0, redis_url=redis_url)
-    profile = await start(lambda: build_profile(profile_config), guarded)
-    context = await start(
-        lambda: build_context(dataclasses.replace(ContextConfig(), port=0)), guarded
-    )
-    decision_config = dataclasses.replace(
-        DecisionConfig(),
-        port=0,
-        redis_url=redis_url,
-        profile_addr=f"127.0.0.1:{profile}",
-        context_addr=f"127.0.0.1:{context}",
-        budget_ms=2000.0,
-        catalog_poll_s=0.0,
-    )
-    return await start(
-        lambda: build_decision(decision_config),
-        server_env(certs, tokens=True) | mesh_env(certs, how),
-    )
+    """The guarded mesh; the decision server's port."""
+    _, _, decision = await start_guarded_mesh(certs, start, redis_url, how)
+    return decision
 
 
 async def decide(certs: DevCerts, port: int, caller: str = "till") -> list[str]:

@@ -26,18 +26,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from emma.cli.certs import DevCerts
 from emma.common.v1 import common_pb2
-from emma.context.config import ContextConfig
-from emma.context.server import build_server as build_context
 from emma.decision.config import DecisionConfig
-from emma.decision.server import build_server as build_decision
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
-from emma.profile.config import ProfileConfig
-from emma.profile.server import build_server as build_profile
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
 from emma.runtime.logs import configure_logging
 from tests.e2e.otlp import SERVER, TraceReceiver
 
-from .conftest import Start, bearer, client_credentials, server_env, token
+from .conftest import Start, bearer, client_credentials, start_guarded_mesh, token
 
 if TYPE_CHECKING:
     from emma.decision.v1.decision_pb2_grpc import DecisionServiceAsyncStub
@@ -122,26 +117,7 @@ class Mesh:
 
 @pytest.fixture
 async def mesh(certs: DevCerts, start: Start, redis_url: str) -> AsyncIterator[Mesh]:
-    guarded = server_env(certs, tokens=True)
-    profile_config = dataclasses.replace(ProfileConfig(), port=0, redis_url=redis_url)
-    profile = await start(lambda: build_profile(profile_config), guarded)
-    context = await start(
-        lambda: build_context(dataclasses.replace(ContextConfig(), port=0)), guarded
-    )
-    decision_config = dataclasses.replace(
-        DecisionConfig(),
-        port=0,
-        redis_url=redis_url,
-        profile_addr=f"127.0.0.1:{profile}",
-        context_addr=f"127.0.0.1:{context}",
-        budget_ms=2000.0,
-        catalog_poll_s=0.0,
-    )
-    mesh_credentials = {
-        "EMMA_MESH_TLS_CA": str(certs.ca.cert),
-        "EMMA_MESH_TOKEN": token(certs, "decision"),
-    }
-    decision = await start(lambda: build_decision(decision_config), guarded | mesh_credentials)
+    profile, _, decision = await start_guarded_mesh(certs, start, redis_url, "token")
     profile_channel = grpc.aio.secure_channel(f"127.0.0.1:{profile}", client_credentials(certs))
     decision_channel = grpc.aio.secure_channel(f"127.0.0.1:{decision}", client_credentials(certs))
     yield Mesh(
