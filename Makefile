@@ -30,12 +30,14 @@ check-protos: $(STAMP)
 	scripts/check-protos
 
 # The environment: a virtualenv on Python 3.11+, with pinned versions from constraints.txt.
-$(STAMP): pyproject.toml constraints.txt $(wildcard services/*/__init__.py clients/python/*/__init__.py)
+# The Python SDK is its own package (clients/python, emma-client); emma depends on it, so both
+# are installed from the tree in one go.
+$(STAMP): pyproject.toml clients/python/pyproject.toml constraints.txt $(wildcard services/*/__init__.py clients/python/*/__init__.py)
 	@scripts/find-python >/dev/null
 	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -c 'import emma.decision.v1.decision_pb2, vowpalwabbit, grpc_health, redis' 
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ./clients/python -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c 'import emma.decision.v1.decision_pb2, emma_client, vowpalwabbit, grpc_health, redis' 
 	@touch $@
 
 # redis-server is needed by the tests and by `emma up`; install it with apt when we can.

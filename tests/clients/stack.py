@@ -18,15 +18,20 @@ from emma.decision.server import build_server as build_decision
 from emma.profile.config import ProfileConfig
 from emma.profile.server import build_server as build_profile
 from emma.runtime.config import load_config
-from emma.runtime.redis_server import RedisServer
+from emma.runtime.redis_server import RedisServer, free_port
 from emma.runtime.server import EmmaServer
 
 
 class InProcessStack:
-    """Starts the three services on free ports; `decision_address` is what the SDK dials."""
+    """Starts the three services on free ports; `decision_address` is what the SDK dials.
 
-    def __init__(self, redis_url: str) -> None:
+    With `dependencies_down` only the decision service starts, its profile and context
+    services pointing at a port where nothing listens: every answer is degraded.
+    """
+
+    def __init__(self, redis_url: str, dependencies_down: bool = False) -> None:
         self.redis_url = redis_url
+        self.dependencies_down = dependencies_down
         self.decision_address = ""
         self.profile_address = ""
         self._loop = asyncio.new_event_loop()
@@ -45,6 +50,9 @@ class InProcessStack:
             load_config(ContextConfig, [], {"EMMA_CONTEXT_PORT": "0"})
         )
         self.profile_address = f"127.0.0.1:{profile_port}"
+        context_address = f"127.0.0.1:{context_port}"
+        if self.dependencies_down:
+            self.profile_address = context_address = f"127.0.0.1:{free_port()}"
         decision, decision_port = build_decision(
             load_config(
                 DecisionConfig,
@@ -53,14 +61,14 @@ class InProcessStack:
                     **common,
                     "EMMA_DECISION_PORT": "0",
                     "EMMA_PROFILE_ADDR": self.profile_address,
-                    "EMMA_CONTEXT_ADDR": f"127.0.0.1:{context_port}",
+                    "EMMA_CONTEXT_ADDR": context_address,
                     # Generous: the first calls open connections on a possibly busy machine.
                     "EMMA_DECISION_BUDGET_MS": "2000",
                 },
             )
         )
         self.decision_address = f"127.0.0.1:{decision_port}"
-        self._servers = [profile, context, decision]
+        self._servers = [decision] if self.dependencies_down else [profile, context, decision]
         for server in self._servers:
             await server.start()
 
@@ -83,10 +91,10 @@ class InProcessStack:
 
 
 @contextlib.contextmanager
-def running_stack() -> Iterator[InProcessStack]:
+def running_stack(dependencies_down: bool = False) -> Iterator[InProcessStack]:
     """The stack on a Redis of its own: its data never leaks into other tests' shared Redis."""
     with RedisServer() as redis:
-        stack = InProcessStack(redis.url).start()
+        stack = InProcessStack(redis.url, dependencies_down).start()
         try:
             yield stack
         finally:

@@ -32,7 +32,10 @@ def flaky_address(flaky: ScriptedDecisionService) -> Iterator[str]:
 def test_service_config_retries_only_unavailable() -> None:
     config = json.loads(service_config(RetryPolicy(max_attempts=4, initial_backoff_s=0.05)))
     (method,) = config["methodConfig"]
-    assert method["name"] == [{"service": "emma.decision.v1.DecisionService"}]
+    assert method["name"] == [
+        {"service": "emma.decision.v1.DecisionService"},
+        {"service": "emma.profile.v1.ProfileService"},
+    ]
     policy = method["retryPolicy"]
     assert policy["maxAttempts"] == 4
     assert policy["initialBackoff"] == "0.05s"

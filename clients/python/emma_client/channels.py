@@ -10,6 +10,9 @@ from typing import Any
 import grpc
 
 SERVICE_NAME = "emma.decision.v1.DecisionService"
+#: Every service the SDK calls; each of their methods is safe to retry (Reward and
+#: RecordEvents carry idempotency keys, the others only read or are idempotent).
+SERVICE_NAMES = (SERVICE_NAME, "emma.profile.v1.ProfileService")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +34,8 @@ class RetryPolicy:
 
 
 def service_config(retry: RetryPolicy | None) -> str:
-    """The channel's service config JSON: a retry policy for every DecisionService method."""
-    method: dict[str, Any] = {"name": [{"service": SERVICE_NAME}]}
+    """The channel's service config JSON: a retry policy for every method the SDK calls."""
+    method: dict[str, Any] = {"name": [{"service": name} for name in SERVICE_NAMES]}
     if retry is not None:
         method["retryPolicy"] = {
             "maxAttempts": retry.max_attempts,
@@ -54,6 +57,9 @@ def channel_options(retry: RetryPolicy | None) -> list[tuple[str, Any]]:
         ("grpc.max_reconnect_backoff_ms", 2_000),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # A target naming several replicas (dns:/// or ipv4:a,b) spreads calls over all of
+        # them, and a retry of a call cut off by a dying replica goes to a live one.
+        ("grpc.lb_policy_name", "round_robin"),
     ]
 
 

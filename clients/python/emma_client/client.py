@@ -8,12 +8,12 @@ from typing import Unpack
 
 import grpc
 
-from emma.decision.v1 import decision_pb2_grpc
 from emma_client import requests
 from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
 from emma_client.channels import RetryPolicy, sync_channel
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
+from emma_client.protos.emma.decision.v1 import decision_pb2_grpc
 
 
 class EmmaClient(ClientSettings):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from google.protobuf.descriptor import EnumDescriptor
 
-from emma.common.v1 import common_pb2
-from emma.decision.v1 import decision_pb2
+from emma_client.protos.emma.common.v1 import common_pb2
+from emma_client.protos.emma.decision.v1 import decision_pb2
+from emma_client.protos.emma.profile.v1 import profile_pb2
 
 
 def _short_names(enum: EnumDescriptor, prefix: str) -> dict[str, int]:
@@ -61,6 +62,11 @@ def channel_name(value: int) -> str:
 def degraded_name(value: int) -> str:
     """DEGRADED_PART_PROFILE -> "profile"."""
     return _name(decision_pb2.DegradedPart.DESCRIPTOR, "DEGRADED_PART_", value)
+
+
+def wallet_state_name(value: int) -> str:
+    """WALLET_OFFER_STATE_OPEN -> "open"."""
+    return _name(profile_pb2.WalletOfferState.DESCRIPTOR, "WALLET_OFFER_STATE_", value)
 
 
 def _name(enum: EnumDescriptor, prefix: str, value: int) -> str:

@@ -9,9 +9,9 @@ from typing import Any, Required, TypeAlias, TypedDict, Unpack
 
 from google.protobuf import timestamp_pb2
 
-from emma.common.v1 import common_pb2
-from emma.decision.v1 import decision_pb2
 from emma_client import names
+from emma_client.protos.emma.common.v1 import common_pb2
+from emma_client.protos.emma.decision.v1 import decision_pb2
 
 #: A customer as a proto, a ("loyalty_card", "1234") pair or a "loyalty_card:1234" string.
 CustomerLike: TypeAlias = common_pb2.CustomerRef | tuple[str, str] | str

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 import yaml
 from google.protobuf import field_mask_pb2
 
+from emma.common import sdk as names
+from emma.common.sdk import basket_item, customer_ref, timestamp
 from emma.common.v1 import common_pb2
 from emma.demo import CUSTOMERS_PATH
 from emma.profile.v1 import profile_pb2
-from emma_client import names
-from emma_client.requests import basket_item, customer_ref, timestamp
 
 # Demo times are local to the demo stores.
 DEMO_ZONE = ZoneInfo("Europe/Berlin")

@@ -63,11 +63,15 @@ class _TouchpointEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Touchpoint
     DESCRIPTOR: _descriptor.EnumDescriptor
     TOUCHPOINT_UNSPECIFIED: _Touchpoint.ValueType  # 0
     TOUCHPOINT_APP: _Touchpoint.ValueType  # 1
+    """The retailer's mobile app."""
     TOUCHPOINT_WEB: _Touchpoint.ValueType  # 2
+    """The retailer's web shop or site."""
     TOUCHPOINT_POS: _Touchpoint.ValueType  # 3
     """A till (point of sale)."""
     TOUCHPOINT_KIOSK: _Touchpoint.ValueType  # 4
+    """A self-service kiosk in a store."""
     TOUCHPOINT_CALL_CENTER: _Touchpoint.ValueType  # 5
+    """An agent in customer service."""
     TOUCHPOINT_TRIGGER: _Touchpoint.ValueType  # 6
     """Emma itself, deciding on a trigger (a proactive moment)."""
 
@@ -76,11 +80,15 @@ class Touchpoint(_Touchpoint, metaclass=_TouchpointEnumTypeWrapper):
 
 TOUCHPOINT_UNSPECIFIED: Touchpoint.ValueType  # 0
 TOUCHPOINT_APP: Touchpoint.ValueType  # 1
+"""The retailer's mobile app."""
 TOUCHPOINT_WEB: Touchpoint.ValueType  # 2
+"""The retailer's web shop or site."""
 TOUCHPOINT_POS: Touchpoint.ValueType  # 3
 """A till (point of sale)."""
 TOUCHPOINT_KIOSK: Touchpoint.ValueType  # 4
+"""A self-service kiosk in a store."""
 TOUCHPOINT_CALL_CENTER: Touchpoint.ValueType  # 5
+"""An agent in customer service."""
 TOUCHPOINT_TRIGGER: Touchpoint.ValueType  # 6
 """Emma itself, deciding on a trigger (a proactive moment)."""
 Global___Touchpoint: _TypeAlias = Touchpoint  # noqa: Y015
@@ -93,10 +101,15 @@ class _ChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Channel.Value
     DESCRIPTOR: _descriptor.EnumDescriptor
     CHANNEL_UNSPECIFIED: _Channel.ValueType  # 0
     CHANNEL_IN_APP: _Channel.ValueType  # 1
+    """Shown inside the app (a banner, a card)."""
     CHANNEL_PUSH: _Channel.ValueType  # 2
+    """A push notification to the app; needs marketing consent."""
     CHANNEL_EMAIL: _Channel.ValueType  # 3
+    """An e-mail; needs marketing consent."""
     CHANNEL_SMS: _Channel.ValueType  # 4
+    """A text message; needs marketing consent."""
     CHANNEL_WEB: _Channel.ValueType  # 5
+    """Shown on the web shop or site."""
     CHANNEL_RECEIPT: _Channel.ValueType  # 6
     """Printed on the till receipt."""
     CHANNEL_CASHIER_PROMPT: _Channel.ValueType  # 7
@@ -109,10 +122,15 @@ class Channel(_Channel, metaclass=_ChannelEnumTypeWrapper):
 
 CHANNEL_UNSPECIFIED: Channel.ValueType  # 0
 CHANNEL_IN_APP: Channel.ValueType  # 1
+"""Shown inside the app (a banner, a card)."""
 CHANNEL_PUSH: Channel.ValueType  # 2
+"""A push notification to the app; needs marketing consent."""
 CHANNEL_EMAIL: Channel.ValueType  # 3
+"""An e-mail; needs marketing consent."""
 CHANNEL_SMS: Channel.ValueType  # 4
+"""A text message; needs marketing consent."""
 CHANNEL_WEB: Channel.ValueType  # 5
+"""Shown on the web shop or site."""
 CHANNEL_RECEIPT: Channel.ValueType  # 6
 """Printed on the till receipt."""
 CHANNEL_CASHIER_PROMPT: Channel.ValueType  # 7
@@ -130,7 +148,9 @@ class CustomerRef(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     kind: Global___IdentifierKind.ValueType
+    """Which kind of identifier `value` is."""
     value: _builtins.str
+    """The identifier itself, e.g. the loyalty card number."""
     def __init__(
         self,
         *,
@@ -182,8 +202,11 @@ class BasketItem(_message.Message):
     QUANTITY_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
+    """The retailer's product id (SKU)."""
     category: _builtins.str
+    """The product's category, as the offer catalog names it, e.g. "cheese"."""
     quantity: _builtins.float
+    """Units, or kilograms for goods sold by weight."""
     amount: _builtins.float
     """Line total in the basket's currency."""
     def __init__(
@@ -213,7 +236,9 @@ class Basket(_message.Message):
     currency: _builtins.str
     """ISO 4217 code, e.g. "EUR"."""
     @_builtins.property
-    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___BasketItem]: ...
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___BasketItem]:
+        """The lines, in the order they were scanned or added."""
+
     def __init__(
         self,
         *,

@@ -34,7 +34,8 @@ class _DaypartEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Daypart.Value
     DAYPART_EVENING: _Daypart.ValueType  # 4
     DAYPART_NIGHT: _Daypart.ValueType  # 5
 
-class Daypart(_Daypart, metaclass=_DaypartEnumTypeWrapper): ...
+class Daypart(_Daypart, metaclass=_DaypartEnumTypeWrapper):
+    """Part of the local day; the start hours are configured (EMMA_DAYPARTS)."""
 
 DAYPART_UNSPECIFIED: Daypart.ValueType  # 0
 DAYPART_MORNING: Daypart.ValueType  # 1
@@ -68,6 +69,8 @@ Global___Season: _TypeAlias = Season  # noqa: Y015
 
 @_typing.final
 class ResolveRequest(_message.Message):
+    """What is known of a request's time and place."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TIME_FIELD_NUMBER: _builtins.int
@@ -90,6 +93,7 @@ class ResolveRequest(_message.Message):
     has one zone, then the server default.
     """
     touchpoint: _common_pb2.Touchpoint.ValueType
+    """Copied into the context."""
     device: _builtins.str
     """Free-form device class, e.g. "ios", "android", "till"."""
     @_builtins.property
@@ -101,7 +105,9 @@ class ResolveRequest(_message.Message):
         """The device's position; used for the time zone, the nearest store and the hemisphere."""
 
     @_builtins.property
-    def basket(self) -> _common_pb2.Basket: ...
+    def basket(self) -> _common_pb2.Basket:
+        """Summarised into the context (items, value, categories)."""
+
     def __init__(
         self,
         *,
@@ -125,6 +131,8 @@ Global___ResolveRequest: _TypeAlias = ResolveRequest  # noqa: Y015
 
 @_typing.final
 class ResolveResponse(_message.Message):
+    """The resolved context of one request."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CONTEXT_FIELD_NUMBER: _builtins.int
@@ -145,6 +153,8 @@ Global___ResolveResponse: _TypeAlias = ResolveResponse  # noqa: Y015
 
 @_typing.final
 class Context(_message.Message):
+    """Everything the request's time and place say: the decision's non-personal features."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LOCAL_TIME_FIELD_NUMBER: _builtins.int
@@ -173,19 +183,27 @@ class Context(_message.Message):
     local_time: _builtins.str
     """Local wall-clock time as ISO 8601 with offset, e.g. "2026-12-24T09:30:00+01:00"."""
     time_zone: _builtins.str
+    """The IANA zone used, e.g. "Europe/Berlin"."""
     daypart: Global___Daypart.ValueType
     weekday: _builtins.int
     """ISO weekday: 1 Monday ... 7 Sunday."""
     weekend: _builtins.bool
+    """Saturday or Sunday."""
     season: Global___Season.ValueType
     southern_hemisphere: _builtins.bool
+    """True south of the equator: seasons are turned around."""
     country: _builtins.str
+    """ISO 3166-1 alpha-2."""
     region: _builtins.str
+    """ISO 3166-2 subdivision without the country, e.g. "BY"."""
     days_to_next_holiday: _builtins.int
+    """Days from today to `next_holiday`."""
     store_distance_m: _builtins.float
     """Metres from the location to `store`; 0 when no location was given."""
     in_store: _builtins.bool
+    """The location is inside `store`'s geofence."""
     store_open: _builtins.bool
+    """`store` is open at the local time (opening hours and holidays)."""
     touchpoint: _common_pb2.Touchpoint.ValueType
     device: _builtins.str
     @_builtins.property
@@ -193,7 +211,9 @@ class Context(_message.Message):
         """Today's public holiday, if any."""
 
     @_builtins.property
-    def next_holiday(self) -> Global___Holiday: ...
+    def next_holiday(self) -> Global___Holiday:
+        """The next public holiday after today."""
+
     @_builtins.property
     def retail_seasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Retail seasons in force, e.g. "advent", "christmas", "summer_sale"."""
@@ -203,7 +223,9 @@ class Context(_message.Message):
         """The request's store, else the nearest one (however far: see store_distance_m)."""
 
     @_builtins.property
-    def basket(self) -> Global___BasketSummary: ...
+    def basket(self) -> Global___BasketSummary:
+        """The request's basket, summarised."""
+
     @_builtins.property
     def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Feature]:
         """Extra signals from providers (weather, ...)."""
@@ -255,6 +277,8 @@ Global___Context: _TypeAlias = Context  # noqa: Y015
 
 @_typing.final
 class Holiday(_message.Message):
+    """A public holiday of the country and region."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DATE_FIELD_NUMBER: _builtins.int
@@ -262,6 +286,7 @@ class Holiday(_message.Message):
     date: _builtins.str
     """ISO date, e.g. "2026-12-25"."""
     name: _builtins.str
+    """Its name, in the country's language unless EMMA_HOLIDAY_LANGUAGE says otherwise."""
     def __init__(
         self,
         *,
@@ -278,15 +303,21 @@ Global___Holiday: _TypeAlias = Holiday  # noqa: Y015
 
 @_typing.final
 class BasketSummary(_message.Message):
+    """A basket as the model sees it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEM_COUNT_FIELD_NUMBER: _builtins.int
     VALUE_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
     item_count: _builtins.int
+    """Number of lines."""
     value: _builtins.float
+    """Sum of the line amounts."""
     @_builtins.property
-    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The distinct categories, sorted."""
+
     def __init__(
         self,
         *,
@@ -333,6 +364,8 @@ Global___Feature: _TypeAlias = Feature  # noqa: Y015
 
 @_typing.final
 class Store(_message.Message):
+    """A store of the registry (stores.yaml)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -367,6 +400,7 @@ class Store(_message.Message):
     OPEN_ON_PUBLIC_HOLIDAYS_FIELD_NUMBER: _builtins.int
     HOLIDAY_CATEGORIES_FIELD_NUMBER: _builtins.int
     store_id: _builtins.str
+    """The retailer's store id, e.g. "berlin-mitte"."""
     name: _builtins.str
     country: _builtins.str
     region: _builtins.str
@@ -380,7 +414,9 @@ class Store(_message.Message):
     @_builtins.property
     def opening_hours(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpeningHours]: ...
     @_builtins.property
-    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free-form facts, e.g. format = "station"."""
+
     @_builtins.property
     def holiday_categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Holiday categories that count for the store, always with "public"; e.g. "catholic"
@@ -441,6 +477,8 @@ Global___OpeningHours: _TypeAlias = OpeningHours  # noqa: Y015
 
 @_typing.final
 class GetStoreRequest(_message.Message):
+    """Names the store to read."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     STORE_ID_FIELD_NUMBER: _builtins.int
@@ -460,6 +498,8 @@ Global___GetStoreRequest: _TypeAlias = GetStoreRequest  # noqa: Y015
 
 @_typing.final
 class GetStoreResponse(_message.Message):
+    """The store; NOT_FOUND is answered for an unknown id."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     STORE_FIELD_NUMBER: _builtins.int
@@ -480,6 +520,8 @@ Global___GetStoreResponse: _TypeAlias = GetStoreResponse  # noqa: Y015
 
 @_typing.final
 class FindNearestStoresRequest(_message.Message):
+    """A point and how many stores, how far."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     LOCATION_FIELD_NUMBER: _builtins.int
@@ -508,6 +550,8 @@ Global___FindNearestStoresRequest: _TypeAlias = FindNearestStoresRequest  # noqa
 
 @_typing.final
 class FindNearestStoresResponse(_message.Message):
+    """The stores, nearest first."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     STORES_FIELD_NUMBER: _builtins.int
@@ -528,11 +572,14 @@ Global___FindNearestStoresResponse: _TypeAlias = FindNearestStoresResponse  # no
 
 @_typing.final
 class NearbyStore(_message.Message):
+    """A store and its distance from the point asked about."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     STORE_FIELD_NUMBER: _builtins.int
     DISTANCE_M_FIELD_NUMBER: _builtins.int
     distance_m: _builtins.float
+    """Great-circle distance in metres."""
     @_builtins.property
     def store(self) -> Global___Store: ...
     def __init__(

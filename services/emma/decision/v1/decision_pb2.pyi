@@ -62,6 +62,8 @@ Global___DegradedPart: _TypeAlias = DegradedPart  # noqa: Y015
 
 @_typing.final
 class DecideRequest(_message.Message):
+    """Asks for one decision: who, where and through which touchpoint, right now."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -77,7 +79,9 @@ class DecideRequest(_message.Message):
     DEVICE_FIELD_NUMBER: _builtins.int
     MOMENT_FIELD_NUMBER: _builtins.int
     touchpoint: _common_pb2.Touchpoint.ValueType
+    """Where the request comes from; required. It decides which channels are possible."""
     store_id: _builtins.str
+    """The store of a till or kiosk, or the store an app request is about."""
     deferred_activation: _builtins.bool
     """When true the decision counts (caps, learning) only after Activate."""
     request_id: _builtins.str
@@ -85,9 +89,15 @@ class DecideRequest(_message.Message):
     device: _builtins.str
     """Device class, e.g. "ios", "till"."""
     @_builtins.property
-    def customer(self) -> _common_pb2.CustomerRef: ...
+    def customer(self) -> _common_pb2.CustomerRef:
+        """The customer, by any identifier they are known by; unknown customers get a decision
+        too.
+        """
+
     @_builtins.property
-    def location(self) -> _common_pb2.GeoPoint: ...
+    def location(self) -> _common_pb2.GeoPoint:
+        """The device's position, when the caller knows it and may use it."""
+
     @_builtins.property
     def basket(self) -> _common_pb2.Basket:
         """The basket at a till or in a web shop."""
@@ -194,13 +204,17 @@ class OpenOffer(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     offer_id: _builtins.str
+    """The offer's id in the catalog."""
     title: _builtins.str
+    """The offer's title, for the cashier's reminder."""
     event_id: _builtins.str
     """The decision that created it: a redemption rewards it."""
     channel: _common_pb2.Channel.ValueType
     """Where it was delivered, e.g. CHANNEL_PUSH for an app coupon."""
     @_builtins.property
-    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When it lapses from the wallet."""
+
     def __init__(
         self,
         *,
@@ -220,6 +234,8 @@ Global___OpenOffer: _TypeAlias = OpenOffer  # noqa: Y015
 
 @_typing.final
 class Offer(_message.Message):
+    """An offer of the catalog, as the touchpoint shows it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     @_typing.final
@@ -248,9 +264,13 @@ class Offer(_message.Message):
     CATEGORY_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
     offer_id: _builtins.str
+    """The offer's id in the catalog."""
     title: _builtins.str
+    """A short title, e.g. "20 % off Emmentaler"."""
     description: _builtins.str
+    """A longer text for screens that have room for it."""
     category: _builtins.str
+    """The catalog category, e.g. "cheese"; "moment.*" for moments' offers."""
     @_builtins.property
     def payload(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Data for the touchpoint to render the offer (image, coupon code, ...)."""
@@ -283,6 +303,7 @@ class Reason(_message.Message):
     code: _builtins.str
     """A stable code, e.g. "chosen.model", "filtered.consent", "feature.top"."""
     detail: _builtins.str
+    """Free text for people reading logs; not a contract."""
     def __init__(
         self,
         *,
@@ -299,6 +320,8 @@ Global___Reason: _TypeAlias = Reason  # noqa: Y015
 
 @_typing.final
 class DecideResponse(_message.Message):
+    """One decision: the offer, the channel and when to deliver it, and how it was made."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
@@ -316,9 +339,11 @@ class DecideResponse(_message.Message):
     event_id: _builtins.str
     """Id of this decision; pass it to Activate and Reward."""
     channel: _common_pb2.Channel.ValueType
+    """The channel to deliver it on, one of the allowed channels."""
     probability: _builtins.float
     """Probability with which the chosen action was drawn."""
     model_version: _builtins.str
+    """The model that chose; "baseline" when no model scored."""
     trace_id: _builtins.str
     """W3C trace id (32 hex digits) of this decision's trace."""
     fallback: _builtins.bool
@@ -326,15 +351,21 @@ class DecideResponse(_message.Message):
     candidate_count: _builtins.int
     """Number of (offer, channel) actions the model chose among."""
     @_builtins.property
-    def offer(self) -> Global___Offer: ...
+    def offer(self) -> Global___Offer:
+        """The chosen offer; the fallback offer when `fallback` is true."""
+
     @_builtins.property
     def send_at(self) -> _timestamp_pb2.Timestamp:
         """When to deliver; equal to the decision time for "now"."""
 
     @_builtins.property
-    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]: ...
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]:
+        """Why it was chosen and what was filtered out, e.g. "filtered.consent"."""
+
     @_builtins.property
-    def degraded(self) -> _containers.RepeatedScalarFieldContainer[Global___DegradedPart.ValueType]: ...
+    def degraded(self) -> _containers.RepeatedScalarFieldContainer[Global___DegradedPart.ValueType]:
+        """Parts that could not use what they normally use; empty when nothing was degraded."""
+
     @_builtins.property
     def open_offers(self) -> _containers.RepeatedCompositeFieldContainer[Global___OpenOffer]:
         """Offers the customer already holds (open in the wallet) that this touchpoint can
@@ -367,11 +398,14 @@ Global___DecideResponse: _TypeAlias = DecideResponse  # noqa: Y015
 
 @_typing.final
 class ActivateRequest(_message.Message):
+    """Confirms that a deferred decision was shown."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
+    """The decision's `DecideResponse.event_id`."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """When the offer was shown; the server's clock when unset."""
@@ -392,6 +426,8 @@ Global___ActivateRequest: _TypeAlias = ActivateRequest  # noqa: Y015
 
 @_typing.final
 class ActivateResponse(_message.Message):
+    """The result of an activation."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACTIVATED_FIELD_NUMBER: _builtins.int
@@ -412,6 +448,8 @@ Global___ActivateResponse: _TypeAlias = ActivateResponse  # noqa: Y015
 
 @_typing.final
 class RewardRequest(_message.Message):
+    """The outcome of a decision, which the learner joins to it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_ID_FIELD_NUMBER: _builtins.int
@@ -420,6 +458,7 @@ class RewardRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
+    """The decision's `DecideResponse.event_id`."""
     value: _builtins.float
     """The reward, e.g. 1 for a click, the margin for a redemption."""
     kind: _builtins.str
@@ -429,7 +468,9 @@ class RewardRequest(_message.Message):
     reward (e.g. the order id of a purchase). Without a key every call counts.
     """
     @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; the server's clock when unset."""
+
     def __init__(
         self,
         *,
@@ -449,6 +490,8 @@ Global___RewardRequest: _TypeAlias = RewardRequest  # noqa: Y015
 
 @_typing.final
 class RewardResponse(_message.Message):
+    """Whether the reward was taken."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int

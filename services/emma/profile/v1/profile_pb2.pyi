@@ -56,15 +56,22 @@ class _ConsentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Consent
     DESCRIPTOR: _descriptor.EnumDescriptor
     CONSENT_STATUS_UNSPECIFIED: _ConsentStatus.ValueType  # 0
     CONSENT_STATUS_GRANTED: _ConsentStatus.ValueType  # 1
+    """Allowed."""
     CONSENT_STATUS_DENIED: _ConsentStatus.ValueType  # 2
+    """Never allowed."""
     CONSENT_STATUS_WITHDRAWN: _ConsentStatus.ValueType  # 3
+    """Allowed once, no longer."""
 
-class ConsentStatus(_ConsentStatus, metaclass=_ConsentStatusEnumTypeWrapper): ...
+class ConsentStatus(_ConsentStatus, metaclass=_ConsentStatusEnumTypeWrapper):
+    """What the customer said about one purpose and channel."""
 
 CONSENT_STATUS_UNSPECIFIED: ConsentStatus.ValueType  # 0
 CONSENT_STATUS_GRANTED: ConsentStatus.ValueType  # 1
+"""Allowed."""
 CONSENT_STATUS_DENIED: ConsentStatus.ValueType  # 2
+"""Never allowed."""
 CONSENT_STATUS_WITHDRAWN: ConsentStatus.ValueType  # 3
+"""Allowed once, no longer."""
 Global___ConsentStatus: _TypeAlias = ConsentStatus  # noqa: Y015
 
 class _WalletOfferState:
@@ -75,15 +82,22 @@ class _WalletOfferStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Wall
     DESCRIPTOR: _descriptor.EnumDescriptor
     WALLET_OFFER_STATE_UNSPECIFIED: _WalletOfferState.ValueType  # 0
     WALLET_OFFER_STATE_OPEN: _WalletOfferState.ValueType  # 1
+    """Delivered and still redeemable."""
     WALLET_OFFER_STATE_REDEEMED: _WalletOfferState.ValueType  # 2
+    """Redeemed at some touchpoint."""
     WALLET_OFFER_STATE_EXPIRED: _WalletOfferState.ValueType  # 3
+    """Past its expires_at without a redemption."""
 
-class WalletOfferState(_WalletOfferState, metaclass=_WalletOfferStateEnumTypeWrapper): ...
+class WalletOfferState(_WalletOfferState, metaclass=_WalletOfferStateEnumTypeWrapper):
+    """Where a delivered offer stands."""
 
 WALLET_OFFER_STATE_UNSPECIFIED: WalletOfferState.ValueType  # 0
 WALLET_OFFER_STATE_OPEN: WalletOfferState.ValueType  # 1
+"""Delivered and still redeemable."""
 WALLET_OFFER_STATE_REDEEMED: WalletOfferState.ValueType  # 2
+"""Redeemed at some touchpoint."""
 WALLET_OFFER_STATE_EXPIRED: WalletOfferState.ValueType  # 3
+"""Past its expires_at without a redemption."""
 Global___WalletOfferState: _TypeAlias = WalletOfferState  # noqa: Y015
 
 class _InteractionKind:
@@ -97,7 +111,8 @@ class _InteractionKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Inter
     INTERACTION_KIND_CLICK: _InteractionKind.ValueType  # 2
     INTERACTION_KIND_ADD_TO_CART: _InteractionKind.ValueType  # 3
 
-class InteractionKind(_InteractionKind, metaclass=_InteractionKindEnumTypeWrapper): ...
+class InteractionKind(_InteractionKind, metaclass=_InteractionKindEnumTypeWrapper):
+    """What the customer did with a product."""
 
 INTERACTION_KIND_UNSPECIFIED: InteractionKind.ValueType  # 0
 INTERACTION_KIND_VIEW: InteractionKind.ValueType  # 1
@@ -113,17 +128,26 @@ class _OfferResponseKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Off
     DESCRIPTOR: _descriptor.EnumDescriptor
     OFFER_RESPONSE_KIND_UNSPECIFIED: _OfferResponseKind.ValueType  # 0
     OFFER_RESPONSE_KIND_SHOWN: _OfferResponseKind.ValueType  # 1
+    """Delivered or displayed; with a decision_event_id it opens a wallet entry."""
     OFFER_RESPONSE_KIND_CLICKED: _OfferResponseKind.ValueType  # 2
+    """Opened or tapped."""
     OFFER_RESPONSE_KIND_REDEEMED: _OfferResponseKind.ValueType  # 3
+    """Redeemed; closes the wallet entry and rewards the decision that created it."""
     OFFER_RESPONSE_KIND_DISMISSED: _OfferResponseKind.ValueType  # 4
+    """Dismissed; the offer then cools down for this customer."""
 
-class OfferResponseKind(_OfferResponseKind, metaclass=_OfferResponseKindEnumTypeWrapper): ...
+class OfferResponseKind(_OfferResponseKind, metaclass=_OfferResponseKindEnumTypeWrapper):
+    """How a customer responded to an offer they were given."""
 
 OFFER_RESPONSE_KIND_UNSPECIFIED: OfferResponseKind.ValueType  # 0
 OFFER_RESPONSE_KIND_SHOWN: OfferResponseKind.ValueType  # 1
+"""Delivered or displayed; with a decision_event_id it opens a wallet entry."""
 OFFER_RESPONSE_KIND_CLICKED: OfferResponseKind.ValueType  # 2
+"""Opened or tapped."""
 OFFER_RESPONSE_KIND_REDEEMED: OfferResponseKind.ValueType  # 3
+"""Redeemed; closes the wallet entry and rewards the decision that created it."""
 OFFER_RESPONSE_KIND_DISMISSED: OfferResponseKind.ValueType  # 4
+"""Dismissed; the offer then cools down for this customer."""
 Global___OfferResponseKind: _TypeAlias = OfferResponseKind  # noqa: Y015
 
 class _LifeEventKind:
@@ -139,7 +163,8 @@ class _LifeEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LifeEve
     LIFE_EVENT_KIND_BIRTHDAY: _LifeEventKind.ValueType  # 4
     LIFE_EVENT_KIND_ANNIVERSARY: _LifeEventKind.ValueType  # 5
 
-class LifeEventKind(_LifeEventKind, metaclass=_LifeEventKindEnumTypeWrapper): ...
+class LifeEventKind(_LifeEventKind, metaclass=_LifeEventKindEnumTypeWrapper):
+    """Kinds of life events the trigger engine knows."""
 
 LIFE_EVENT_KIND_UNSPECIFIED: LifeEventKind.ValueType  # 0
 LIFE_EVENT_KIND_MOVED: LifeEventKind.ValueType  # 1
@@ -151,6 +176,8 @@ Global___LifeEventKind: _TypeAlias = LifeEventKind  # noqa: Y015
 
 @_typing.final
 class GetProfileRequest(_message.Message):
+    """Names the customer whose profile to read."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -171,6 +198,8 @@ Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
 
 @_typing.final
 class GetProfileResponse(_message.Message):
+    """A customer's profile, if one is known."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FOUND_FIELD_NUMBER: _builtins.int
@@ -221,8 +250,11 @@ class Profile(_message.Message):
     sentiment: _builtins.float
     """Decayed support sentiment in [-1, 1]; 0 when nothing is known."""
     home_store_id: _builtins.str
+    """The store the customer buys at most, or moved near."""
     @_builtins.property
-    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerRef]: ...
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.CustomerRef]:
+        """Every identifier that resolves to this customer."""
+
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -244,7 +276,9 @@ class Profile(_message.Message):
     @_builtins.property
     def recent_life_events(self) -> _containers.RepeatedCompositeFieldContainer[Global___LifeEvent]: ...
     @_builtins.property
-    def preferences(self) -> Global___Preferences: ...
+    def preferences(self) -> Global___Preferences:
+        """What the customer told us they want."""
+
     @_builtins.property
     def consents(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentState]:
         """The effective consent per purpose and channel."""
@@ -585,7 +619,9 @@ class WalletOffer(_message.Message):
     @_builtins.property
     def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When it lapses."""
+
     def __init__(
         self,
         *,
@@ -622,9 +658,13 @@ class Event(_message.Message):
     event_id: _builtins.str
     """Idempotency key: an event id seen before is ignored."""
     @_builtins.property
-    def customer(self) -> _common_pb2.CustomerRef: ...
+    def customer(self) -> _common_pb2.CustomerRef:
+        """Whom it concerns, by any identifier; an unknown identifier creates a profile."""
+
     @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; the server's clock when unset."""
+
     @_builtins.property
     def purchase(self) -> Global___Purchase: ...
     @_builtins.property
@@ -662,6 +702,8 @@ Global___Event: _TypeAlias = Event  # noqa: Y015
 
 @_typing.final
 class Purchase(_message.Message):
+    """A purchase in a store or online."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ITEMS_FIELD_NUMBER: _builtins.int
@@ -673,6 +715,7 @@ class Purchase(_message.Message):
     """Total amount; the sum of the lines when zero."""
     currency: _builtins.str
     store_id: _builtins.str
+    """The store; empty for online purchases."""
     channel: _common_pb2.Channel.ValueType
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.BasketItem]: ...
@@ -737,6 +780,7 @@ class OfferResponse(_message.Message):
     kind: Global___OfferResponseKind.ValueType
     offer_id: _builtins.str
     decision_event_id: _builtins.str
+    """The decision that chose the offer (DecideResponse.event_id), when known."""
     channel: _common_pb2.Channel.ValueType
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
@@ -791,6 +835,8 @@ Global___SupportContact: _TypeAlias = SupportContact  # noqa: Y015
 
 @_typing.final
 class LifeEvent(_message.Message):
+    """Something that changed in a customer's life."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -800,7 +846,9 @@ class LifeEvent(_message.Message):
     store_id: _builtins.str
     """For MOVED: the new home store, when known."""
     @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; for birthdays and anniversaries the day counts, any year."""
+
     def __init__(
         self,
         *,
@@ -844,11 +892,15 @@ Global___LocationPing: _TypeAlias = LocationPing  # noqa: Y015
 
 @_typing.final
 class RecordEventsRequest(_message.Message):
+    """A batch of events, applied all or nothing."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]: ...
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]:
+        """At most the configured batch size (EMMA_MAX_BATCH_EVENTS)."""
+
     def __init__(
         self,
         *,
@@ -864,6 +916,8 @@ Global___RecordEventsRequest: _TypeAlias = RecordEventsRequest  # noqa: Y015
 
 @_typing.final
 class RecordEventsResponse(_message.Message):
+    """What happened to the batch."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int
@@ -888,6 +942,8 @@ Global___RecordEventsResponse: _TypeAlias = RecordEventsResponse  # noqa: Y015
 
 @_typing.final
 class RecordEventStreamRequest(_message.Message):
+    """One batch of a bulk load."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
@@ -908,14 +964,19 @@ Global___RecordEventStreamRequest: _TypeAlias = RecordEventStreamRequest  # noqa
 
 @_typing.final
 class RecordEventStreamResponse(_message.Message):
+    """Totals of a bulk load."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
     BATCHES_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
+    """Events applied."""
     duplicates: _builtins.int
+    """Events ignored as seen before."""
     batches: _builtins.int
+    """Batches received."""
     def __init__(
         self,
         *,
@@ -933,6 +994,8 @@ Global___RecordEventStreamResponse: _TypeAlias = RecordEventStreamResponse  # no
 
 @_typing.final
 class LinkIdentityRequest(_message.Message):
+    """Attaches an identifier to a known customer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -961,6 +1024,8 @@ Global___LinkIdentityRequest: _TypeAlias = LinkIdentityRequest  # noqa: Y015
 
 @_typing.final
 class LinkIdentityResponse(_message.Message):
+    """The result of a link, and of the merge it may have caused."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
@@ -989,6 +1054,8 @@ Global___LinkIdentityResponse: _TypeAlias = LinkIdentityResponse  # noqa: Y015
 
 @_typing.final
 class UpdatePreferencesRequest(_message.Message):
+    """Replaces some of a customer's explicit preferences."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -1019,6 +1086,8 @@ Global___UpdatePreferencesRequest: _TypeAlias = UpdatePreferencesRequest  # noqa
 
 @_typing.final
 class UpdatePreferencesResponse(_message.Message):
+    """The preferences after the update."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PREFERENCES_FIELD_NUMBER: _builtins.int
@@ -1039,6 +1108,8 @@ Global___UpdatePreferencesResponse: _TypeAlias = UpdatePreferencesResponse  # no
 
 @_typing.final
 class UpdateConsentRequest(_message.Message):
+    """Changes to append to a customer's consent ledger."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -1046,7 +1117,9 @@ class UpdateConsentRequest(_message.Message):
     @_builtins.property
     def customer(self) -> _common_pb2.CustomerRef: ...
     @_builtins.property
-    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentChange]: ...
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentChange]:
+        """Applied in order; the latest per purpose and channel wins."""
+
     def __init__(
         self,
         *,
@@ -1063,6 +1136,8 @@ Global___UpdateConsentRequest: _TypeAlias = UpdateConsentRequest  # noqa: Y015
 
 @_typing.final
 class UpdateConsentResponse(_message.Message):
+    """The effective consent after the changes."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CONSENTS_FIELD_NUMBER: _builtins.int
@@ -1083,6 +1158,8 @@ Global___UpdateConsentResponse: _TypeAlias = UpdateConsentResponse  # noqa: Y015
 
 @_typing.final
 class ExportCustomerRequest(_message.Message):
+    """Names the customer to export (data subject access)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -1103,6 +1180,8 @@ Global___ExportCustomerRequest: _TypeAlias = ExportCustomerRequest  # noqa: Y015
 
 @_typing.final
 class ExportCustomerResponse(_message.Message):
+    """Everything held about a customer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FOUND_FIELD_NUMBER: _builtins.int
@@ -1115,7 +1194,9 @@ class ExportCustomerResponse(_message.Message):
     @_builtins.property
     def profile(self) -> Global___Profile: ...
     @_builtins.property
-    def consent_ledger(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentChange]: ...
+    def consent_ledger(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConsentChange]:
+        """Every consent change, oldest first."""
+
     def __init__(
         self,
         *,
@@ -1134,6 +1215,8 @@ Global___ExportCustomerResponse: _TypeAlias = ExportCustomerResponse  # noqa: Y0
 
 @_typing.final
 class EraseCustomerRequest(_message.Message):
+    """Names the customer to erase."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CUSTOMER_FIELD_NUMBER: _builtins.int
@@ -1154,6 +1237,8 @@ Global___EraseCustomerRequest: _TypeAlias = EraseCustomerRequest  # noqa: Y015
 
 @_typing.final
 class EraseCustomerResponse(_message.Message):
+    """What erasing removed."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ERASED_FIELD_NUMBER: _builtins.int
@@ -1161,6 +1246,7 @@ class EraseCustomerResponse(_message.Message):
     erased: _builtins.bool
     """False when nothing was held (erasing twice is not an error)."""
     identifiers_removed: _builtins.int
+    """Identifiers that resolved to the customer and were removed."""
     def __init__(
         self,
         *,
