@@ -6,9 +6,12 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from emma_client import EmmaClient, EmmaError
+import grpc
+
+from emma_client import EmmaClient, EmmaError, tls_credentials
 from emma_client.names import CHANNEL_NAMES, TOUCHPOINT_NAMES
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -23,6 +26,23 @@ def _add_connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deadline", type=float, default=2.0, help="seconds before the call gives up"
     )
+    parser.add_argument(
+        "--tls-ca", type=Path, help="CA (PEM) the server's certificate chains to; turns TLS on"
+    )
+    parser.add_argument("--tls", action="store_true", help="TLS, trusting the system's CAs")
+    parser.add_argument("--tls-cert", type=Path, help="this caller's certificate (mutual TLS)")
+    parser.add_argument("--tls-key", type=Path, help="this caller's private key (mutual TLS)")
+    # A file, not the token itself: a command line is visible to every user of the machine.
+    parser.add_argument("--token-file", type=Path, help="file holding this caller's token")
+
+
+def _client(args: argparse.Namespace) -> EmmaClient:
+    """A client for the flags: plaintext unless a TLS flag is given, a token when a file is."""
+    credentials: grpc.ChannelCredentials | None = None
+    if args.tls or args.tls_ca or args.tls_cert or args.tls_key:
+        credentials = tls_credentials(args.tls_ca, args.tls_cert, args.tls_key)
+    token = args.token_file.read_text().strip() if args.token_file else None
+    return EmmaClient(args.address, deadline=args.deadline, credentials=credentials, token=token)
 
 
 def register(commands: Any) -> None:
@@ -84,7 +104,7 @@ def run_decide(args: argparse.Namespace) -> int:
         print("emma decide: give both --lat and --lon, or neither", file=sys.stderr)
         return 2
     try:
-        with EmmaClient(args.address, deadline=args.deadline) as client:
+        with _client(args) as client:
             decision = client.decide(
                 args.customer,
                 touchpoint=args.touchpoint,
@@ -96,7 +116,7 @@ def run_decide(args: argparse.Namespace) -> int:
                 deferred_activation=args.deferred,
                 device=args.device,
             )
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         print(f"emma decide: {error}", file=sys.stderr)
         return 2
     except EmmaError as error:
@@ -108,9 +128,9 @@ def run_decide(args: argparse.Namespace) -> int:
 
 def run_activate(args: argparse.Namespace) -> int:
     try:
-        with EmmaClient(args.address, deadline=args.deadline) as client:
+        with _client(args) as client:
             activated = client.activate(args.event_id)
-    except (ValueError, EmmaError) as error:
+    except (ValueError, OSError, EmmaError) as error:
         print(f"emma activate: {error}", file=sys.stderr)
         return 1
     _print({"event_id": args.event_id, "activated": activated})
@@ -119,9 +139,9 @@ def run_activate(args: argparse.Namespace) -> int:
 
 def run_reward(args: argparse.Namespace) -> int:
     try:
-        with EmmaClient(args.address, deadline=args.deadline) as client:
+        with _client(args) as client:
             accepted = client.reward(args.event_id, args.value, args.kind)
-    except (ValueError, EmmaError) as error:
+    except (ValueError, OSError, EmmaError) as error:
         print(f"emma reward: {error}", file=sys.stderr)
         return 1
     _print({"event_id": args.event_id, "accepted": accepted})
