@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import signal
+import subprocess
 import sys
 import time
 from datetime import date
@@ -18,12 +20,20 @@ from emma.cli.mesh import Mesh, MeshPorts, start_and_report
 from emma.cli.signals import sigterm_as_interrupt
 from emma.decision.catalog import CatalogError
 from emma.simulation.driver import DriveSettings
+from emma.simulation.moments import MomentSettings
+from emma.simulation.moments_report import (
+    moments_document,
+    moments_table,
+    moments_text,
+    summarise_moments,
+)
 from emma.simulation.oracle import UnsupportedCatalog
 from emma.simulation.population import PopulationSettings
 from emma.simulation.report import document, plot, summary_text, table
 from emma.simulation.run import (
     CATALOG,
     MESH_ENV,
+    MomentsTarget,
     SimulationResult,
     SimulationSettings,
     load_simulation_catalog,
@@ -41,7 +51,10 @@ def register(commands: Any) -> None:
         "simulated responses through Reward, and reports the average reward per window "
         "against the oracle, the catalog-priority baseline and uniform random. Starts a "
         "private mesh (Redis, services, learner) with the simulation catalog unless "
-        "--decision-addr and --profile-addr name a running one.",
+        "--decision-addr and --profile-addr name a running one. With --moments the "
+        "customers also produce the events trigger rules fire on, a trigger engine runs on "
+        "the simulated clock beside the mesh, and the report shows the moments separately "
+        "(docs/moments.md).",
     )
     parser.add_argument("--decisions", type=int, default=20_000, help="default %(default)s")
     parser.add_argument("--customers", type=int, default=400, help="default %(default)s")
@@ -70,10 +83,27 @@ def register(commands: Any) -> None:
         help="send Reward(0) when a customer does not respond (else the window's default)",
     )
     parser.add_argument(
+        "--moments",
+        action="store_true",
+        help="also let the customers live through --moment-days of events (store visits with "
+        "location pings, regular purchases, views, life events, support contacts) under a "
+        "trigger engine on the simulated clock, respond to its pushes, and report the moments",
+    )
+    parser.add_argument(
+        "--moment-days",
+        type=int,
+        default=42,
+        help="days of moments, ending today (default %(default)s)",
+    )
+    parser.add_argument(
         "--catalog", type=Path, default=CATALOG, help="simulation catalog (the bundled one)"
     )
     parser.add_argument("--decision-addr", help="drive this decision service (host:port)")
     parser.add_argument("--profile-addr", help="... and load customers into this profile service")
+    parser.add_argument(
+        "--context-addr",
+        help="... with --moments: its context service (its trigger engine must be stopped)",
+    )
     parser.add_argument(
         "--env",
         action="append",
@@ -111,6 +141,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--window, --tail and --days must be >= 1"
     if any("=" not in item for item in args.env):
         return "--env takes NAME=VALUE"
+    if args.moments and args.moment_days < 1:
+        return "--moment-days must be >= 1"
+    if args.moments and args.decision_addr and not (args.context_addr and args.redis_url):
+        return "--moments against a running mesh needs --context-addr and --redis-url"
     return None
 
 
@@ -131,6 +165,7 @@ def settings_of(args: argparse.Namespace) -> SimulationSettings:
         days=args.days,
         window=args.window,
         tail=args.tail,
+        moments=MomentSettings(days=args.moment_days, seed=args.seed) if args.moments else None,
     )
 
 
@@ -151,10 +186,26 @@ def mesh_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def _simulate(args: argparse.Namespace, decision: str, profile: str) -> SimulationResult:
+def stop_wall_clock_engine(mesh: Mesh) -> None:
+    """Stops the mesh's own trigger engine: with moments, the simulation runs the engine on
+    its simulated clock, and two engines would split the events stream between them."""
+    child = mesh.children.get("triggers")
+    if child is None or child.process.poll() is not None:
+        return
+    child.process.send_signal(signal.SIGTERM)
+    try:
+        child.process.wait(timeout=mesh.stop_timeout)
+    except subprocess.TimeoutExpired:
+        child.process.kill()
+        child.process.wait()
+
+
+def _simulate(
+    args: argparse.Namespace, decision: str, profile: str, target: MomentsTarget | None
+) -> SimulationResult:
     settings = settings_of(args)
     progress = _progress(settings.drive.decisions, max(settings.window, 1000), args.quiet)
-    return asyncio.run(simulate(decision, profile, settings, progress))
+    return asyncio.run(simulate(decision, profile, settings, progress, target))
 
 
 def _report(args: argparse.Namespace, result: SimulationResult, where: str) -> None:
@@ -165,8 +216,18 @@ def _report(args: argparse.Namespace, result: SimulationResult, where: str) -> N
     settings = dataclasses.asdict(settings_of(args))
     settings["catalog"] = str(args.catalog)
     settings["mesh"] = where
+    moments = (
+        summarise_moments(result.moments, result.steps) if result.moments is not None else None
+    )
+    if moments is not None:
+        print("\nmoments (trigger engine on the simulated clock):")
+        print(moments_table(moments))
+        print()
+        print(moments_text(moments))
     if args.json:
         report = document(result.windows, result.summary, settings)
+        if moments is not None and result.moments is not None:
+            report["moments"] = moments_document(moments, result.moments)
         args.json.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
         print(f"report: {args.json}")
     if args.steps:
@@ -195,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
         with sigterm_as_interrupt():
             if args.decision_addr:
                 where = f"mesh at {args.decision_addr}"
-                result = _simulate(args, args.decision_addr, args.profile_addr)
+                target = MomentsTarget(args.context_addr, args.redis_url) if args.moments else None
+                result = _simulate(args, args.decision_addr, args.profile_addr, target)
             else:
                 mesh = Mesh(
                     ports=MeshPorts.free(),
@@ -207,7 +269,12 @@ def run(args: argparse.Namespace) -> int:
                 if not start_and_report(mesh, "simulate", sys.stderr):
                     return 1
                 where = "private mesh"
-                result = _simulate(args, mesh.decision_address, mesh.profile_address)
+                target = None
+                if args.moments:
+                    assert mesh.redis_url is not None
+                    stop_wall_clock_engine(mesh)
+                    target = MomentsTarget(mesh.context_address, mesh.redis_url)
+                result = _simulate(args, mesh.decision_address, mesh.profile_address, target)
     except (EmmaError, grpc.RpcError) as error:
         logs = f"; service logs in {mesh.run_dir}" if mesh else ""
         print(f"emma simulate: {error}{logs}", file=sys.stderr)

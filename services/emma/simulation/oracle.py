@@ -2,7 +2,8 @@
 
 The simulation catalog is kept simple enough that the eligible set is known exactly: no
 validity dates, seasons, dayparts, stores, segments or contact caps, and customers have no
-quiet hours. So the actions are the catalog's (offer, channel) pairs that pass the
+quiet hours. Offers reserved for moments (`moment.*` categories) may use any rule: ordinary
+requests never see them. So the actions are the catalog's (offer, channel) pairs that pass the
 touchpoint, consent and dislike rules, in catalog order, as the decision service lists
 them. The driver checks each response's candidate count against this set.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from emma.decision.catalog import Catalog, Offer
 from emma.decision.domain import Channel, Purpose
+from emma.decision.moments import MOMENT_CATEGORY_PREFIX
 from emma.simulation.population import (
     APP_CHANNELS,
     MARKETING_CHANNELS,
@@ -36,7 +38,7 @@ def check_catalog(catalog: Catalog) -> None:
         raise UnsupportedCatalog(
             f"{catalog.source}: contact_policy: caps and cool-downs are not simulated"
         )
-    for offer in catalog.candidates:
+    for offer in asked_for(catalog):
         rules = {
             "valid_from": offer.valid_from,
             "valid_until": offer.valid_until,
@@ -57,6 +59,15 @@ def check_catalog(catalog: Catalog) -> None:
 Action = tuple[Offer, Channel]
 
 
+def asked_for(catalog: Catalog) -> tuple[Offer, ...]:
+    """The candidates of ordinary requests: offers reserved for moments never are one."""
+    return tuple(
+        offer
+        for offer in catalog.candidates
+        if not offer.category.startswith(MOMENT_CATEGORY_PREFIX)
+    )
+
+
 def _consented(offer: Offer, channel: str, customer: Customer) -> bool:
     if channel in MARKETING_CHANNELS and channel not in customer.marketing:
         return False
@@ -71,7 +82,7 @@ def eligible_actions(catalog: Catalog, customer: Customer, moment: Moment) -> li
     """The (offer, channel) pairs the decision service chooses among, in its order."""
     allowed = TOUCHPOINT_CHANNELS[moment.touchpoint]
     actions = []
-    for offer in catalog.candidates:
+    for offer in asked_for(catalog):
         if offer.category in customer.disliked:
             continue
         for channel in offer.channels:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import grpc
 from google.protobuf import field_mask_pb2
 
+from emma.common import sdk as names
+from emma.common.sdk import customer_ref, timestamp
 from emma.common.v1 import common_pb2
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
 from emma.simulation.population import MARKETING_CHANNELS, PAST_CAMPAIGN, Customer
-from emma_client import names
-from emma_client.requests import customer_ref, timestamp
 
 if TYPE_CHECKING:
     from emma.profile.v1.profile_pb2_grpc import ProfileServiceAsyncStub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from datetime import UTC, date, datetime
@@ -10,7 +11,8 @@ from pathlib import Path
 from emma.decision.catalog import Catalog, load_catalog
 from emma.simulation.curve import Summary, Window, curve, summarise
 from emma.simulation.driver import Driver, DriveSettings, Progress, Step
-from emma.simulation.oracle import check_catalog
+from emma.simulation.moments import MomentSettings, MomentsResult, MomentsRun
+from emma.simulation.oracle import asked_for, check_catalog
 from emma.simulation.population import PopulationSettings, Visits, make_population
 from emma.simulation.profiles import load_population
 from emma.simulation.world import World
@@ -45,6 +47,16 @@ class SimulationSettings:
     # Decisions per point of the curve, and decisions the summary covers at the end.
     window: int = 1000
     tail: int = 2000
+    # Moments (the trigger engine on a simulated clock) beside the decisions; None: off.
+    moments: MomentSettings | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MomentsTarget:
+    """What moments need beyond the decision and profile services."""
+
+    context_address: str
+    redis_url: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +64,7 @@ class SimulationResult:
     steps: list[Step]
     windows: list[Window]
     summary: Summary
+    moments: MomentsResult | None = None
 
 
 def load_simulation_catalog(path: Path) -> Catalog:
@@ -66,10 +79,19 @@ async def simulate(
     profile_address: str,
     settings: SimulationSettings,
     progress: Progress | None = None,
+    target: MomentsTarget | None = None,
 ) -> SimulationResult:
-    """Runs the simulation against a mesh whose decision service uses `settings.catalog`."""
+    """Runs the simulation against a mesh whose decision service uses `settings.catalog`.
+
+    With `settings.moments`, the customers also live through the moments' span while the
+    decisions run, under a trigger engine on the simulated clock (emma.simulation.moments);
+    `target` says where the context service and Redis are, and no other trigger engine may
+    read the mesh's events stream meanwhile.
+    """
+    if settings.moments is not None and target is None:
+        raise ValueError("moments need the context service's address and the Redis URL")
     catalog = load_simulation_catalog(settings.catalog)
-    categories = sorted({offer.category for offer in catalog.candidates})
+    categories = sorted({offer.category for offer in asked_for(catalog)})
     customers = make_population(
         categories, settings.population, settings.population_seed, settings.prefix
     )
@@ -79,7 +101,15 @@ async def simulate(
     async with AsyncEmmaClient(
         decision_address, deadline=settings.drive.deadline_s, wait_for_ready=True
     ) as client:
-        steps = await Driver(client, World(), catalog, visits, settings.drive, progress).run()
+        driver = Driver(client, World(), catalog, visits, settings.drive, progress)
+        if settings.moments is None or target is None:
+            steps, moments = await driver.run(), None
+        else:
+            addresses = (decision_address, profile_address, target.context_address)
+            run = MomentsRun(
+                addresses, target.redis_url, catalog, customers, settings.moments, settings.prefix
+            )
+            steps, moments = await asyncio.gather(driver.run(), run.run())
     elapsed = time.monotonic() - started
     windows = curve(steps, settings.window)
-    return SimulationResult(steps, windows, summarise(steps, settings.tail, elapsed))
+    return SimulationResult(steps, windows, summarise(steps, settings.tail, elapsed), moments)
