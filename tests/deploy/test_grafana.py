@@ -14,6 +14,7 @@ from emma.context.config import ContextConfig
 from emma.decision.config import DecisionConfig
 from emma.learner.config import LearnerConfig
 from emma.profile.config import ProfileConfig
+from emma.triggers.config import TriggerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -98,6 +99,7 @@ def test_prometheus_scrapes_each_service_on_its_metrics_port() -> None:
         "profile": ProfileConfig().metrics_port,
         "context": ContextConfig().metrics_port,
         "learner": LearnerConfig().metrics_port,
+        "triggers": TriggerConfig().metrics_port,
     }
     assert defaults == {service: DEFAULT_METRICS_PORTS[service] for service in defaults}
     # The whole mesh fits on one host.

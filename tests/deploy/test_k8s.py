@@ -18,6 +18,8 @@ from emma.decision.catalog import load_catalog
 from emma.decision.config import DecisionConfig
 from emma.learner.config import LearnerConfig
 from emma.profile.config import ProfileConfig
+from emma.triggers.config import TriggerConfig
+from emma.triggers.rules import load_rules
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 OVERLAYS = ["dev", "production"]
@@ -28,6 +30,18 @@ SERVICE_PORTS = {
     "emma-context": (ContextConfig, 50053),
     "emma-decision": (DecisionConfig, 50051),
 }
+
+# Every Deployment: its config (ports and metrics port) and the health-check name its
+# readiness probe asks for (module emma.<name>.server's SERVICE_NAME).
+WORKLOADS = {
+    "emma-decision": (DecisionConfig, "emma.decision.server"),
+    "emma-profile": (ProfileConfig, "emma.profile.server"),
+    "emma-context": (ContextConfig, "emma.context.server"),
+    "emma-learner": (LearnerConfig, "emma.learner"),
+    "emma-triggers": (TriggerConfig, "emma.triggers.server"),
+}
+# Where the production overlay mounts the Secret emma-tls.
+TLS_DIR = "/etc/emma/tls"
 
 needs_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None, reason="kubectl (with its built-in kustomize) is not installed"
@@ -53,7 +67,7 @@ def by_kind(resources: list[dict[str, Any]], kind: str) -> dict[str, dict[str, A
 def emma_settings() -> set[str]:
     return {
         field.metadata["env"]
-        for config in (DecisionConfig, ProfileConfig, ContextConfig, LearnerConfig)
+        for config in (DecisionConfig, ProfileConfig, ContextConfig, LearnerConfig, TriggerConfig)
         for field in dataclasses.fields(config)
         if "env" in field.metadata
     }
@@ -73,7 +87,7 @@ def test_every_resource_matches_the_kubernetes_schema(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_deployments_are_probed_limited_and_unprivileged(overlay: str) -> None:
     deployments = by_kind(render(overlay), "Deployment")
-    assert set(deployments) == {*SERVICE_PORTS, "emma-learner"}
+    assert set(deployments) == set(WORKLOADS)
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -82,13 +96,16 @@ def test_deployments_are_probed_limited_and_unprivileged(overlay: str) -> None:
         assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
         assert "memory" in container["resources"]["limits"], name
-        assert "grpc" in container["readinessProbe"], name
-        assert "grpc" in container["livenessProbe"], name
+        # Production turns TLS on, which native gRPC probes cannot speak: `emma health`.
+        kind = "exec" if overlay == "production" else "grpc"
+        assert kind in container["readinessProbe"], name
+        assert kind in container["livenessProbe"], name
 
 
 @needs_kubectl
 def test_probes_and_services_use_the_real_ports_and_health_names() -> None:
-    resources = render("production")
+    # Native gRPC probes (production's TLS probes: test_production_probes_speak_tls...).
+    resources = render("dev")
     deployments = by_kind(resources, "Deployment")
     services = by_kind(resources, "Service")
     for name, (config, port) in SERVICE_PORTS.items():
@@ -99,6 +116,8 @@ def test_probes_and_services_use_the_real_ports_and_health_names() -> None:
         service_name = container["readinessProbe"]["grpc"]["service"]
         module = __import__(f"emma.{name.removeprefix('emma-')}.server", fromlist=["x"])
         assert service_name == module.SERVICE_NAME
+        assert container["readinessProbe"]["grpc"]["port"] == port
+        assert container["livenessProbe"]["grpc"]["port"] == port
         # Headless, so gRPC clients see every pod and balance calls across them.
         assert services[name]["spec"]["clusterIP"] == "None"
         assert services[name]["spec"]["ports"][0]["port"] == port
@@ -117,7 +136,7 @@ def test_settings_are_real_and_mesh_addresses_name_real_services(overlay: str) -
     emma_keys = {key for key in settings["data"] if key.startswith("EMMA_")}
     assert emma_keys - known == set()
     services = by_kind(resources, "Service")
-    for key in ("EMMA_PROFILE_ADDR", "EMMA_CONTEXT_ADDR"):
+    for key in ("EMMA_PROFILE_ADDR", "EMMA_CONTEXT_ADDR", "EMMA_DECISION_ADDR"):
         host, port = settings["data"][key].removeprefix("dns:///").split(":")
         assert host in services, key
         assert int(port) == services[host]["spec"]["ports"][0]["port"], key
@@ -160,4 +179,97 @@ def test_the_shipped_catalog_and_stores_load() -> None:
     assert len(load_stores(config / "stores.yaml")) >= 1
     kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())
     files = {f for gen in kustomization["configMapGenerator"] for f in gen.get("files", [])}
-    assert files == {"config/catalog.yaml", "config/stores.yaml"}
+    assert files == {"config/catalog.yaml", "config/stores.yaml", "config/rules.yaml"}
+    assert load_rules(config / "rules.yaml").rules
+
+
+def _config_port(config: type, field_name: str) -> int:
+    return int(next(f for f in dataclasses.fields(config) if f.name == field_name).default)
+
+
+def _settings(resources: list[dict[str, Any]]) -> dict[str, str]:
+    (settings,) = [
+        r
+        for r in resources
+        if r["kind"] == "ConfigMap" and r["metadata"]["name"].startswith("emma-settings")
+    ]
+    return dict(settings["data"])
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_declares_its_metrics_port_and_prometheus_finds_it(overlay: str) -> None:
+    resources = render(overlay)
+    settings = _settings(resources)
+    for name, deployment in by_kind(resources, "Deployment").items():
+        config, _ = WORKLOADS[name]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        env_name = next(
+            f.metadata["env"] for f in dataclasses.fields(config) if f.name == "metrics_port"
+        )
+        # The port the process serves /metrics on: the env, else the config's default.
+        expected = int(
+            env.get(env_name) or settings.get(env_name) or _config_port(config, "metrics_port")
+        )
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == expected, name
+        host_name = next(f.metadata["env"] for f in dataclasses.fields(config) if f.name == "host")
+        # The kubelet and Prometheus reach the pod's IP: the process must listen beyond loopback.
+        assert (env.get(host_name) or settings.get(host_name)) == "0.0.0.0", name
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/port"] == str(expected), name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_trigger_engine_runs_with_its_rules_and_the_mesh_addresses(overlay: str) -> None:
+    resources = render(overlay)
+    settings = _settings(resources)
+    triggers = by_kind(resources, "Deployment")["emma-triggers"]
+    (container,) = triggers["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "emma.triggers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["health"] == _config_port(TriggerConfig, "port")
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert settings["EMMA_TRIGGER_RULES"] == f"{mounts['files']}/rules.yaml"
+    for key in ("EMMA_PROFILE_ADDR", "EMMA_CONTEXT_ADDR", "EMMA_DECISION_ADDR"):
+        assert key in settings
+    budgets = by_kind(resources, "PodDisruptionBudget")
+    if overlay == "production":
+        assert budgets["emma-triggers"]["spec"]["selector"]["matchLabels"] == {
+            "app.kubernetes.io/name": "emma-triggers"
+        }
+
+
+@needs_kubectl
+def test_production_probes_speak_tls_through_emma_health() -> None:
+    from emma.cli.main import build_parser
+
+    deployments = by_kind(render("production"), "Deployment")
+    for name, deployment in deployments.items():
+        config, module_name = WORKLOADS[name]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        # TLS on the server and on the calls to the mesh, from the mounted Secret.
+        assert env["EMMA_TLS_CERT"].startswith(TLS_DIR + "/"), name
+        assert env["EMMA_MESH_TLS_CA"].startswith(TLS_DIR + "/"), name
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts[TLS_DIR]]["secret"]["secretName"] == "emma-tls", name
+        port = _config_port(config, "port")
+        module = __import__(module_name, fromlist=["SERVICE_NAME"])
+        for probe, service in (("readinessProbe", module.SERVICE_NAME), ("livenessProbe", "")):
+            command = container[probe]["exec"]["command"]
+            assert command[:2] == ["emma", "health"], (name, probe)
+            # The command parses as `emma health` does, with the real port and health name.
+            args = build_parser().parse_args(command[1:])
+            assert args.address == f"127.0.0.1:{port}", (name, probe)
+            assert args.service == service, (name, probe)
+            assert args.tls_server_name == name, (name, probe)
+            for path in (args.tls_ca, args.tls_cert, args.tls_key):
+                assert str(path).startswith(TLS_DIR + "/"), (name, probe)
+            assert container[probe]["timeoutSeconds"] >= 5, (name, probe)

@@ -32,6 +32,8 @@ SERVER_NAMES = (
     "emma-profile",
     "emma-context",
     "emma-learner",
+    "triggers",
+    "emma-triggers",
 )
 
 # Callers of the development setup and their scopes; `decision` is the mesh's own identity.

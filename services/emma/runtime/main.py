@@ -16,6 +16,7 @@ from emma.runtime.metrics import configure_metrics
 from emma.runtime.redis_metrics import RedisLatencyProcessor
 from emma.runtime.server import EmmaServer, serve_until_signalled
 from emma.runtime.tracing import configure_tracing, shutdown_tracing
+from emma.runtime.worker_metrics import WORKER_HOST, serve_worker_metrics
 from emma.runtime.workers import Supervisor, reserve_port
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,20 @@ def _serve_in_workers(
     if getattr(config, "port", None) == 0:
         # Every worker must bind the same port: pick it here, not in each worker.
         config = dataclasses.replace(config, port=reserve_port(config.host))  # type: ignore[type-var]
-    target = functools.partial(_serve_worker, name, config, build_server, loop)
+    # One metrics port for the service, whatever its worker count: the supervisor serves it
+    # and gathers the workers' metrics from private loopback ports (emma.runtime.worker_metrics).
+    worker_ports: tuple[int, ...] = ()
+    if config.metrics_port:
+        worker_ports = tuple(reserve_port(WORKER_HOST) for _ in range(workers))
+        try:
+            serve_worker_metrics(config.host, config.metrics_port, worker_ports)
+        except OSError as error:
+            print(
+                f"{name}: cannot serve metrics on port {config.metrics_port}: {error}",
+                file=sys.stderr,
+            )
+            return 2
+    target = functools.partial(_serve_worker, name, config, build_server, loop, worker_ports)
     return Supervisor(workers, target, name=name).run(config.shutdown_grace_s + 5.0)
 
 
@@ -79,11 +93,12 @@ def _serve_worker(
     config: C,
     build_server: Callable[[C], tuple[EmmaServer, int]],
     loop: str,
+    worker_ports: tuple[int, ...],
     index: int,
 ) -> int:
-    # Each worker serves its own metrics, on the ports after the configured one.
-    metrics_port = config.metrics_port + index if config.metrics_port else 0
-    return _serve(name, config, build_server, loop, metrics_port)
+    # Each worker serves its metrics on its private loopback port; the supervisor gathers.
+    metrics_port = worker_ports[index] if worker_ports else 0
+    return _serve(name, config, build_server, loop, metrics_port, WORKER_HOST)
 
 
 def _serve(
@@ -92,11 +107,12 @@ def _serve(
     build_server: Callable[[C], tuple[EmmaServer, int]],
     loop: str,
     metrics_port: int,
+    metrics_host: str | None = None,
 ) -> int:
     configure_logging(name)
     try:
         # Metrics first: the Redis latency processor records on the configured meter.
-        configure_metrics(name, config.host, metrics_port)
+        configure_metrics(name, metrics_host or config.host, metrics_port)
     except OSError as error:
         print(f"{name}: cannot serve metrics on port {metrics_port}: {error}", file=sys.stderr)
         return 2
