@@ -198,10 +198,12 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.EraseCustomerRequest, context: Context
     ) -> profile_pb2.EraseCustomerResponse:
         ref = _customer(request)
-        customer_id = await self._canonical(ref) if self._wallet is not None else None
-        result = await self._store.erase_customer(ref, self._clock())
-        if self._wallet is not None and customer_id:
-            await self._wallet.erase(customer_id)
+        # The erase script deletes the wallet (same hash tag) and, with the outbox on, appends
+        # the erasure for the trigger engine and the decision service's contact records.
+        stream, maxlen = (
+            (self._outbox.stream, self._outbox.maxlen) if self._outbox is not None else ("", 1)
+        )
+        result = await self._store.erase_customer(ref, self._clock(), stream, maxlen)
         # An audit trail of erasures, without the personal data that was erased.
         log.info(
             "customer erased",

@@ -25,6 +25,7 @@ from emma.profile.model import (
     Profile,
     RecordResult,
 )
+from emma.profile.outbox import Erasure, append_erasure, identifier_text
 from emma.profile.record import Record
 from emma.profile.scripts import ScriptRunner
 from emma.runtime.errors import Aborted
@@ -229,14 +230,25 @@ class ProfileStore:
             values: list[Any] = await pipe.execute()
         return {key: value for key, value in zip(mains, values, strict=True) if value}
 
-    async def erase_customer(self, ref: CustomerRef, now: datetime) -> EraseResult:
-        """Deletes the identifiers' redirect records, then every key of the profile.
+    async def erase_customer(
+        self, ref: CustomerRef, now: datetime, stream: str = "", maxlen: int = 1
+    ) -> EraseResult:
+        """Deletes the identifiers' redirect records, then every key of the profile and its
+        wallet; appends the erasure to `stream` (the profile-events outbox) unless empty.
 
         Redirects first: if erasure stops halfway, the profile still lists its identifiers
-        and erasing again finishes the job.
+        and erasing again finishes the job. On a single Redis the erase script appends the
+        erasure in its atomic step; on a cluster the stream lives in another slot, so it is
+        appended first: an erasure never happens without its entry, and a failure after the
+        append fails the call, whose retry appends again (consumers are idempotent). An
+        unknown customer still gets an entry: consumers may hold counters of the identifier.
         """
+        now_ms = int(aggregates.epoch(now) * 1000)
         found = await self.identities.live(home_id(ref), now)
         if found is None:
+            if stream:
+                erasure = Erasure(home_id(ref), (identifier_text(ref.kind, ref.value),), now_ms)
+                await append_erasure(self._redis, stream, maxlen, erasure)
             return EraseResult(erased=False, identifiers_removed=0)
         customer_id = found.stored.customer_id
         refs = found.stored.record.refs()
@@ -246,5 +258,14 @@ class ProfileStore:
             for home in homes
         ]
         await self._runner.call_many(calls)
-        _, reply = await self.identities.on_profile(customer_id, "erase", [], now)
+        in_script = stream if self._follow_in_script == "1" else ""
+        if stream and not in_script:
+            named = sorted(identifier_text(r.kind, r.value) for r in refs)
+            erasure = Erasure(customer_id, tuple(named), now_ms)
+            await append_erasure(self._redis, stream, maxlen, erasure)
+        tag_opening = (
+            len(customer_keys(self._config.key_prefix, customer_id).tag) - len(customer_id) - 1
+        )
+        args = [in_script, str(maxlen), str(now_ms), str(tag_opening)]
+        _, reply = await self.identities.on_profile(customer_id, "erase", args, now)
         return EraseResult(erased=int(reply[1]) > 0, identifiers_removed=len(refs))

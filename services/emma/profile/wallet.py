@@ -170,7 +170,7 @@ def _ops(messages: Sequence[profile_pb2.Event], now: datetime, lifetime: timedel
 
 
 class Wallet:
-    """Opens, closes, reads and erases the wallet entries of customers."""
+    """Opens, closes and reads the wallet entries of customers (lua/erase.lua erases them)."""
 
     def __init__(self, client: RedisClient, prefix: str, lifetime: timedelta) -> None:
         self._client = client
@@ -222,9 +222,6 @@ class Wallet:
         if customer_id and customer_id != guess:
             offers = await self.open_offers(customer_id, now)
         return profile, offers
-
-    async def erase(self, customer_id: str) -> int:
-        return int(await self._client.delete(self.key(customer_id)))
 
     def key(self, customer_id: str) -> str:
         return wallet_key(self._prefix, customer_id)

@@ -8,6 +8,13 @@ State keys (prefix `emma:trg` by default; customer keys hold pseudonyms only):
   <p>:rep:<customer pseudonym>      hash    product -> "last,interval,count" (replenishment)
   <p>:due                           zset    timer key -> due epoch seconds
   <p>:timer                         hash    timer key -> JSON firing (holds the identifier)
+  <p>:tk:<identifier pseudonym>     set     the identifier's timer keys (found at erasure)
+  <p>:out:<customer pseudonym>      set     the customer's outbound entry ids (found at erasure)
+  <p>:erased:<identifier pseudonym> string  time (ms) of the identifier's erasure, TTL
+
+An erasure entry on the events stream deletes the customer's keys, timers and outbound
+entries (emma.triggers.erasure); its tombstones make events recorded before the erasure,
+if processed after it, change nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +38,10 @@ from emma.common.v1 import common_pb2
 from emma.context.v1 import context_pb2
 from emma.decision.v1 import decision_pb2
 from emma.profile.model import IdentifierKind
-from emma.profile.outbox import EVENTS_FIELD, RECORDED_FIELD
+from emma.profile.outbox import EVENTS_FIELD, RECORDED_FIELD, Erasure, release
 from emma.profile.v1 import profile_pb2
 from emma.runtime.privacy import pseudonymise
-from emma.triggers import kinds
+from emma.triggers import erasure, kinds
 from emma.triggers.config import TriggerConfig
 from emma.triggers.kinds import Firing, Timer
 from emma.triggers.rules import Rule, Rules
@@ -100,6 +107,7 @@ class Engine:
         self.stats: collections.Counter[str] = collections.Counter()
         self._stopping = asyncio.Event()
         self._p = config.state_prefix
+        self.keys = erasure.StateKeys(config.state_prefix)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -162,6 +170,19 @@ class Engine:
                 await self._done(entry_id)
                 continue
             try:
+                erased = Erasure.of_entry(fields)
+            except ValueError:
+                self.stats["skipped.malformed"] += 1
+                log.warning("trigger engine: malformed erasure entry skipped")
+                await self._done(entry_id)
+                continue
+            if erased is not None:
+                # Other groups (the decision service's contact records) read it too: deleted
+                # when the last of them is done. A Redis failure leaves it pending.
+                await self.erase(erased)
+                await release(self.redis, self.config.events_stream, self.config.group, entry_id)
+                continue
+            try:
                 await self.handle_entry(fields)
             except Retry:
                 self.stats["retry"] += 1
@@ -188,8 +209,42 @@ class Engine:
             log.warning("trigger engine: malformed outbox entry skipped")
             return
         recorded = datetime.fromtimestamp(recorded_ms / 1000, UTC)
+        named = {
+            event.event_id: erasure.identifier_pseudonym(*kinds.customer_of(event))
+            for event in batch.events
+        }
+        tombstones = await erasure.erased_before(self.redis, self.keys, named.values())
         for event in batch.events:
+            if tombstones.get(named[event.event_id], -1) >= recorded_ms:
+                # Recorded before its customer was erased: it must not bring state back.
+                self.stats["skipped.erased"] += 1
+                continue
             await self.handle_event(event, recorded)
+
+    async def erase(self, erased: Erasure) -> int:
+        """Deletes everything the engine keeps about an erased customer; idempotent."""
+        removed = await erasure.forget(
+            self.redis,
+            self.keys,
+            erased,
+            rules=self.rules,
+            now=self.clock(),
+            staleness_s=self.config.staleness_s,
+            firing_window_s=self.config.firing_window_s,
+            outbound_stream=self.config.outbound_stream,
+            tombstone_ttl_s=self._tombstone_ttl_s(),
+        )
+        self.stats["erased"] += 1
+        log.info(
+            "trigger state erased",
+            extra={"customer": pseudonymise(erased.customer_id), "removed": removed},
+        )
+        return removed
+
+    def _tombstone_ttl_s(self) -> int:
+        """Longer than an entry can wait before it is processed in ordinary operation."""
+        config = self.config
+        return int(max(86_400.0, 4 * config.staleness_s, 4 * config.claim_idle_s))
 
     # --- events -------------------------------------------------------------------------------
 
@@ -322,9 +377,17 @@ class Engine:
 
     async def _schedule(self, timer: Timer) -> None:
         body = json.dumps(_firing_json(timer.firing))
+        # The identifier's index of timers, so an erasure finds them without a scan; it
+        # lives until a while after the latest of them is due.
+        index = self.keys.timers_of(kinds.timer_identifier(timer.key))
+        ttl = int((timer.due - self.clock() + erasure.TIMER_INDEX_SLACK).total_seconds())
+        ttl = max(ttl, int(erasure.TIMER_INDEX_SLACK.total_seconds()))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(f"{self._p}:timer", timer.key, body)
             pipe.zadd(f"{self._p}:due", {timer.key: timer.due.timestamp()})
+            pipe.sadd(index, timer.key)
+            pipe.expire(index, ttl, nx=True)
+            pipe.expire(index, ttl, gt=True)
             await pipe.execute()
         self.stats["scheduled"] += 1
 
@@ -482,11 +545,14 @@ class Engine:
             "store_id": firing.store_id,
             "model_version": response.model_version,
         }
-        await self.redis.xadd(
+        # With the entry, atomically, the customer's index of entries: an erasure deletes
+        # them (they name the recipient) without scanning the stream.
+        await erasure.publish_outbound(
+            self.redis,
             self.config.outbound_stream,
-            fields,  # type: ignore[arg-type]
-            maxlen=self.config.outbound_maxlen,
-            approximate=True,
+            self.config.outbound_maxlen,
+            self.keys.outbound_of(subject),
+            fields,
         )
 
 

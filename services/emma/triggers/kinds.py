@@ -58,6 +58,11 @@ def timer_key(rule: Rule, event: profile_pb2.Event, discriminator: str = "") -> 
     return f"{rule.name}|{pseudonymise(f'{kind}:{value}')}|{discriminator}"
 
 
+def timer_identifier(key: str) -> str:
+    """The identifier pseudonym a timer key (timer_key) holds."""
+    return key.split("|")[1]
+
+
 def geofence(
     rule: Rule, event: profile_pb2.Event, at: datetime, store_id: str, in_store: bool, open_: bool
 ) -> Firing | None:

@@ -1,0 +1,188 @@
+"""Erasure in the trigger engine: which state keys belong to an erased customer, and their removal.
+
+The engine keys its state by pseudonyms: of the canonical id (`subject`: dedup, firing
+counts, cool-down, the outbound index) and of each identifier as events name it
+(`<kind number>:<value>`: replenishment histories, timers). An erasure entry names the
+canonical id and every identifier, so every key can be computed, except the timers and
+outbound entries, which are found through per-customer indexes kept when they are written.
+Dedup and count keys are per window: the windows whose keys may still exist are computed
+from the rule windows, the staleness bound and the keys' TTLs, so nothing is scanned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import redis.asyncio as redis
+
+from emma.profile.model import IdentifierKind
+from emma.profile.outbox import Erasure
+from emma.runtime.privacy import pseudonymise
+from emma.triggers.rules import Rules
+
+# How far in the future an event may be dated (the profile service refuses more).
+_FUTURE = timedelta(days=1)
+# How long an outbound index and a timer index outlive their latest entry.
+OUTBOUND_INDEX_TTL_S = int(timedelta(days=400).total_seconds())
+TIMER_INDEX_SLACK = timedelta(days=1)
+
+
+def identifier_pseudonym(kind: int, value: str) -> str:
+    """The pseudonym the engine keys an identifier's state by (as events spell it)."""
+    return pseudonymise(f"{kind}:{value}")
+
+
+def identifier_pseudonyms(erasure: Erasure) -> list[str]:
+    """Pseudonyms of every identifier of the erasure, and of the canonical id as a customer id."""
+    named = {f"{int(IdentifierKind.CUSTOMER_ID)}:{erasure.customer_id}", *erasure.identifiers}
+    return sorted(pseudonymise(identifier) for identifier in named)
+
+
+def _windows(now: datetime, window_s: float, reach_s: float) -> range:
+    """Indexes of the windows of width `window_s` whose keys may still exist at `now`: keys
+    live 2 windows, and their firing time lies up to `reach_s` before their creation and up
+    to a day after now."""
+    width = max(1.0, window_s)
+    first = math.floor((now.timestamp() - 2 * width - reach_s) / width)
+    last = math.floor((now + _FUTURE).timestamp() / width)
+    return range(first, last + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class StateKeys:
+    """The engine's key names (engine.py documents the layout)."""
+
+    prefix: str
+
+    def dedup(self, subject: str, rule: str, window: int) -> str:
+        return f"{self.prefix}:dedup:{subject}:{rule}:{window}"
+
+    def count(self, subject: str, window: int) -> str:
+        return f"{self.prefix}:count:{subject}:{window}"
+
+    def cool(self, subject: str) -> str:
+        return f"{self.prefix}:cool:{subject}"
+
+    def replenishment(self, identifier: str) -> str:
+        return f"{self.prefix}:rep:{identifier}"
+
+    def timers_of(self, identifier: str) -> str:
+        return f"{self.prefix}:tk:{identifier}"
+
+    def outbound_of(self, subject: str) -> str:
+        return f"{self.prefix}:out:{subject}"
+
+    def erased(self, identifier: str) -> str:
+        return f"{self.prefix}:erased:{identifier}"
+
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:due"
+
+    @property
+    def timer(self) -> str:
+        return f"{self.prefix}:timer"
+
+
+def windowed_keys(
+    keys: StateKeys,
+    subject: str,
+    rules: Rules,
+    now: datetime,
+    staleness_s: float,
+    firing_window_s: float,
+) -> list[str]:
+    """Every dedup and firing-count key of `subject` that may exist at `now`."""
+    found = [
+        keys.dedup(subject, rule.name, window)
+        for rule in rules.rules
+        for window in _windows(now, rule.window.total_seconds(), staleness_s)
+    ]
+    found += [keys.count(subject, w) for w in _windows(now, firing_window_s, staleness_s)]
+    return found
+
+
+# XADD and the customer's index of outbound entries in one step. KEYS: stream, index.
+# ARGV: maxlen, index TTL seconds, then field, value pairs. Returns the entry id.
+_PUBLISH = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('SADD', KEYS[2], id)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return id
+"""
+
+
+async def publish_outbound(
+    client: redis.Redis, stream: str, maxlen: int, index: str, fields: dict[str, str]
+) -> str:
+    """Appends an outbound action and indexes it under its customer; returns the entry id."""
+    pairs = [part for field, value in fields.items() for part in (field, value)]
+    entry_id = await client.eval(_PUBLISH, 2, stream, index, maxlen, OUTBOUND_INDEX_TTL_S, *pairs)
+    return _text(entry_id)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def forget(
+    client: redis.Redis,
+    keys: StateKeys,
+    erasure: Erasure,
+    *,
+    rules: Rules,
+    now: datetime,
+    staleness_s: float,
+    firing_window_s: float,
+    outbound_stream: str,
+    tombstone_ttl_s: int,
+) -> int:
+    """Deletes the customer's state, timers and outbound entries; leaves a tombstone per
+    identifier so a batch recorded before the erasure but processed after it (another
+    replica, a claimed entry) cannot create state again. Idempotent; returns keys and
+    entries removed."""
+    subject = pseudonymise(erasure.customer_id)
+    identifiers = identifier_pseudonyms(erasure)
+    async with client.pipeline(transaction=False) as pipe:
+        for identifier in identifiers:
+            pipe.smembers(keys.timers_of(identifier))
+        pipe.smembers(keys.outbound_of(subject))
+        indexed = await pipe.execute()
+    timers = sorted({_text(key) for members in indexed[:-1] for key in members})
+    outbound = sorted({_text(entry) for entry in indexed[-1]})
+    doomed = [
+        *windowed_keys(keys, subject, rules, now, staleness_s, firing_window_s),
+        keys.cool(subject),
+        keys.outbound_of(subject),
+        *(keys.replenishment(identifier) for identifier in identifiers),
+        *(keys.timers_of(identifier) for identifier in identifiers),
+    ]
+    async with client.pipeline(transaction=False) as pipe:
+        for identifier in identifiers:
+            pipe.set(keys.erased(identifier), erasure.recorded_ms, ex=tombstone_ttl_s)
+        if timers:
+            pipe.zrem(keys.due, *timers)
+            pipe.hdel(keys.timer, *timers)
+        if outbound:
+            pipe.xdel(outbound_stream, *outbound)
+        pipe.delete(*doomed)
+        replies = await pipe.execute()
+    return sum(int(r) for r in replies[len(identifiers) :])
+
+
+async def erased_before(
+    client: redis.Redis, keys: StateKeys, identifiers: Iterable[str]
+) -> dict[str, int]:
+    """Identifier pseudonym -> time (ms) of its latest erasure, for those erased lately."""
+    named = sorted(set(identifiers))
+    if not named:
+        return {}
+    values = await client.mget([keys.erased(identifier) for identifier in named])
+    return {
+        identifier: int(value)
+        for identifier, value in zip(named, values, strict=True)
+        if value is not None
+    }
