@@ -18,7 +18,7 @@ from emma.common.v1 import common_pb2
 from emma.decision.bandit import Bandit
 from emma.decision.catalog import Catalog, parse_catalog
 from emma.decision.config import DEFAULT_VW_ARGS
-from emma.decision.contacts import ContactGate, ContactStore
+from emma.decision.contacts import ContactGate, ContactRecord, ContactStore
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, QuietHours, Situation
 from emma.decision.pipeline import Decider, Degraded, PipelineSettings
@@ -121,14 +121,14 @@ async def test_two_parallel_decisions_for_the_last_slot_one_gets_the_channel(
 async def test_a_lost_reservation_chooses_again_among_the_rest(store: ContactStore) -> None:
     # The counters were read empty, then another replica took the push slot.
     class LateReader(ContactGate):
-        async def history(self, *args: Any) -> Any:
+        async def record(self, *args: Any) -> Any:
             from emma.decision.policy import NO_CONTACTS
 
             await store.reserve(
                 pseudonymise("c-anna"), "other", Channel.PUSH, *(PUSH_ONLY.request_time,) * 2,
                 catalog().policy,
             )  # fmt: skip
-            return NO_CONTACTS
+            return ContactRecord(NO_CONTACTS, "salt")
 
     pipeline = Decider(
         catalog(), Bandit(DEFAULT_VW_ARGS), Dependencies(ANNA), Sink(), SETTINGS,
@@ -160,7 +160,7 @@ async def test_counters_down_answer_with_uncapped_channels_and_say_so(dead_addr:
         await broken.aclose()
 
 
-async def test_without_caps_no_counter_is_read(dead_addr: str) -> None:
+async def test_without_caps_an_unreadable_record_degrades_nothing(dead_addr: str) -> None:
     host, port = dead_addr.split(":")
     broken = aioredis.Redis(host=host, port=int(port), socket_connect_timeout=0.2)
     try:
@@ -168,6 +168,8 @@ async def test_without_caps_no_counter_is_read(dead_addr: str) -> None:
         pipeline = decider(
             ContactStore(broken, "emma:contacts", 3600), uncapped, Dependencies(ANNA)
         )
+        # The record (only its log salt matters without caps) is read until the budget ends.
+        pipeline.settings = dataclasses.replace(SETTINGS, budget_s=0.1)
         decision = await pipeline.decide(PUSH_ONLY)
         assert decision.channel is Channel.PUSH and decision.degraded == ()
     finally:

@@ -104,6 +104,21 @@ class DecisionConfig:
         "EMMA_CONTACT_KEY_PREFIX",
         "prefix of the Redis keys holding contact records for frequency caps",
     )
+    profile_events_stream: str = setting(
+        "emma:profile-events",
+        "EMMA_PROFILE_EVENTS_STREAM",
+        "profile-events stream whose erasures delete contact records; empty: off",
+    )
+    erasure_group: str = setting(
+        "emma-decision-erasure",
+        "EMMA_ERASURE_GROUP",
+        "consumer group of the decision replicas on the profile-events stream",
+    )
+    erasure_claim_idle_s: float = setting(
+        30.0,
+        "EMMA_ERASURE_CLAIM_IDLE_S",
+        "seconds an erasure stays unacknowledged before another replica claims it",
+    )
 
     context_cache_entries: int = setting(
         4096,
@@ -132,6 +147,8 @@ class DecisionConfig:
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")
         require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")
+        require(bool(self.erasure_group), "EMMA_ERASURE_GROUP: must not be empty")
+        require(self.erasure_claim_idle_s > 0, "EMMA_ERASURE_CLAIM_IDLE_S: must be > 0")
         require(bool(self.profile_addr.strip()), "EMMA_PROFILE_ADDR: must not be empty")
         require(bool(self.context_addr.strip()), "EMMA_CONTEXT_ADDR: must not be empty")
         require(bool(self.decision_stream), "EMMA_DECISION_STREAM: must not be empty")

@@ -1,12 +1,20 @@
 """Frequency caps in Redis: each customer's recent contacts, read in one round trip and
-reserved atomically after the model's choice (or counted at Activate for deferred offers).
+reserved atomically after the model's choice (or counted at Activate for deferred offers);
+and the customer's decision-log salt, kept beside the contacts.
 
 Layout (keys carry the customer's pseudonym only, never an identifier):
   <prefix>:{<pseudonym>}        sorted set  member `<channel>|<event id>`, score = epoch
-                                            seconds of the (possibly scheduled) delivery
+                                            seconds of the (possibly scheduled) delivery;
+                                            and `salt|<hex>` at score +inf: the salt of the
+                                            customer's pseudonym in the decision log
   <prefix>:pending:<event id>   string      JSON {subject, channel, at} of a deferred decision,
                                             counted when Activate arrives
 The hash tag is the pseudonym, so a customer's contacts live in one Redis Cluster slot.
+
+The decision log names a customer by a keyed hash of their pseudonym and the random salt
+(`salted_pseudonym`), never by something recomputable from the identifier alone: deleting
+the contact record (`forget_customer`) deletes the salt, and past log entries can no longer
+be linked to the customer; their next decision draws a new salt.
 """
 
 from __future__ import annotations
@@ -14,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import math
-from collections.abc import Sequence
+import secrets
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -25,54 +36,147 @@ import redis.asyncio as redis
 
 from emma.decision import eligibility as elig
 from emma.decision.bandit import sample_index
+from emma.decision.decision_log import EncodedDecision, LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput
 from emma.decision.policy import Cap, Contact, ContactHistory, ContactPolicy
-from emma.runtime.privacy import pseudonymise
+from emma.runtime.privacy import pseudonym_key, pseudonymise
 
 log = logging.getLogger(__name__)
 
 # IDENTIFIER_KIND_CUSTOMER_ID of emma.common.v1: such a reference is its own canonical id.
 _CUSTOMER_ID_KIND = 1
 _SUBJECT_CACHE = 10_000
+# The salt member's prefix; its score (+inf) keeps it out of every window and every trim.
+_SALT = "salt|"
+# A record holding only a salt lives this long after the customer's last decision: past
+# it the next decision draws a new salt, so log entries a long silence apart are unlinked.
+SALT_TTL = timedelta(days=90)
+
+# Reads the contacts after ARGV[1] (a ZRANGEBYSCORE bound) with the salt, adding ARGV[2] as
+# the salt when there is none (of concurrent first decisions the first adds, all read it),
+# and keeps the record between ARGV[3] / 2 and ARGV[3] ms (refreshed when half is gone, so
+# most reads write nothing, not even to the AOF). Returns member, score, member, score, ...;
+# the salt is the last pair (the only member at +inf).
+_READ = """
+local key = KEYS[1]
+local entries = redis.call('ZRANGEBYSCORE', key, ARGV[1], '+inf', 'WITHSCORES')
+local n = #entries
+if n == 0 or string.sub(entries[n - 1], 1, 5) ~= 'salt|' then
+  local salt = 'salt|' .. ARGV[2]
+  redis.call('ZADD', key, 'inf', salt)
+  entries[n + 1] = salt
+  entries[n + 2] = 'inf'
+end
+if redis.call('PTTL', key) < tonumber(ARGV[3]) / 2 then redis.call('PEXPIRE', key, ARGV[3]) end
+return entries
+"""
 
 # Checks every cap covering the channel and adds the contact only when all are under their
 # limit, in one atomic step: of two concurrent decisions for the last slot exactly one wins.
-# KEYS[1] the contact set. ARGV: member, score, trim-below score, ttl ms, then per cap:
-# window seconds, limit, ",channel,channel," (",," for every channel). Returns 1 when the
-# contact is (or already was) recorded, 0 when a cap is full.
+# KEYS[1] the contact set. ARGV: member, score, trim-below score, ttl ms, number of caps,
+# then per cap: window seconds, limit, ",channel,channel," (",," for every channel).
+# With KEYS[2] (the decision stream) and KEYS[3] (the decision's marker), a recorded
+# contact also writes the decision log in the same step; then ARGV goes on with the
+# stream's approximate maxlen, the marker, its ttl in seconds and the entry's fields.
+# Returns 1 when the contact is (or already was) recorded, 0 when a cap is full.
 _RESERVE = """
 local key = KEYS[1]
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[3])
-if redis.call('ZSCORE', key, ARGV[1]) then return 1 end
-local score = tonumber(ARGV[2])
-local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-for i = 5, #ARGV, 3 do
-  local since = score - tonumber(ARGV[i])
-  local limit = tonumber(ARGV[i + 1])
-  local channels = ARGV[i + 2]
-  local count = 0
-  for j = 1, #entries, 2 do
-    local channel = string.match(entries[j], '^[^|]*')
-    if tonumber(entries[j + 1]) > since and
-       (channels == ',,' or string.find(channels, ',' .. channel .. ',', 1, true)) then
-      count = count + 1
+local reserved = redis.call('ZSCORE', key, ARGV[1])
+local caps_end = 5 + 3 * tonumber(ARGV[5])
+if not reserved then
+  local score = tonumber(ARGV[2])
+  local entries = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 6, caps_end, 3 do
+    local since = score - tonumber(ARGV[i])
+    local limit = tonumber(ARGV[i + 1])
+    local channels = ARGV[i + 2]
+    local count = 0
+    for j = 1, #entries, 2 do
+      local channel = string.match(entries[j], '^[^|]*')
+      if channel ~= 'salt' and tonumber(entries[j + 1]) > since and
+         (channels == ',,' or string.find(channels, ',' .. channel .. ',', 1, true)) then
+        count = count + 1
+      end
     end
+    if count >= limit then return 0 end
   end
-  if count >= limit then return 0 end
+  redis.call('ZADD', key, score, ARGV[1])
+  if redis.call('PTTL', key) < tonumber(ARGV[4]) then redis.call('PEXPIRE', key, ARGV[4]) end
 end
-redis.call('ZADD', key, score, ARGV[1])
-redis.call('PEXPIRE', key, ARGV[4])
+if #KEYS == 3 then
+  local fields = {}
+  for i = caps_end + 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[caps_end + 1], '*', unpack(fields))
+  redis.call('SET', KEYS[3], ARGV[caps_end + 2], 'EX', ARGV[caps_end + 3])
+end
 return 1
 """
+
+
+def salted_pseudonym(subject: str, salt: str | None) -> str:
+    """The decision log's name for a customer: a keyed hash of their pseudonym and salt.
+
+    Without a salt (the contact record could not be read) a one-off random salt is used:
+    such an entry is linked to nobody, which errs on the side of the customer.
+    """
+    salt = salt if salt is not None else secrets.token_hex(16)
+    digest = hmac.new(pseudonym_key(), f"{salt}|{subject}".encode(), hashlib.sha256)
+    return "p-" + digest.hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactRecord:
+    """What a customer's contact record holds: counted contacts and the log salt."""
+
+    history: ContactHistory
+    salt: str
+
+
+def contact_subjects(customer_id: str, identifiers: Iterable[str] = ()) -> list[str]:
+    """Every pseudonym a customer's contact records may be kept under: the canonical id's,
+    and each identifier's (`<kind number>:<value>`, as the profile stores them) for
+    decisions made before the profile said whose the identifier is."""
+    subjects = [pseudonymise(customer_id)] if customer_id else []
+    subjects += [pseudonymise(identifier) for identifier in identifiers]
+    return list(dict.fromkeys(subjects))
+
+
+async def forget_customer(
+    client: redis.Redis | redis.RedisCluster,
+    prefix: str,
+    customer_id: str,
+    identifiers: Iterable[str] = (),
+) -> int:
+    """Erasure: deletes the customer's contact records, salts included; returns how many.
+
+    `prefix` is EMMA_CONTACT_KEY_PREFIX, `customer_id` the canonical id, `identifiers`
+    every identifier linked to it as `<kind number>:<value>` (emma.common.v1.IdentifierKind).
+    Past decision-log entries then carry a pseudonym nobody can compute again; the
+    frequency caps start from zero and the next decision draws a new salt. Idempotent.
+    One DEL per key: the keys live in different Cluster slots.
+    """
+    deleted = 0
+    for subject in contact_subjects(customer_id, identifiers):
+        deleted += int(await client.delete(f"{prefix}:{{{subject}}}"))
+    return deleted
 
 
 class ContactStore:
     """The contact records of customers, keyed by pseudonym."""
 
-    def __init__(self, client: redis.Redis, prefix: str, pending_ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        pending_ttl_s: float,
+        salt_ttl: timedelta = SALT_TTL,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.pending_ttl_s = pending_ttl_s
+        self.salt_ttl_ms = math.ceil(salt_ttl.total_seconds() * 1000)
+        self._read = client.register_script(_READ)
         self._reserve = client.register_script(_RESERVE)
 
     def key(self, subject: str) -> str:
@@ -81,22 +185,32 @@ class ContactStore:
     def _pending_key(self, event_id: str) -> str:
         return f"{self.prefix}:pending:{event_id}"
 
-    async def history(self, subject: str, policy: ContactPolicy, now: datetime) -> ContactHistory:
-        """Contacts within the policy's longest window before `now`, and any scheduled later."""
+    async def record(self, subject: str, policy: ContactPolicy, now: datetime) -> ContactRecord:
+        """One round trip: contacts within the policy's longest window before `now` (and any
+        scheduled later), and the salt, created if the customer has none yet."""
         since = (now - policy.longest_window).timestamp()
         raw = cast(
-            list[tuple[bytes | str, float]],
-            await self.client.zrangebyscore(
-                self.key(subject), f"({since!r}", "+inf", withscores=True
+            list[str | bytes],
+            await self._read(
+                keys=[self.key(subject)],
+                args=[f"({since!r}", secrets.token_hex(16), self.salt_ttl_ms],
             ),
         )
         contacts = []
-        for member, score in raw:
-            text = member.decode() if isinstance(member, bytes) else str(member)
-            channel = text.partition("|")[0]
+        salt = ""
+        for i in range(0, len(raw), 2):
+            member = raw[i]
+            text = member.decode() if isinstance(member, bytes) else member
+            channel, _, rest = text.partition("|")
             if channel in _CHANNELS:
-                contacts.append(Contact(Channel(channel), float(score)))
-        return ContactHistory(tuple(contacts))
+                contacts.append(Contact(Channel(channel), float(raw[i + 1])))
+            elif channel == "salt":
+                salt = rest
+        return ContactRecord(ContactHistory(tuple(contacts)), salt)
+
+    async def history(self, subject: str, policy: ContactPolicy, now: datetime) -> ContactHistory:
+        """Contacts within the policy's longest window before `now`, and any scheduled later."""
+        return (await self.record(subject, policy, now)).history
 
     def _args(
         self,
@@ -114,6 +228,7 @@ class ContactStore:
             repr(at.timestamp()),
             repr(trim),
             math.ceil(ttl.total_seconds() * 1000),
+            len(caps),
         ]
         for cap in caps:
             listed = ",".join(sorted(c.value for c in cap.channels))
@@ -128,17 +243,38 @@ class ContactStore:
         at: datetime,
         now: datetime,
         policy: ContactPolicy,
+        log: EncodedDecision | None = None,
     ) -> bool:
-        """Records the contact if every cap on its channel has room; False when one is full."""
-        args = self._args(event_id, channel, at, now, policy, policy.caps_for(channel))
-        return bool(await self._reserve(keys=[self.key(subject)], args=args))
+        """Records the contact if every cap on its channel has room; False when one is full.
 
-    async def defer(self, subject: str, event_id: str, channel: Channel, at: datetime) -> None:
-        """Remembers a deferred decision's contact, counted only if Activate arrives."""
+        With `log`, a recorded contact writes the decision-log entry in the same atomic
+        step (one round trip), and a full cap writes nothing.
+        """
+        args = self._args(event_id, channel, at, now, policy, policy.caps_for(channel))
+        keys = [self.key(subject)]
+        if log is not None:
+            keys += [log.stream, log.marker_key]
+            args += [log.maxlen, log.marker, log.marker_ttl_s, *log.flat_fields()]
+        return bool(await self._reserve(keys=keys, args=args))
+
+    async def defer(
+        self,
+        subject: str,
+        event_id: str,
+        channel: Channel,
+        at: datetime,
+        log: EncodedDecision | None = None,
+    ) -> None:
+        """Remembers a deferred decision's contact, counted only if Activate arrives; with
+        `log`, writes the decision-log entry in the same round trip."""
         record = {"subject": subject, "channel": channel.value, "at": at.timestamp()}
-        await self.client.set(
-            self._pending_key(event_id), json.dumps(record), ex=max(1, int(self.pending_ttl_s))
-        )
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(
+                self._pending_key(event_id), json.dumps(record), ex=max(1, int(self.pending_ttl_s))
+            )
+            if log is not None:
+                log.queue(pipe)
+            await pipe.execute()
 
     async def activated(self, event_id: str, time: datetime, policy: ContactPolicy) -> bool:
         """Counts a deferred decision's contact when it was really shown; False if none waits.
@@ -170,13 +306,26 @@ class Hold:
     removed: collections.Counter[str]
     # The counters failed: the capped channels were dropped.
     degraded: bool
+    # The decision-log entry written with the reservation (same round trip); None when
+    # nothing was written, and the caller writes the log itself.
+    logged: LoggedDecision | None = None
+
+
+# The decision-log entry for a draw: (distribution, chosen index, removed so far) -> entry.
+LogEntry = Callable[[list[float], int, collections.Counter[str]], LoggedDecision]
+Encode = Callable[[LoggedDecision], EncodedDecision]
 
 
 class ContactGate:
-    """Frequency caps for the pipeline: whose counters, what they hold, and the reservation."""
+    """Frequency caps for the pipeline: whose counters, what they hold, and the reservation.
 
-    def __init__(self, store: ContactStore) -> None:
+    With `encode` (DecisionStore.encode), the reservation of a capped contact and the
+    decision-log write go to Redis as one step.
+    """
+
+    def __init__(self, store: ContactStore, encode: Encode | None = None) -> None:
         self.store = store
+        self.encode = encode
         # pseudonym of `kind:value` -> pseudonym of the canonical id, learnt from profiles, so
         # the counters of a loyalty card can be read before the profile says whose card it is.
         self._subjects: collections.OrderedDict[str, str] = collections.OrderedDict()
@@ -192,10 +341,21 @@ class ContactGate:
         reference = self._reference(request)
         return self._subjects.get(reference, reference)
 
-    def subject(self, request: DecideInput, customer: CustomerView) -> str:
-        """Whose counters they are: the pseudonym of the canonical id the profile resolved."""
+    def subject(
+        self, request: DecideInput, customer: CustomerView, guess: str | None = None
+    ) -> str:
+        """Whose counters they are: the pseudonym of the canonical id the profile resolved.
+
+        `guess` is what `guess(request)` returned, saving a keyed hash when it was right.
+        """
         if not customer.customer_id:
-            return self.guess(request)
+            return guess if guess is not None else self.guess(request)
+        if (
+            guess is not None
+            and request.customer_kind == _CUSTOMER_ID_KIND
+            and customer.customer_id == request.customer_value
+        ):
+            return guess
         subject = pseudonymise(customer.customer_id)
         if request.customer_kind != _CUSTOMER_ID_KIND:
             reference = self._reference(request)
@@ -218,6 +378,12 @@ class ContactGate:
     ) -> ContactHistory:
         return await self.store.history(subject, policy, request.request_time)
 
+    async def record(
+        self, subject: str, policy: ContactPolicy, request: DecideInput
+    ) -> ContactRecord:
+        """The customer's counted contacts and decision-log salt, in one round trip."""
+        return await self.store.record(subject, policy, request.request_time)
+
     async def hold(
         self,
         event_id: str,
@@ -228,11 +394,14 @@ class ContactGate:
         pmf: Sequence[float],
         index: int,
         timeout_s: float,
+        entry: LogEntry | None = None,
     ) -> Hold:
         """Reserves the chosen action's contact; when a concurrent decision took the last
         slot, drops that channel and draws again from what remains of the distribution.
 
-        Deferred decisions only remember the contact, counted at Activate.
+        Deferred decisions only remember the contact, counted at Activate. With `entry`
+        (and an encoder), the decision-log entry of the action finally held is written in
+        the reservation's round trip, and returned in `Hold.logged`.
         """
         pmf = list(pmf)
         alive = [True] * len(actions)
@@ -244,22 +413,20 @@ class ContactGate:
             if not policy.capped(action.channel):
                 return Hold(pmf, index, removed, degraded)
             at = action.send_at or request.request_time
+            logged = entry(pmf, index, removed) if entry and self.encode else None
+            encoded = self.encode(logged) if logged is not None and self.encode else None
             try:
-                if request.deferred_activation:
-                    await asyncio.wait_for(
-                        self.store.defer(subject, event_id, action.channel, at), timeout_s
+                async with asyncio.timeout(timeout_s):
+                    if request.deferred_activation:
+                        await self.store.defer(subject, event_id, action.channel, at, encoded)
+                        return Hold(pmf, index, removed, degraded, logged)
+                    reserved = await self.store.reserve(
+                        subject, event_id, action.channel, at, request.request_time, policy, encoded
                     )
-                    return Hold(pmf, index, removed, degraded)
-                reserved = await asyncio.wait_for(
-                    self.store.reserve(
-                        subject, event_id, action.channel, at, request.request_time, policy
-                    ),
-                    timeout_s,
-                )
             except Exception:  # the counters are down: nothing capped may be used
                 degraded, reserved = True, False
             if reserved:
-                return Hold(pmf, index, removed, degraded)
+                return Hold(pmf, index, removed, degraded, logged)
             reason = elig.POLICY_UNAVAILABLE if degraded else elig.FREQUENCY_CAP
             for i, other in enumerate(actions):
                 drop = policy.capped(other.channel) if degraded else other.channel is action.channel

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 # Keys carry no customer data, only the random event id.
 DECISION_KEY = "emma:decision:{}"
@@ -19,6 +21,37 @@ ACTIVATION = "activation"
 # Emma's own fields of a DSJSON line. VW's DSJSON reader skips unknown top-level keys, so
 # `vw --dsjson` reads the line as it is; the leading underscore marks it as no feature.
 EMMA_FIELD = "_emma"
+
+
+# Stands for the context in the line's JSON text until the pre-encoded context replaces it.
+_CONTEXT_SLOT = '"__emma_context__"'
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON, as every part of a logged line is encoded (pre-encoded parts included)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedContext:
+    """The DSJSON `c` object with each action's part already JSON text.
+
+    An action's part is the same in every decision that offers it, so it is encoded once
+    (emma.decision.features.ActionFeatureCache) and only the shared part per decision.
+    """
+
+    shared: Mapping[str, Mapping[str, float]]
+    actions: Sequence[str]
+
+    def text(self) -> str:
+        shared = encode_json({ns: f for ns, f in self.shared.items() if f})
+        head = shared[:-1] + "," if len(shared) > 2 else "{"
+        return f'{head}"_multi":[{",".join(self.actions)}]}}'
+
+    def as_dict(self) -> dict[str, Any]:
+        context: dict[str, Any] = {ns: dict(f) for ns, f in self.shared.items() if f}
+        context["_multi"] = [json.loads(action) for action in self.actions]
+        return context
 
 
 def dsjson_timestamp(instant: datetime) -> str:
@@ -33,7 +66,7 @@ class LoggedDecision:
 
     event_id: str
     timestamp: datetime
-    context: dict[str, Any]
+    context: dict[str, Any] | EncodedContext
     pmf: list[float]
     index: int
     model_version: str
@@ -68,7 +101,9 @@ class LoggedDecision:
             "Version": "1",
             "EventId": self.event_id,
             "a": [i + 1 for i in order],
-            "c": self.context,
+            "c": self.context.as_dict()
+            if isinstance(self.context, EncodedContext)
+            else self.context,
             "p": [self.pmf[i] for i in order],
             "VWState": {"m": self.model_version},
             EMMA_FIELD: {
@@ -83,6 +118,36 @@ class LoggedDecision:
         if self.deferred:
             line["_skipLearn"] = True
         return line
+
+    def dsjson_text(self) -> str:
+        """The DSJSON line as compact JSON text: `encode_json(self.dsjson())`, with a
+        pre-encoded context spliced in rather than encoded again."""
+        if not isinstance(self.context, EncodedContext):
+            return encode_json(self.dsjson())
+        line = dataclasses.replace(self, context={}).dsjson()
+        line["c"] = _CONTEXT_SLOT[1:-1]
+        return encode_json(line).replace(_CONTEXT_SLOT, self.context.text(), 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedDecision:
+    """A decision's log writes, ready to send: the stream entry and the event id's marker."""
+
+    stream: str
+    fields: Mapping[str, str | int]
+    maxlen: int
+    marker_key: str
+    marker: str
+    marker_ttl_s: int
+
+    def flat_fields(self) -> list[str | int]:
+        return [item for pair in self.fields.items() for item in pair]
+
+    def queue(self, pipe: Pipeline) -> None:
+        """Adds both writes to a pipeline."""
+        fields: dict[FieldT, EncodableT] = {name: value for name, value in self.fields.items()}
+        pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
+        pipe.set(self.marker_key, self.marker, ex=self.marker_ttl_s)
 
 
 class DecisionStore:
@@ -108,9 +173,9 @@ class DecisionStore:
         # Markers outlive the window by a little, so an outcome at its very end still finds one.
         self.marker_ttl_s = max(1, int(window_s) + 1)
 
-    async def append(self, decision: LoggedDecision) -> None:
-        """One round trip: the DSJSON line on the stream and the event id's marker key."""
-        line = json.dumps(decision.dsjson(), separators=(",", ":"))
+    def encode(self, decision: LoggedDecision) -> EncodedDecision:
+        """The stream entry (the DSJSON line and the fields delivery filters on) and the
+        marker that tells Reward and Activate the decision is known."""
         marker = json.dumps(
             {
                 "offer_id": decision.offer_id,
@@ -118,23 +183,28 @@ class DecisionStore:
                 "deferred": decision.deferred,
             }
         )
+        return EncodedDecision(
+            stream=self.decision_stream,
+            fields={
+                "json": decision.dsjson_text(),
+                "event_id": decision.event_id,
+                "offer_id": decision.offer_id,
+                "channel": decision.channel,
+                "customer": decision.customer,
+                "deferred": int(decision.deferred),
+                "fallback": int(decision.fallback),
+                "actions": len(decision.pmf),
+            },
+            maxlen=self.maxlen,
+            marker_key=DECISION_KEY.format(decision.event_id),
+            marker=marker,
+            marker_ttl_s=self.marker_ttl_s,
+        )
+
+    async def append(self, decision: LoggedDecision) -> None:
+        """One round trip: the DSJSON line on the stream and the event id's marker key."""
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xadd(
-                self.decision_stream,
-                {
-                    "json": line,
-                    "event_id": decision.event_id,
-                    "offer_id": decision.offer_id,
-                    "channel": decision.channel,
-                    "customer": decision.customer,
-                    "deferred": int(decision.deferred),
-                    "fallback": int(decision.fallback),
-                    "actions": len(decision.pmf),
-                },
-                maxlen=self.maxlen,
-                approximate=True,
-            )
-            pipe.set(DECISION_KEY.format(decision.event_id), marker, ex=self.marker_ttl_s)
+            self.encode(decision).queue(pipe)
             await pipe.execute()
 
     async def known(self, event_id: str) -> bool:

@@ -122,13 +122,8 @@ def _cooling_down(
     return False
 
 
-def _offer_reason(
-    offer: Offer,
-    customer: CustomerView,
-    situation: Situation,
-    policy: Policy,
-    categories: Mapping[str, str],
-) -> str | None:
+def _static_offer_reason(offer: Offer, situation: Situation) -> str | None:
+    """The offer-level filters that depend on the place and day only, not the customer."""
     today = situation.local_time.date()
     if (offer.valid_from and today < offer.valid_from) or (
         offer.valid_until and today > offer.valid_until
@@ -144,12 +139,22 @@ def _offer_reason(
         return STORE
     if offer.regions and not _in_region(offer, situation):
         return REGION
+    return None
+
+
+def _customer_offer_reason(
+    offer: Offer,
+    customer: CustomerView,
+    situation: Situation,
+    policy: Policy,
+    categories: Mapping[str, str],
+) -> str | None:
     if offer.segments and not _in_segments(offer, customer, policy):
         return SEGMENT
     # Dislikes and dismissals are the customer's explicit wishes: honoured even without
     # personalisation consent.
-    if offer.category in customer.disliked_categories or any(
-        product in customer.disliked_products for product in offer.products
+    if offer.category in customer.disliked_categories or (
+        customer.disliked_products and not customer.disliked_products.isdisjoint(offer.products)
     ):
         return DISLIKE
     if customer.last_dismissed and _cooling_down(
@@ -159,22 +164,108 @@ def _offer_reason(
     return None
 
 
-def _channel_reason(
-    offer: Offer,
-    channel: Channel,
-    request: DecideInput,
-    customer: CustomerView,
-) -> str | None:
+def _static_channel_reason(channel: Channel, request: DecideInput) -> str | None:
+    """The channel-level filters of the touchpoint and the caller, not the customer."""
     if channel not in TOUCHPOINT_CHANNELS[request.touchpoint]:
         return TOUCHPOINT
     if request.allowed_channels and channel not in request.allowed_channels:
         return CHANNEL
+    return None
+
+
+def _consent_reason(offer: Offer, channel: Channel, customer: CustomerView) -> str | None:
     # Without a profile nothing is known to be consented, so consent-bound channels drop out.
     if channel in MARKETING_CHANNELS and not customer.consented(Purpose.MARKETING, channel):
         return CONSENT
     if offer.consent is not None and not customer.consented(offer.consent, channel):
         return CONSENT
     return None
+
+
+def _channel_reason(
+    offer: Offer,
+    channel: Channel,
+    request: DecideInput,
+    customer: CustomerView,
+) -> str | None:
+    return _static_channel_reason(channel, request) or _consent_reason(offer, channel, customer)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """One offer's customer-independent outcome at one place, day and touchpoint."""
+
+    offer: Offer
+    # The offer-level reason that removes it, or None.
+    reason: str | None
+    # Its actions (sent now) whose channel the touchpoint and caller allow.
+    actions: tuple[Action, ...]
+    # Channel-level removals by the touchpoint and caller rules.
+    removed: tuple[tuple[str, int], ...]
+
+
+def _prepare(offer: Offer, request: DecideInput, situation: Situation) -> _Prepared:
+    reason = _static_offer_reason(offer, situation)
+    actions: list[Action] = []
+    removed: collections.Counter[str] = collections.Counter()
+    for channel in offer.channels:
+        channel_reason = _static_channel_reason(channel, request)
+        if channel_reason is None:
+            actions.append(Action(offer, channel))
+        else:
+            removed[channel_reason] += 1
+    return _Prepared(offer, reason, tuple(actions), tuple(removed.items()))
+
+
+_StaticKey = tuple[object, ...]
+
+
+class StaticEligibility:
+    """The customer-independent filters' outcome, kept per (place, day, touchpoint, caller).
+
+    Validity dates, seasons, dayparts, stores, regions and the touchpoint's and caller's
+    channels are the same for every customer at one store at one moment: of the 50+
+    offers' checks per decision, only segments, dislikes, cool-downs, consent, quiet
+    hours, caps and rules depend on the customer. An entry holds each offer's outcome
+    for the very Offer object it was computed from, so a reloaded catalog recomputes.
+    """
+
+    def __init__(self, entries: int = 1024) -> None:
+        self._capacity = entries
+        self._entries: collections.OrderedDict[_StaticKey, dict[str, _Prepared]] = (
+            collections.OrderedDict()
+        )
+
+    @staticmethod
+    def key(request: DecideInput, situation: Situation) -> _StaticKey:
+        return (
+            situation.local_time.date(),
+            situation.season,
+            situation.retail_seasons,
+            situation.daypart,
+            situation.store_id,
+            situation.country,
+            situation.region,
+            request.touchpoint,
+            request.allowed_channels,
+        )
+
+    def prepared(
+        self, offers: Sequence[Offer], request: DecideInput, situation: Situation
+    ) -> list[_Prepared]:
+        key = self.key(request, situation)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = {}
+            if len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        out = []
+        for offer in offers:
+            prepared = entry.get(offer.offer_id)
+            if prepared is None or prepared.offer is not offer:
+                prepared = entry[offer.offer_id] = _prepare(offer, request, situation)
+            out.append(prepared)
+        return out
 
 
 def _in_quiet_hours(
@@ -250,8 +341,12 @@ def eligible_actions(
     policy: Policy = NO_POLICY,
     rules: Sequence[ActionRule] = (),
     max_actions: int | None = None,
+    static: StaticEligibility | None = None,
 ) -> Eligibility:
-    """Applies every filter in a fixed order and counts each removal under its reason."""
+    """Applies every filter in a fixed order and counts each removal under its reason.
+
+    `static` keeps the customer-independent filters' outcomes across decisions.
+    """
     offers = tuple(offers)
     removed: collections.Counter[str] = collections.Counter()
     actions: list[Action] = []
@@ -259,27 +354,48 @@ def eligible_actions(
         {offer.offer_id: offer.category for offer in offers} if customer.last_dismissed else {}
     )
     capped: dict[tuple[Channel, datetime], str | None] = {}
+    # (consent purpose, channel) -> the channel's verdict for this customer: a reason code
+    # (consent, quiet hours, caps), or the send time (None: now). The same for every offer
+    # with that purpose, so worked out once per decision.
+    verdicts: dict[tuple[Purpose | None, Channel], tuple[str | None, datetime | None]] = {}
     later = _QuietSend(customer, situation, policy.contact)
-    for offer in offers:
-        reason = _offer_reason(offer, customer, situation, policy, categories)
+    quiet = customer.quiet_hours is not None and customer.quiet_hours.contains(situation.local_time)
+
+    def verdict(offer: Offer, channel: Channel) -> tuple[str | None, datetime | None]:
+        reason = _consent_reason(offer, channel, customer)
+        send_at = None
+        if reason is None and quiet and channel in policy.contact.quiet_channels:
+            send_at = later.at()
+            if send_at is None:
+                reason = QUIET_HOURS
+        if reason is None:
+            # Every offer on a channel at one send time meets the same caps: count once.
+            at = send_at or request.request_time
+            if (channel, at) not in capped:
+                capped[(channel, at)] = _contact_reason(channel, at, policy)
+            reason = capped[(channel, at)]
+        return reason, send_at
+
+    prepared = (static or StaticEligibility()).prepared(offers, request, situation)
+    for entry in prepared:
+        offer = entry.offer
+        reason = entry.reason or _customer_offer_reason(
+            offer, customer, situation, policy, categories
+        )
         if reason is not None:
             removed[reason] += 1
             continue
-        for channel in offer.channels:
-            reason = _channel_reason(offer, channel, request, customer)
-            send_at = None
-            if reason is None and _in_quiet_hours(channel, customer, situation, policy):
-                send_at = later.at()
-                if send_at is None:
-                    reason = QUIET_HOURS
-            if reason is None:
-                # Every offer on a channel at one send time meets the same caps: count once.
-                at = send_at or request.request_time
-                if (channel, at) not in capped:
-                    capped[(channel, at)] = _contact_reason(channel, at, policy)
-                reason = capped[(channel, at)]
-            action = Action(offer, channel, send_at)
-            if reason is None:
+        for code, count in entry.removed:
+            removed[code] += count
+        for action in entry.actions:
+            key = (offer.consent, action.channel)
+            outcome = verdicts.get(key)
+            if outcome is None:
+                outcome = verdicts[key] = verdict(offer, action.channel)
+            reason, send_at = outcome
+            if send_at is not None and reason is None:
+                action = Action(offer, action.channel, send_at)
+            if reason is None and rules:
                 reason = next((r for rule in rules if (r := rule(action)) is not None), None)
             if reason is not None:
                 removed[reason] += 1

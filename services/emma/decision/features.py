@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from emma.decision.decision_log import encode_json
 from emma.decision.domain import Channel, CustomerView, Situation
 from emma.decision.eligibility import Action
 
@@ -209,10 +210,15 @@ def vw_lines(shared: Namespaces, actions: Iterable[Namespaces]) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class ActionFeatures:
-    """An action's namespaces (read-only: shared by every decision) and their VW text."""
+    """An action's namespaces (read-only: shared by every decision), their VW text and
+    their DSJSON (the action's object in the decision log's `_multi`)."""
 
     namespaces: Namespaces
     line: str
+    json: str
+    # `<namespace> <feature name>` of every feature: what the reasons compare across
+    # actions (strings, whose hashes Python keeps, as they are counted per decision).
+    keys: tuple[str, ...]
 
 
 class ActionFeatureCache:
@@ -240,12 +246,38 @@ class ActionFeatureCache:
         if entry is not None and entry[0] is action.offer:
             return entry[1]
         namespaces = action_features(action, match)
-        features = ActionFeatures(namespaces, _render(namespaces))
+        features = ActionFeatures(
+            namespaces,
+            _render(namespaces),
+            encode_json({ns: f for ns, f in namespaces.items() if f}),
+            tuple(f"{ns} {name}" for ns, names in namespaces.items() for name in names),
+        )
         self._entries[key] = (action.offer, features)
         self._entries.move_to_end(key)
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
         return features
+
+    def get_all(self, actions: Iterable[Action], match: CustomerMatch) -> list[ActionFeatures]:
+        """`get` for every action, with the customer's M part: the per-decision hot loop."""
+        entries = self._entries
+        # The M part depends on the category, the channel and (for liked products) the
+        # products: a decision's fifty actions have only a handful of distinct ones.
+        parts: dict[tuple[str, Channel, tuple[str, ...]], Match] = {}
+        products = bool(match.liked_products)
+        out = []
+        for action in actions:
+            offer = action.offer
+            part_key = (offer.category, action.channel, offer.products if products else ())
+            part = parts.get(part_key)
+            if part is None:
+                part = parts[part_key] = match.features(action)
+            entry = entries.get((offer.offer_id, action.channel.value, part))
+            if entry is not None and entry[0] is offer:
+                out.append(entry[1])
+            else:
+                out.append(self.get(action, part))
+        return out
 
 
 def with_label(lines: list[str], index: int, cost: float, probability: float) -> list[str]:

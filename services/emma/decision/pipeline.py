@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import enum
 import logging
@@ -19,8 +20,8 @@ from emma.decision import eligibility as elig
 from emma.decision import moments, telemetry, wallet
 from emma.decision.bandit import Bandit
 from emma.decision.catalog import Catalog, Offer
-from emma.decision.contacts import ContactGate
-from emma.decision.decision_log import LoggedDecision
+from emma.decision.contacts import ContactGate, ContactRecord, salted_pseudonym
+from emma.decision.decision_log import EncodedContext, LoggedDecision
 from emma.decision.domain import (
     TOUCHPOINT_CHANNELS,
     UNAVAILABLE_CUSTOMER,
@@ -130,6 +131,8 @@ class Decider:
         self.settings = settings
         # Each (offer, channel)'s features and VW text, rendered once per catalog offer.
         self.action_features = ActionFeatureCache()
+        # The customer-independent filters' outcome per catalog, place, day and touchpoint.
+        self.static_eligibility = elig.StaticEligibility()
         self.rules = tuple(rules)
         # Frequency caps; None counts nothing (a catalog's caps are then not enforced).
         self.contacts = contacts
@@ -168,8 +171,10 @@ class Decider:
         if remaining <= 0:
             return None
         try:
-            # The dependency gets `remaining` as its own (gRPC) timeout; wait_for is the backstop.
-            return await asyncio.wait_for(call(remaining), timeout=remaining)
+            # The dependency gets `remaining` as its own (gRPC) timeout; this is the backstop
+            # (a timeout scope, not wait_for: no extra task per call).
+            async with asyncio.timeout(remaining):
+                return await call(remaining)
         except Exception as error:  # any failure of a dependency degrades, never fails Decide
             status = error.code().name if isinstance(error, grpc.aio.AioRpcError) else ""
             log.info(
@@ -178,31 +183,37 @@ class Decider:
             )
             return None
 
-    async def _contact_history(
-        self, subject: str | None, catalog: Catalog, request: DecideInput, deadline: float
-    ) -> ContactHistory | None:
-        """The customer's counted contacts; None when they could not be read in time."""
-        if subject is None or self.contacts is None:
-            return NO_CONTACTS
+    async def _contact_record(
+        self, subject: str, catalog: Catalog, request: DecideInput, deadline: float
+    ) -> ContactRecord | None:
+        """The customer's counted contacts and log salt; None when not read in time."""
         contacts = self.contacts
+        if contacts is None:
+            return None
         return await self._fetch(
             "contacts",
-            lambda t: contacts.history(subject, catalog.policy, request),
+            lambda t: contacts.record(subject, catalog.policy, request),
             deadline,
         )
+
+    async def _nothing(self) -> None:
+        return None
 
     async def _decide(self, event_id: str, request: DecideInput, deadline: float) -> Decision:
         degraded: list[Degraded] = []
         # One catalog for the whole decision, even if a reload swaps it meanwhile.
         catalog = self.catalog
         counting = self.contacts is not None and bool(catalog.policy.caps)
-        guess = self.contacts.guess(request) if self.contacts and counting else None
-        # The contact counters are read alongside profile and context, under the guess of
-        # whose they are; checked against the canonical id once the profile has arrived.
-        customer_or_none, situation_or_none, history = await asyncio.gather(
+        guess = self.contacts.guess(request) if self.contacts is not None else None
+        # The contact record (counters and log salt) is read alongside profile and context,
+        # under the guess of whose it is; checked against the canonical id once the profile
+        # has arrived.
+        customer_or_none, situation_or_none, record = await asyncio.gather(
             self._fetch("profile", lambda t: self.dependencies.customer(request, t), deadline),
             self._fetch("context", lambda t: self.dependencies.situation(request, t), deadline),
-            self._contact_history(guess, catalog, request, deadline),
+            self._nothing()
+            if guess is None
+            else self._contact_record(guess, catalog, request, deadline),
         )
         customer = customer_or_none
         if customer is None:
@@ -213,12 +224,17 @@ class Decider:
             degraded.append(Degraded.CONTEXT)
             situation = fallback_situation(request, self.settings.default_time_zone)
         subject = ""
-        if self.contacts is not None and counting:
-            subject = self.contacts.subject(request, customer)
+        history: ContactHistory | None = NO_CONTACTS
+        if self.contacts is not None and guess is not None:
+            subject = self.contacts.subject(request, customer, guess)
             if subject != guess:
-                history = await self._contact_history(subject, catalog, request, deadline)
-            if history is None:
-                degraded.append(Degraded.POLICY)
+                record = await self._contact_record(subject, catalog, request, deadline)
+            if counting:
+                history = record.history if record is not None else None
+                if history is None:
+                    degraded.append(Degraded.POLICY)
+        # The log names the customer by a salted pseudonym that erasing the record unlinks.
+        log_customer = salted_pseudonym(subject, record.salt if record is not None else None)
         policy = elig.Policy(catalog.policy, catalog.segments, history)
 
         # Held wallet offers and moment rules narrow the candidates (emma.decision.wallet).
@@ -232,22 +248,29 @@ class Decider:
                 policy=policy,
                 rules=self.rules,
                 max_actions=self.settings.max_actions,
+                static=self.static_eligibility,
             )
             span.set_attribute("emma.candidates", len(result.actions))
         filtered = {f"filtered.{reason}": count for reason, count in sorted(result.removed.items())}
         filtered.update(narrowed)
         if not result.actions:
             return await self._fallback(
-                event_id, request, customer, situation, degraded, "no_eligible_action", filtered
+                event_id,
+                request,
+                customer,
+                situation,
+                degraded,
+                "no_eligible_action",
+                filtered,
+                log_customer,
             )
 
         shared = shared_features(customer, situation)
         # Only the M part differs per customer; each (action, M part) is rendered once.
         match = CustomerMatch.of(customer)
-        cached = [
-            self.action_features.get(action, match.features(action)) for action in result.actions
-        ]
+        cached = self.action_features.get_all(result.actions, match)
         per_action = [features.namespaces for features in cached]
+        feature_keys = [features.keys for features in cached]
         with tracer.start_as_current_span("emma.decision.predict") as span:
             # The policy mode decides who chooses; the draw is seeded by the event id.
             choice = self.bandit.choose(
@@ -261,8 +284,54 @@ class Decider:
             span.set_attribute("emma.policy", choice.policy.value)
         if choice.model_failed:
             degraded.append(Degraded.MODEL)
+        context = EncodedContext(shared, [features.json for features in cached])
+
+        def entry(
+            pmf: list[float], index: int, removed: collections.Counter[str]
+        ) -> LoggedDecision:
+            """The log entry (and, in it, the reasons) of drawing `index` from `pmf`."""
+            held_filtered = dict(filtered)
+            for reason, count in removed.items():
+                key = f"filtered.{reason}"
+                held_filtered[key] = held_filtered.get(key, 0) + count
+            explained = explain(
+                actions=result.actions,
+                pmf=pmf,
+                index=index,
+                shared=shared,
+                per_action=per_action,
+                filtered=held_filtered,
+                customer=customer,
+                segments=catalog.segments,
+                keys=feature_keys,
+            )
+            chosen = result.actions[index]
+            return LoggedDecision(
+                event_id=event_id,
+                timestamp=request.request_time,
+                context=context,
+                pmf=pmf,
+                index=index,
+                model_version=model_version,
+                deferred=request.deferred_activation,
+                offer_id=chosen.offer.offer_id,
+                channel=chosen.channel.value,
+                customer=log_customer,
+                fallback=False,
+                policy=choice.policy.value,
+                baseline=choice.baseline,
+                reasons=[
+                    *(r for r in explained if choice.by_model or r[0] != "chosen.model"),
+                    *choice.reasons,
+                ],
+                moment=moments.describe(request.moment),
+            )
+
         pmf, index = choice.pmf, choice.index
+        logged: LoggedDecision | None = None
+        removed: collections.Counter[str] = collections.Counter()
         if self.contacts is not None and counting:
+            # The reservation and the log write share one round trip when the sink allows.
             held = await self.contacts.hold(
                 event_id,
                 request,
@@ -272,51 +341,30 @@ class Decider:
                 pmf,
                 index,
                 max(deadline - self.clock(), self.settings.log_timeout_s),
+                entry,
             )
             if held.degraded and Degraded.POLICY not in degraded:
                 degraded.append(Degraded.POLICY)
+            removed = held.removed
             for reason, count in held.removed.items():
                 filtered[f"filtered.{reason}"] = filtered.get(f"filtered.{reason}", 0) + count
             if held.index is None:
                 return await self._fallback(
-                    event_id, request, customer, situation, degraded, "no_eligible_action", filtered
+                    event_id,
+                    request,
+                    customer,
+                    situation,
+                    degraded,
+                    "no_eligible_action",
+                    filtered,
+                    log_customer,
                 )
-            pmf, index = held.pmf, held.index
+            pmf, index, logged = held.pmf, held.index, held.logged
         chosen = result.actions[index]
-
-        explained = explain(
-            actions=result.actions,
-            pmf=pmf,
-            index=index,
-            shared=shared,
-            per_action=per_action,
-            filtered=filtered,
-            customer=customer,
-            segments=catalog.segments,
-        )
-        reasons = [
-            *(r for r in explained if choice.by_model or r[0] != "chosen.model"),
-            *choice.reasons,
-        ]
-        logged = LoggedDecision(
-            event_id=event_id,
-            timestamp=request.request_time,
-            context=dsjson_context(shared, per_action),
-            pmf=pmf,
-            index=index,
-            model_version=model_version,
-            deferred=request.deferred_activation,
-            offer_id=chosen.offer.offer_id,
-            channel=chosen.channel.value,
-            customer=pseudonymise(request.customer_value),
-            fallback=False,
-            policy=choice.policy.value,
-            baseline=choice.baseline,
-            reasons=reasons,
-            moment=moments.describe(request.moment),
-        )
-        if not await self._log(logged, deadline):
-            degraded.append(Degraded.DECISION_LOG)
+        if logged is None:
+            logged = entry(pmf, index, removed)
+            if not await self._log(logged, deadline):
+                degraded.append(Degraded.DECISION_LOG)
 
         return Decision(
             event_id=event_id,
@@ -325,7 +373,7 @@ class Decider:
             send_at=schedule(chosen, request, situation),
             probability=pmf[index],
             model_version=model_version,
-            reasons=tuple((code, str(detail)) for code, detail in reasons),
+            reasons=tuple((code, str(detail)) for code, detail in logged.reasons),
             degraded=tuple(degraded),
             trace_id=current_trace_id(),
             fallback=False,
@@ -338,7 +386,8 @@ class Decider:
         timeout = max(deadline - self.clock(), self.settings.log_timeout_s)
         with tracer.start_as_current_span("emma.decision.log"):
             try:
-                await asyncio.wait_for(self.sink.append(logged), timeout=timeout)
+                async with asyncio.timeout(timeout):
+                    await self.sink.append(logged)
                 return True
             except Exception as error:
                 log.warning("decision log write failed", extra={"error": type(error).__name__})
@@ -370,6 +419,7 @@ class Decider:
         degraded: list[Degraded],
         why: str,
         filtered: dict[str, int],
+        log_customer: str | None = None,
     ) -> Decision:
         offer = self.catalog.fallback
         customer = customer or UNAVAILABLE_CUSTOMER
@@ -391,7 +441,8 @@ class Decider:
                 deferred=request.deferred_activation,
                 offer_id=offer.offer_id,
                 channel=channel.value,
-                customer=pseudonymise(request.customer_value),
+                # Before the contact record was read: linked to nobody (salted_pseudonym).
+                customer=log_customer or salted_pseudonym("", None),
                 fallback=True,
                 policy="fallback",
                 reasons=reasons,

@@ -7,6 +7,7 @@ profile, so a response can be shown or logged without personal data.
 from __future__ import annotations
 
 import collections
+import itertools
 from collections.abc import Mapping, Sequence
 
 from emma.decision.domain import CustomerView
@@ -28,21 +29,25 @@ def _choice(pmf: Sequence[float], index: int) -> str:
 
 
 def distinctive_features(
-    per_action: Sequence[Namespaces], index: int, limit: int = ACTION_FEATURES
+    per_action: Sequence[Namespaces],
+    index: int,
+    limit: int = ACTION_FEATURES,
+    keys: Sequence[Sequence[str]] | None = None,
 ) -> list[str]:
     """The chosen action's features, those fewest other candidates share first.
 
     With the shared features equal for every action, only the action's own features can
     make the model prefer it; the rarer a feature among the candidates, the more it sets
-    this action apart.
+    this action apart. `keys`, each action's `<namespace> <name>` strings when the caller
+    has them already (ActionFeatures.keys), spares listing them again.
     """
-    chosen = [(ns, name) for ns, features in per_action[index].items() for name in features]
-    everywhere = collections.Counter(
-        (ns, name) for action in per_action for ns, features in action.items() for name in features
-    )
+    if keys is None:
+        keys = [[f"{ns} {name}" for ns, features in action.items() for name in features]
+                for action in per_action]  # fmt: skip
+    everywhere = collections.Counter(itertools.chain.from_iterable(keys))
     # Stable: among equally rare features the catalog's order stays.
-    ranked = sorted(chosen, key=lambda key: everywhere[key])
-    return [name for _, name in ranked[:limit]]
+    ranked = sorted(keys[index], key=lambda key: everywhere[key])
+    return [key.partition(" ")[2] for key in ranked[:limit]]
 
 
 def explain(
@@ -55,12 +60,13 @@ def explain(
     filtered: Mapping[str, int],
     customer: CustomerView,
     segments: Mapping[str, Rule],
+    keys: Sequence[Sequence[str]] | None = None,
 ) -> list[tuple[str, str]]:
     """The reasons of a model decision, as (code, detail) pairs in a stable order."""
     chosen = actions[index]
     reasons = [
         ("chosen.model", _choice(pmf, index)),
-        ("feature.action", ",".join(distinctive_features(per_action, index))),
+        ("feature.action", ",".join(distinctive_features(per_action, index, keys=keys))),
         ("feature.shared", ",".join(top_features(shared, limit=SHARED_FEATURES))),
     ]
     matched = [

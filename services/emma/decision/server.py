@@ -18,6 +18,7 @@ from emma.decision.config import DecisionConfig
 from emma.decision.contacts import ContactGate, ContactStore
 from emma.decision.decision_log import DecisionStore
 from emma.decision.dependencies import MeshDependencies
+from emma.decision.erasure import ErasureConsumer
 from emma.decision.feedback import Feedback
 from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.service import DecisionServicer
@@ -67,7 +68,9 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         config.reward_window_s,
     )
     contacts = ContactGate(
-        ContactStore(redis, config.contact_key_prefix, pending_ttl_s=config.reward_window_s)
+        ContactStore(redis, config.contact_key_prefix, pending_ttl_s=config.reward_window_s),
+        # A capped contact's reservation and its decision-log write: one round trip.
+        encode=store.encode,
     )
     decider = Decider(
         catalog,
@@ -118,6 +121,19 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         )
         # Cancelled with the warm-ups when the server stops.
         warm_ups.append(asyncio.create_task(watcher.run()))
+
+    if config.profile_events_stream:
+        # Erasures of customers delete their contact records (one replica handles each).
+        erasures = ErasureConsumer.connect(
+            config.redis_url,
+            redis,
+            stream=config.profile_events_stream,
+            group=config.erasure_group,
+            key_prefix=config.contact_key_prefix,
+            claim_idle_s=config.erasure_claim_idle_s,
+        )
+        erasures.start()
+        server.on_stop(erasures.close)
 
     async def close() -> None:
         for task in warm_ups:
