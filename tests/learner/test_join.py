@@ -60,7 +60,7 @@ def test_outcomes_count_as_joined_with_their_acknowledgement() -> None:
     join.decision(decision(1000, "e1"))
     assert join.outcome(reward(1100, "e1")).counts[Outcome.JOINED] == 0
     assert join.outcome(activation(1200, "e1")).counts[Outcome.JOINED] == 0
-    assert join.close(2000).counts == {Outcome.JOINED: 2, Outcome.LEARNED: 1}
+    assert join.close(2000).counts == {Outcome.JOINED: 2, Outcome.LEARNED: 1, Outcome.REWARDED: 1}
 
 
 def test_a_decision_without_reward_learns_the_default_when_its_window_closes() -> None:

@@ -13,6 +13,8 @@ from emma.cli import (
     decide,
     demo,
     evaluate,
+    faults,
+    health,
     learner,
     serve,
     simulate,
@@ -32,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (up, serve, decide, demo, catalog, evaluate, simulate, learner, bench, certs):
         module.register(commands)
     trace.register(commands)
+    health.register(commands)
+    faults.register(commands)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
@@ -13,6 +15,12 @@ from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
 # Longest idempotency key accepted: an order id or a UUID fits many times over.
 MAX_KEY_LENGTH = 256
+# How long a Reward waits for a Redis that refuses connections (restarting, failing over)
+# before it answers UNAVAILABLE; the caller's deadline ends the wait earlier. A restart
+# with AOF takes about a second, and a caller's retries would each pay a round trip.
+REDIS_PATIENCE_S = 1.0
+FIRST_RETRY_DELAY_S = 0.05
+MAX_RETRY_DELAY_S = 0.4
 
 
 class StoreUnavailable(DomainError):
@@ -38,8 +46,10 @@ class Feedback:
         self,
         store: FeedbackStore,
         on_activate: Callable[[str, datetime], Awaitable[None]] | None = None,
+        redis_patience_s: float = REDIS_PATIENCE_S,
     ) -> None:
         self.store = store
+        self.redis_patience_s = redis_patience_s
         # Runs once per decision, on its first activation: a deferred offer's contact is
         # counted against the frequency caps only now that it was really shown.
         self.on_activate = on_activate
@@ -66,7 +76,23 @@ class Feedback:
         """
         if len(key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
-        try:
-            return await self.store.reward(event_id, value, kind, time, key)
-        except redis.RedisError as error:
-            raise StoreUnavailable(f"reward not recorded: {type(error).__name__}") from error
+        give_up = _now() + self.redis_patience_s
+        delay = FIRST_RETRY_DELAY_S
+        while True:
+            try:
+                return await self.store.reward(event_id, value, kind, time, key)
+            except redis.ConnectionError as error:
+                # Repeated only with a key: should the first attempt have landed after all,
+                # the learner counts the key once. Without one, the caller decides.
+                if not key or _now() + delay > give_up:
+                    raise StoreUnavailable(
+                        f"reward not recorded: {type(error).__name__}"
+                    ) from error
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+            except redis.RedisError as error:
+                raise StoreUnavailable(f"reward not recorded: {type(error).__name__}") from error
+
+
+def _now() -> float:
+    return time.monotonic()

@@ -31,6 +31,7 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # a repeated idempotency key, activation or decision
     IGNORED = "ignored"  # a reward after the first, with FIRST aggregation
     LEARNED = "learned"  # a decision learned from
+    REWARDED = "rewarded"  # a decision learned from with the rewards of its window
     NOT_ACTIVATED = "not_activated"  # a deferred decision never shown: not learned
     NO_CHOICE = "no_choice"  # a single-action (fallback) decision: nothing to learn
 
@@ -142,6 +143,9 @@ class Join:
     def _learn(self, event_id: str, step: Finished, reward: float, rewarded: bool) -> None:
         decision = self._open[event_id]
         step.updates.append(Update(decision.entry_id, event_id, reward, rewarded))
+        if rewarded:
+            # Apart from LEARNED, so an audit can tell rewards learned from defaults learned.
+            step.counts[Outcome.REWARDED] += 1
         self._finish(event_id, entry_ms(decision.entry_id), step, Outcome.LEARNED)
 
     def decision(self, entry: DecisionEntry) -> Finished:

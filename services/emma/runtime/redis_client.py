@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 from opentelemetry.instrumentation.redis import RedisInstrumentor
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # A Redis Cluster is named by any one of its nodes; the client discovers the others.
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 RedisClient = redis.Redis | redis.RedisCluster
+
+
+def reconnect_once() -> Retry:
+    """One immediate retry, on a new connection, of a command whose connection broke.
+
+    After a Redis restart every pooled connection is dead, and without this the first
+    command on each fails (a decision lost from the log, a Reward answered UNAVAILABLE).
+    Only connection errors are retried, not timeouts: a stalled Redis must not double a
+    caller's wait. A command that ran but whose reply was lost runs twice; every write of
+    Emma survives that (the learner drops repeated decisions, activations and reward
+    keys; profile events are deduplicated by event id).
+    """
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
 def is_cluster_url(url: str) -> bool:
@@ -20,7 +36,11 @@ def connect_redis(url: str) -> redis.Redis:
     if is_cluster_url(url):
         raise ValueError(f"{url!r}: a Redis Cluster URL; this caller needs a single node")
     client = redis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2.0, health_check_interval=30
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2.0,
+        health_check_interval=30,
+        retry=reconnect_once(),
     )
     RedisInstrumentor.instrument_client(client)
     return client

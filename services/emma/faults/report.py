@@ -1,0 +1,216 @@
+"""The figures of a fault run: calls, errors, degraded answers, latency during faults, losses."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from emma.faults.audit import Audit
+from emma.faults.load import DECIDE, REWARD, Call
+from emma.faults.scenario import KILLED_REPLICA, Window
+from emma.loadgen.recorder import new_histogram, summary_ms
+
+
+def _percentiles(calls: Sequence[Call]) -> dict[str, float]:
+    histogram = new_histogram()
+    for call in calls:
+        histogram.record_value(max(1, round(call.latency_ms * 1000)))
+    return summary_ms(histogram)
+
+
+def _covered(call: Call, windows: Sequence[Window]) -> bool:
+    return any(window.covers(call.due) for window in windows)
+
+
+def in_flight_at_kill(call: Call, windows: Sequence[Window]) -> bool:
+    """Sent before the decision replica was killed and not answered by then."""
+    return any(
+        window.name == f"kill {KILLED_REPLICA}" and call.sent < window.injected < call.done
+        for window in windows
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultFigures:
+    """One fault: how long until it served again, and what callers saw meanwhile."""
+
+    name: str
+    recovery_s: float
+    decides: int
+    errors: int
+    # Answered decisions of this window missing from the decision log.
+    lost: int
+    degraded: dict[str, int]
+    p99_ms: float
+    max_ms: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    rate: float
+    budget_ms: float
+    duration_s: float
+    calls: dict[str, int]
+    errors: dict[str, dict[str, int]]
+    errors_in_flight_at_kill: int
+    decides_in_flight_at_kill: int
+    degraded: dict[str, int]
+    degraded_during_faults: dict[str, int]
+    latency_ms: dict[str, dict[str, float]]
+    faults: list[FaultFigures]
+    audit: Audit
+    # The machine's 1-minute load average at the end: latency means little when it is
+    # far above the core count (other work competing with the mesh).
+    load_average: float = 0.0
+    cores: int = 0
+
+    @property
+    def errors_total(self) -> int:
+        return sum(sum(codes.values()) for codes in self.errors.values())
+
+    @property
+    def p99_during_faults_ms(self) -> float:
+        return self.latency_ms["during faults"]["p99"]
+
+    def goals(self) -> dict[str, bool]:
+        """Each goal of the suite, met or not."""
+        audit = self.audit
+        return {
+            "no errors but the killed replica's in-flight calls": self.errors_total
+            == self.errors_in_flight_at_kill,
+            "p99 during faults <= budget + 1 ms": self.p99_during_faults_ms <= self.budget_ms + 1,
+            "no answered decision missing from the log": audit.decisions_lost == 0,
+            "no acknowledged reward missing from the stream": audit.rewards_lost == 0,
+            "every rewarded decision learned once with its reward": audit.caught_up
+            and audit.rewarded_learned == audit.rewarded_expected,
+            "every learnable decision learned exactly once": audit.caught_up
+            and audit.learned == audit.learnable_logged
+            and audit.model_updates == audit.learnable_logged,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["audit"] = self.audit.as_dict()
+        data["errors_total"] = self.errors_total
+        data["goals"] = self.goals()
+        return data
+
+
+def build(
+    calls: Sequence[Call],
+    windows: Sequence[Window],
+    audit: Audit,
+    rate: float,
+    budget_ms: float,
+    duration_s: float,
+    warmup_until: float = 0.0,
+) -> Report:
+    """The figures of a run; calls due before `warmup_until` (cold connections and caches)
+    count for errors and losses but not for latency and degraded answers."""
+    decides = [c for c in calls if c.kind == DECIDE]
+    answered = [c for c in decides if not c.error and c.due >= warmup_until]
+    during = [c for c in answered if _covered(c, windows)]
+    calm = [c for c in answered if not _covered(c, windows)]
+    errors: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for call in calls:
+        if call.error:
+            errors[call.kind][call.error] += 1
+    degraded: collections.Counter[str] = collections.Counter()
+    degraded_during: collections.Counter[str] = collections.Counter()
+    for call in answered:
+        degraded.update(call.degraded)
+        if _covered(call, windows):
+            degraded_during.update(call.degraded)
+    in_flight = [c for c in decides if in_flight_at_kill(c, windows)]
+    figures = []
+    for window in windows:
+        inside = [c for c in decides if window.covers(c.due)]
+        ok = [c for c in inside if not c.error]
+        shares: collections.Counter[str] = collections.Counter()
+        for call in ok:
+            shares.update(call.degraded)
+        summary = _percentiles(ok)
+        figures.append(
+            FaultFigures(
+                window.name,
+                round(window.recovery_s, 2),
+                len(inside),
+                len(inside) - len(ok),
+                sum(c.event_id in audit.lost_event_ids for c in ok),
+                dict(shares),
+                summary["p99"],
+                summary["max"],
+            )
+        )
+    return Report(
+        rate=rate,
+        budget_ms=budget_ms,
+        duration_s=round(duration_s, 1),
+        calls={kind: sum(c.kind == kind for c in calls) for kind in (DECIDE, REWARD)},
+        errors={kind: dict(codes) for kind, codes in errors.items()},
+        errors_in_flight_at_kill=sum(bool(c.error) for c in in_flight),
+        decides_in_flight_at_kill=len(in_flight),
+        degraded=dict(degraded),
+        degraded_during_faults=dict(degraded_during),
+        latency_ms={
+            "all": _percentiles(answered),
+            "calm": _percentiles(calm),
+            "during faults": _percentiles(during),
+            "during faults, without calls in flight at the kill": _percentiles(
+                [c for c in during if not in_flight_at_kill(c, windows)]
+            ),
+        },
+        faults=figures,
+        audit=audit,
+        load_average=round(os.getloadavg()[0], 2),
+        cores=os.cpu_count() or 0,
+    )
+
+
+def text(report: Report) -> str:
+    """The report as a terminal table."""
+    audit = report.audit
+    lines = [
+        f"fault run: {report.duration_s:.0f} s at {report.rate:g} Decide/s, "
+        f"budget {report.budget_ms:g} ms; load average {report.load_average:g} "
+        f"on {report.cores} cores",
+        f"calls: {report.calls.get(DECIDE, 0)} Decide, {report.calls.get(REWARD, 0)} Reward",
+        f"errors returned to callers: {report.errors_total} {report.errors or ''} "
+        f"({report.errors_in_flight_at_kill} of {report.decides_in_flight_at_kill} Decide calls "
+        "in flight at the replica kill)",
+        f"degraded answers by part: {report.degraded or 'none'} "
+        f"(during faults {report.degraded_during_faults or 'none'})",
+    ]
+    for name, summary in report.latency_ms.items():
+        lines.append(
+            f"latency {name}: p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
+            f"max {summary['max']:.1f} ms"
+        )
+    lines.append("")
+    lines.append(
+        f"{'fault':<26} {'back in':>8} {'decides':>8} {'errors':>7} {'lost':>5} {'p99 ms':>8}"
+        "  degraded"
+    )
+    for fault in report.faults:
+        lines.append(
+            f"{fault.name:<26} {fault.recovery_s:>7.2f}s {fault.decides:>8} {fault.errors:>7} "
+            f"{fault.lost:>5} {fault.p99_ms:>8.1f}  {fault.degraded or '-'}"
+        )
+    lines += [
+        "",
+        f"decisions: {audit.decisions_answered} answered, {audit.decisions_logged} logged, "
+        f"{audit.decisions_lost} lost ({audit.decisions_lost_flagged} flagged decision_log)",
+        f"rewards: {audit.rewards_acknowledged} acknowledged, {audit.rewards_lost} lost; "
+        f"{audit.rewarded_expected} rewarded decisions, {audit.rewarded_learned} learned "
+        "with their reward",
+        f"learner: {audit.learnable_logged} learnable decisions logged, {audit.learned} learned, "
+        f"{audit.model_updates} model updates, backlog {audit.pending}, "
+        f"caught up {audit.caught_up}",
+        "",
+    ]
+    for goal, met in report.goals().items():
+        lines.append(f"  [{'ok' if met else 'FAIL'}] {goal}")
+    return "\n".join(lines)

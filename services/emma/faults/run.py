@@ -1,0 +1,117 @@
+"""One fault run: Redis with AOF, the mesh, the load, the faults in turn, then the audit."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+import redis
+
+from emma.faults import audit as auditing
+from emma.faults.load import Call, Load
+from emma.faults.processes import FaultMesh
+from emma.faults.redis_aof import AofRedis
+from emma.faults.report import Report, build
+from emma.faults.scenario import Timing, faults, run_faults
+from emma.loadgen import workload
+from emma_client import AsyncEmmaClient
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How hard and how long: Decide calls per second, the fault timing, the customers."""
+
+    rate: float
+    timing: Timing
+    customers: int
+    # Short, so every decision's window closes (and is learned) soon after the run.
+    reward_window_s: float
+    budget_ms: float = 50.0
+
+
+PROFILES = {
+    # About a minute in all, for CI.
+    "short": Profile(rate=50, timing=Timing(3.0, 1.0, 2.0, 1), customers=100, reward_window_s=4),
+    # Each fault three times, longer holds, four times the rate.
+    "long": Profile(rate=200, timing=Timing(10.0, 5.0, 5.0, 3), customers=500, reward_window_s=10),
+}
+
+
+def service_env(profile: Profile) -> dict[str, str]:
+    return {
+        "EMMA_REWARD_WINDOW_S": f"{profile.reward_window_s:g}",
+        "EMMA_DECISION_BUDGET_MS": f"{profile.budget_ms:g}",
+        # A killed learner's lease must not keep its successor waiting for long.
+        "EMMA_LEARNER_LEASE_S": "3",
+    }
+
+
+async def run(profile: Profile, run_dir: Path | None = None) -> Report:
+    """Runs the whole suite and returns its report; leaves no process behind."""
+    run_dir = run_dir or Path(tempfile.mkdtemp(prefix="emma-faults-"))
+    store = AofRedis()
+    await asyncio.to_thread(store.start)
+    try:
+        mesh = FaultMesh(store.url, run_dir, service_env(profile))
+        await asyncio.to_thread(mesh.start)
+        try:
+            report, calls = await _drive(profile, mesh, store)
+            write_calls(run_dir / "calls.csv", calls)
+            return report
+        finally:
+            await asyncio.to_thread(mesh.stop)
+    finally:
+        await asyncio.to_thread(store.close)
+
+
+def write_calls(path: Path, calls: list[Call]) -> None:
+    """Every call, for plots and for looking into a missed goal (times relative to the first)."""
+    origin = min((c.due for c in calls), default=0.0)
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["kind", "due_s", "latency_ms", "error", "degraded", "fallback"])
+        for call in calls:
+            writer.writerow(
+                [
+                    call.kind,
+                    f"{call.due - origin:.4f}",
+                    f"{call.latency_ms:.3f}",
+                    call.error,
+                    "+".join(call.degraded),
+                    int(call.fallback),
+                ]
+            )
+
+
+async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> tuple[Report, list[Call]]:
+    load = workload.Workload(customers=profile.customers, prefix="faults")
+    async with grpc.aio.insecure_channel(mesh.address("profile")) as channel:
+        await workload.seed(channel, load)
+    async with AsyncEmmaClient(mesh.decision_target) as client:
+        driver = Load(client, profile.rate, load)
+        stop = asyncio.Event()
+        started = time.perf_counter()
+        running = asyncio.get_running_loop().create_task(driver.run(stop))
+        try:
+            windows = await run_faults(faults(mesh, store), profile.timing)
+        finally:
+            stop.set()
+            calls = await running
+        duration = time.perf_counter() - started
+    client_redis = redis.Redis.from_url(store.url)
+    try:
+        timeout = profile.reward_window_s + 30
+        audit = await asyncio.to_thread(
+            auditing.audit, client_redis, calls, profile.reward_window_s, timeout
+        )
+    finally:
+        client_redis.close()
+    # The first half of the calm start warms connections and caches up; it is not measured.
+    warmup_until = started + profile.timing.warmup_s / 2
+    report = build(calls, windows, audit, profile.rate, profile.budget_ms, duration, warmup_until)
+    return report, calls

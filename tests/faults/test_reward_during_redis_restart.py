@@ -1,0 +1,57 @@
+"""A Reward that meets a restarting Redis waits for it, within its patience, instead of failing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from emma.decision.decision_log import DecisionStore
+from emma.decision.feedback import Feedback, StoreUnavailable
+from emma.faults.redis_aof import AofRedis
+from emma.runtime.redis_client import connect_redis
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def redis_aof() -> AsyncIterator[AofRedis]:
+    server = AofRedis()
+    await asyncio.to_thread(server.start)
+    yield server
+    await asyncio.to_thread(server.close)
+
+
+async def test_a_keyed_reward_lands_once_when_redis_is_back_within_the_patience(
+    redis_aof: AofRedis,
+) -> None:
+    client = connect_redis(redis_aof.url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+    feedback = Feedback(store, redis_patience_s=10.0)
+    # A pooled connection that the restart will break, as in a running service.
+    await client.ping()
+    await asyncio.to_thread(redis_aof.stop)
+    pending = asyncio.create_task(feedback.reward("e1", 1.0, "purchase", NOW, key="order-1"))
+    await asyncio.sleep(0.3)
+    assert not pending.done()
+    await asyncio.to_thread(redis_aof.start)
+    assert await asyncio.wait_for(pending, 15) is False  # recorded; the decision is unknown
+    entries = await client.xrange("emma:rewards")
+    assert [fields["key"] for _, fields in entries] == ["order-1"]
+    await client.aclose()
+
+
+async def test_a_reward_without_key_fails_at_once_and_one_past_the_patience_fails(
+    redis_aof: AofRedis,
+) -> None:
+    client = connect_redis(redis_aof.url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+    await asyncio.to_thread(redis_aof.stop)
+    # Without a key a repeat could count twice: no waiting (the patience is far beyond 5 s).
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(Feedback(store, redis_patience_s=60.0).reward("e1", 1.0, "", NOW), 5)
+    with pytest.raises(StoreUnavailable):
+        await Feedback(store, redis_patience_s=0.2).reward("e1", 1.0, "", NOW, key="k")
+    await client.aclose()
