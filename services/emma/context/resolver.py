@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
+from emma.common.basket import MAX_AMOUNT
 from emma.context import clock, countries
 from emma.context.almanac import Almanac
 from emma.context.calendar import PUBLIC_ONLY, Holiday
@@ -288,8 +289,11 @@ def summarise_basket(lines: Sequence[BasketLineLike]) -> BasketSummary:
     for index, line in enumerate(lines):
         if not (math.isfinite(line.quantity) and line.quantity >= 0):
             raise InvalidArgument(f"basket.items[{index}].quantity", "must be a number >= 0")
-        if not math.isfinite(line.amount):
-            raise InvalidArgument(f"basket.items[{index}].amount", "must be a finite number")
+        if not (math.isfinite(line.amount) and abs(line.amount) <= MAX_AMOUNT):
+            # Bounded, so the basket's sum stays finite.
+            raise InvalidArgument(
+                f"basket.items[{index}].amount", f"must be a number within ±{MAX_AMOUNT:g}"
+            )
         category = line.category.strip()
         if category:
             categories.add(category)

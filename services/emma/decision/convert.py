@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from emma.common.basket import BasketLine
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from emma.common.basket import MAX_AMOUNT, BasketLine
 from emma.common.v1 import common_pb2
 from emma.context.v1 import context_pb2
 from emma.decision.domain import (
@@ -69,6 +72,51 @@ _SEASONS = {
     context_pb2.SEASON_WINTER: "winter",
 }
 MAX_ID_LENGTH = 256
+# Most lines of a basket and entries of a moment's lists: far beyond any till's basket,
+# short of what would make one decision (and its log entry) a burden.
+MAX_BASKET_ITEMS = 1_000
+MAX_MOMENT_ENTRIES = 1_000
+# Timestamp's documented range (0001-01-01 to 9999-12-31) and Duration's (10,000 years).
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+_MAX_DURATION_SECONDS = 315_576_000_000
+# The years a request may fall in: those the context service has calendars for (and far
+# enough from datetime's ends for every schedule computed from it).
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+_EARLIEST = datetime(FIRST_YEAR, 1, 1, tzinfo=UTC)
+_LATEST = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)
+
+
+def timestamp(stamp: Timestamp, path: str) -> datetime:
+    """A request's Timestamp as a datetime; InvalidArgument naming `path` when it is not a
+    valid one (seconds out of range, nanos outside [0, 10^9))."""
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 10**9):
+        raise InvalidArgument(path, "not a valid timestamp")
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def request_time(stamp: Timestamp, path: str) -> datetime:
+    """timestamp() within the years FIRST_YEAR..LAST_YEAR."""
+    time = timestamp(stamp, path)
+    if not _EARLIEST <= time < _LATEST:
+        raise InvalidArgument(path, f"must be in the years {FIRST_YEAR}..{LAST_YEAR}")
+    return time
+
+
+def feedback_time(request: decision_pb2.ActivateRequest | decision_pb2.RewardRequest) -> datetime:
+    """The time of an Activate or Reward; the server's clock when unset."""
+    return request_time(request.time, "time") if request.HasField("time") else datetime.now(UTC)
+
+
+def _budget_s(budget: Duration) -> float:
+    seconds, nanos = budget.seconds, budget.nanos
+    valid = (
+        abs(seconds) <= _MAX_DURATION_SECONDS
+        and -(10**9) < nanos < 10**9
+        and (seconds == 0 or nanos == 0 or (seconds > 0) == (nanos > 0))
+    )
+    if not valid:
+        raise InvalidArgument("budget", "not a valid duration")
+    return seconds + nanos / 1e9
 
 
 def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideInput:
@@ -95,7 +143,7 @@ def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideIn
         location = (lat, lon)
     budget_s = None
     if request.HasField("budget"):
-        budget = request.budget.ToTimedelta().total_seconds()
+        budget = _budget_s(request.budget)
         if budget < 0:
             raise InvalidArgument("budget", "must not be negative")
         budget_s = budget or None
@@ -105,21 +153,37 @@ def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideIn
         if channel is None:
             raise InvalidArgument(f"allowed_channels[{i}]", f"unknown or unspecified channel {raw}")
         allowed.add(channel)
+    for field in ("store_id", "request_id", "device"):
+        if len(getattr(request, field)) > MAX_ID_LENGTH:
+            raise InvalidArgument(field, f"must be at most {MAX_ID_LENGTH} characters")
+    if len(request.basket.items) > MAX_BASKET_ITEMS:
+        raise InvalidArgument("basket.items", f"at most {MAX_BASKET_ITEMS} lines")
+    if len(request.basket.currency) > MAX_ID_LENGTH:
+        raise InvalidArgument("basket.currency", f"must be at most {MAX_ID_LENGTH} characters")
     lines = []
     for i, item in enumerate(request.basket.items):
+        for field in ("product_id", "category"):
+            if len(getattr(item, field)) > MAX_ID_LENGTH:
+                raise InvalidArgument(
+                    f"basket.items[{i}].{field}", f"must be at most {MAX_ID_LENGTH} characters"
+                )
         if not (math.isfinite(item.quantity) and item.quantity >= 0):
             raise InvalidArgument(f"basket.items[{i}].quantity", "must be >= 0")
-        if not math.isfinite(item.amount):
-            raise InvalidArgument(f"basket.items[{i}].amount", "must be finite")
+        if not (math.isfinite(item.amount) and abs(item.amount) <= MAX_AMOUNT):
+            raise InvalidArgument(
+                f"basket.items[{i}].amount", f"must be a finite number within ±{MAX_AMOUNT:g}"
+            )
         lines.append(BasketLine(item.product_id, item.category, item.quantity, item.amount))
-    request_time = (
-        request.request_time.ToDatetime(tzinfo=UTC) if request.HasField("request_time") else now
+    when = (
+        request_time(request.request_time, "request_time")
+        if request.HasField("request_time")
+        else now
     )
     return DecideInput(
         customer_kind=customer.kind,
         customer_value=customer.value,
         touchpoint=touchpoint,
-        request_time=request_time,
+        request_time=when,
         store_id=request.store_id,
         location=location,
         basket=tuple(lines),
@@ -145,6 +209,15 @@ def moment(request: decision_pb2.DecideRequest) -> Moment | None:
     for field, value in (("rule", given.rule), ("kind", given.kind)):
         if len(value) > MAX_ID_LENGTH:
             raise InvalidArgument(f"moment.{field}", f"must be at most {MAX_ID_LENGTH} characters")
+    for field in ("offer_ids", "categories"):
+        values = getattr(given, field)
+        if len(values) > MAX_MOMENT_ENTRIES:
+            raise InvalidArgument(f"moment.{field}", f"at most {MAX_MOMENT_ENTRIES} entries")
+        for i, value in enumerate(values):
+            if len(value) > MAX_ID_LENGTH:
+                raise InvalidArgument(
+                    f"moment.{field}[{i}]", f"must be at most {MAX_ID_LENGTH} characters"
+                )
     return Moment(
         rule=given.rule,
         kind=given.kind,

@@ -52,9 +52,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.ActivateRequest, context: Context
     ) -> decision_pb2.ActivateResponse:
         event_id = convert.event_id_of(request.event_id)
-        time = (
-            request.time.ToDatetime(tzinfo=UTC) if request.HasField("time") else datetime.now(UTC)
-        )
+        time = convert.feedback_time(request)
         activated = await self.feedback.activate(event_id, time)
         return decision_pb2.ActivateResponse(activated=activated)
 
@@ -64,9 +62,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.RewardResponse:
         event_id = convert.event_id_of(request.event_id)
         value = convert.reward_value(request.value)
-        time = (
-            request.time.ToDatetime(tzinfo=UTC) if request.HasField("time") else datetime.now(UTC)
-        )
+        time = convert.feedback_time(request)
         accepted = await self.feedback.reward(
             event_id, value, request.kind, time, request.idempotency_key
         )

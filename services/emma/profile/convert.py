@@ -34,10 +34,22 @@ def _enum(kind: type[E], value: int, path: str) -> E:
     return cast(E, member)
 
 
+# Timestamp's documented range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z: what every
+# reader of a recorded event (the wallet, the trigger engine) can turn into a datetime.
+MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def valid_stamp(seconds: int, nanos: int) -> bool:
+    return MIN_SECONDS <= seconds <= MAX_SECONDS and 0 <= nanos < 1_000_000_000
+
+
 def _time(stamp: Timestamp, path: str) -> datetime:
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if not valid_stamp(seconds, nanos):
+        raise InvalidArgument(path, "out of range")
     # Faster than Timestamp.ToDatetime, which matters for bulk loads of events.
     try:
-        return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
+        return datetime.fromtimestamp(seconds + nanos / 1e9, UTC)
     except (ValueError, OverflowError, OSError):
         raise InvalidArgument(path, "out of range") from None
 
@@ -92,6 +104,9 @@ def _payload(message: profile_pb2.Event) -> model.Payload | None:
         )
     if which == "offer_response":
         r = message.offer_response
+        if r.HasField("expires_at"):
+            # Not part of the domain event, but the wallet reads it once the batch is written.
+            _time(r.expires_at, "offer_response.expires_at")
         return model.OfferResponse(
             _enum(model.OfferResponseKind, r.kind, "offer_response.kind"),
             r.offer_id,

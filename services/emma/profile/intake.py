@@ -12,12 +12,12 @@ result is the same either way (tests/profile/test_intake.py compares them).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
+from emma.common.basket import MAX_AMOUNT
 from emma.common.v1 import common_pb2
 from emma.profile import aggregates, batch, convert, validation
 from emma.profile.aggregates import INTERACTION_WEIGHTS, Op, fixed_point, local_hour_at
@@ -45,7 +45,6 @@ _INTERACTIONS = {int(k): INTERACTION_WEIGHTS.get(k, 0.0) for k in InteractionKin
 _OFFER_KINDS = frozenset(int(k) for k in OfferResponseKind if k)
 _SHOWN = int(OfferResponseKind.SHOWN)
 _ANSWERED = frozenset((int(OfferResponseKind.CLICKED), int(OfferResponseKind.REDEEMED)))
-_FLOAT_MAX = sys.float_info.max
 # Times within a second of the future limit go the checked way, which compares exactly.
 _FUTURE_S = MAX_FUTURE.total_seconds() - 1.0
 # Seconds for which (seconds * 10^6 + micros) / 10^6 is what datetime's round trip gives.
@@ -163,6 +162,8 @@ def event_time(stamp: profile_pb2.Event, now_s: float) -> float:
         # Exact: both this and datetime.timestamp() are the correctly rounded quotient.
         at = (seconds * 1_000_000 + nanos // 1000) / 1_000_000
     else:
+        if not convert.valid_stamp(seconds, nanos):
+            raise _Unusual  # the checked path names the field
         try:
             at = datetime.fromtimestamp(seconds + nanos / 1e9, UTC).timestamp()
         except (ValueError, OverflowError, OSError):
@@ -179,7 +180,7 @@ def _label(value: str) -> str:
 
 
 def _amount(value: float) -> float:
-    if not 0.0 <= value <= _FLOAT_MAX:  # also false for NaN
+    if not 0.0 <= value <= MAX_AMOUNT:  # also false for NaN
         raise _Unusual
     return value
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from emma.common.basket import BasketLine
+from emma.common.basket import MAX_AMOUNT, BasketLine
 from emma.profile.model import (
     Channel,
     ConsentChange,
@@ -92,13 +92,21 @@ def within(prefix: str, error: InvalidArgument) -> InvalidArgument:
     return InvalidArgument(f"{prefix}.{error.field}" if error.field else prefix, error.problem)
 
 
+def _amount(value: float, path: str) -> None:
+    _non_negative(value, path)
+    # Amounts become thousandths in an integer counter: a bound keeps them (and sums of
+    # them) finite and exact.
+    if value > MAX_AMOUNT:
+        raise InvalidArgument(path, f"must be at most {MAX_AMOUNT:g}")
+
+
 def _item(item: BasketLine) -> None:
     if item.product_id == "" and item.category == "":
         raise InvalidArgument("", "product_id or category must be set")
     _label(item.product_id, "product_id")
     _label(item.category, "category")
     _non_negative(item.quantity, "quantity")
-    _non_negative(item.amount, "amount")
+    _amount(item.amount, "amount")
 
 
 def _purchase(purchase: Purchase) -> None:
@@ -109,7 +117,7 @@ def _purchase(purchase: Purchase) -> None:
             _item(item)
         except InvalidArgument as error:
             raise within(f"items[{index}]", error) from None
-    _non_negative(purchase.amount, "amount")
+    _amount(purchase.amount, "amount")
     if purchase.currency and not CURRENCY.match(purchase.currency):
         raise InvalidArgument("currency", "must be an ISO 4217 code such as EUR")
     _label(purchase.store_id, "store_id")

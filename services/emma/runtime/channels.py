@@ -6,13 +6,13 @@ from typing import Any
 
 import grpc
 
+from emma.runtime.limits import load_message_limits
 from emma.runtime.security import (
     SecurityConfig,
     load_security,
     mesh_call_interceptors,
     mesh_channel_credentials,
 )
-from emma.runtime.server import MAX_MESSAGE_BYTES
 from emma.runtime.tracing import client_interceptors
 
 
@@ -26,8 +26,8 @@ def mesh_channel(target: str, security: SecurityConfig | None = None) -> grpc.ai
         target,
         mesh_channel_credentials(security),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # EMMA_MAX_RECEIVE_MESSAGE_BYTES and EMMA_MAX_SEND_MESSAGE_BYTES, as on the server.
+            *load_message_limits().options(),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             # gRPC's default reconnect backoff grows to minutes; while it waits, calls fail

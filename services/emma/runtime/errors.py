@@ -47,9 +47,25 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+# Longest status message sent. Messages may quote the request (an unknown store id); the
+# message travels percent-encoded in a header, and one beyond gRPC's 8 KiB metadata limit
+# would reach the caller as RESOURCE_EXHAUSTED instead of the error (4-byte characters
+# encode to 12 bytes each).
+MAX_MESSAGE_CHARS = 512
+_CUT = "... (truncated)"
+
+
+def status_message(error: DomainError) -> str:
+    """The error's message, cut to MAX_MESSAGE_CHARS; it still starts with the field."""
+    message = str(error)
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - len(_CUT)] + _CUT
+
+
 async def abort_with(context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> NoReturn:
     """Ends the call with the error's status code and message."""
-    await context.abort(error.code, str(error))
+    await context.abort(error.code, status_message(error))
     raise AssertionError("unreachable: context.abort raises")
 
 

@@ -13,13 +13,15 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from emma.runtime.auth import auth_interceptors, warn_if_exposed
+from emma.runtime.limits import DEFAULT_MESSAGE_BYTES, MessageLimits, load_message_limits
 from emma.runtime.metrics import RpcMetricsInterceptor
 from emma.runtime.security import SecurityConfig, load_security, server_credentials
 from emma.runtime.tracing import server_interceptors
+from emma.runtime.undecodable import UndecodableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = DEFAULT_MESSAGE_BYTES
 
 Cleanup = Callable[[], Awaitable[None]]
 
@@ -66,7 +68,8 @@ def create_server(
     port: int,
     service_names: Iterable[str],
     *,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    max_message_bytes: int | None = None,
+    limits: MessageLimits | None = None,
     security: SecurityConfig | None = None,
     reuse_port: bool = False,
 ) -> tuple[EmmaServer, int]:
@@ -74,19 +77,24 @@ def create_server(
 
     TLS, caller checks and reflection follow `security` (the EMMA_TLS_* etc. variables when
     None; docs/security.md). `reuse_port` lets several processes bind the same port
-    (emma.runtime.workers).
+    (emma.runtime.workers). Message sizes follow `limits` (EMMA_MAX_*_MESSAGE_BYTES when
+    None), or `max_message_bytes` both ways when given.
     """
     security = security or load_security()
+    if max_message_bytes is not None:
+        limits = MessageLimits(max_message_bytes, max_message_bytes)
+    limits = limits or load_message_limits()
     server = grpc.aio.server(
         # Metrics outside the caller checks, so refused calls count under their status code.
         interceptors=[
             *server_interceptors(),
             RpcMetricsInterceptor(),
             *auth_interceptors(security),
+            # Innermost: the others see an unparseable request's INVALID_ARGUMENT as any other.
+            UndecodableRequestInterceptor(),
         ],
         options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
+            *limits.options(),
             # Off unless several worker processes share the port (emma.runtime.workers):
             # a port another server holds must fail to bind, not be silently shared.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
