@@ -83,9 +83,13 @@ async def test_a_new_model_is_swapped_in_under_load_without_a_failed_request(
     assert len(seen) > 50
     assert seen[0] == "cold"
     assert seen[-1] == "learner-5"
-    # Every version was served, in order: a replica never goes back to an older model.
-    order = list(dict.fromkeys(seen))
-    assert order == ["cold", *(f"learner-{v}" for v in range(1, 6))]
+    # Versions come in order: a replica never goes back to an older model. (A version can be
+    # skipped when the next one is published before a poll sees it, so none is required.)
+    rank = {
+        name: index for index, name in enumerate(["cold", *(f"learner-{v}" for v in range(1, 6))])
+    }
+    ranks = [rank[version] for version in dict.fromkeys(seen)]
+    assert ranks == sorted(ranks)
 
 
 async def test_a_replica_starts_with_the_published_model(
