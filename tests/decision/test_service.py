@@ -166,10 +166,20 @@ async def test_decisions_are_logged_as_dsjson_on_the_stream(
         await client.aclose()
 
 
-async def test_redis_down_degrades_the_decision_log(
+async def test_redis_down_buffers_the_decision_log_entry(
     start_decision: StartDecision, dead_addr: str
 ) -> None:
     stub = await start_decision(redis_url=f"redis://{dead_addr}/0")
+    response = await stub.Decide(decide_request())
+    # Kept in memory until Redis answers (tests/decision/test_log_buffer.py): not degraded.
+    assert decision_pb2.DEGRADED_PART_DECISION_LOG not in response.degraded
+    assert response.offer.offer_id
+
+
+async def test_redis_down_without_a_log_buffer_degrades_the_decision_log(
+    start_decision: StartDecision, dead_addr: str
+) -> None:
+    stub = await start_decision(redis_url=f"redis://{dead_addr}/0", log_buffer_entries=0)
     response = await stub.Decide(decide_request())
     assert decision_pb2.DEGRADED_PART_DECISION_LOG in response.degraded
     assert response.offer.offer_id

@@ -94,6 +94,11 @@ class DecisionConfig:
     log_timeout_ms: float = setting(
         20.0, "EMMA_DECISION_LOG_TIMEOUT_MS", "least time a decision log write may take"
     )
+    log_buffer_entries: int = setting(
+        10_000,
+        "EMMA_DECISION_LOG_BUFFER",
+        "decision-log entries kept in memory while Redis does not answer; 0: none",
+    )
     catalog_poll_s: float = setting(
         1.0,
         "EMMA_CATALOG_POLL_S",
@@ -145,6 +150,7 @@ class DecisionConfig:
             f"EMMA_EXPLORATION_FLOOR={self.exploration_floor}: must be in [0, EMMA_EPSILON_MAX]",
         )
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
+        require(self.log_buffer_entries >= 0, "EMMA_DECISION_LOG_BUFFER: must be >= 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")
         require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")
         require(bool(self.erasure_group), "EMMA_ERASURE_GROUP: must not be empty")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,6 +172,10 @@ class DecisionStore:
         self.maxlen = maxlen
         # Markers outlive the window by a little, so an outcome at its very end still finds one.
         self.marker_ttl_s = max(1, int(window_s) + 1)
+        # Waits (bounded) until this replica's buffered decision entries are written
+        # (emma.decision.log_buffer), so an outcome finds its decision's marker and lands
+        # after its entry: the learner joins no outcome logged before its decision.
+        self.settle_log: Callable[[], Awaitable[None]] | None = None
 
     def encode(self, decision: LoggedDecision) -> EncodedDecision:
         """The stream entry (the DSJSON line and the fields delivery filters on) and the
@@ -207,12 +211,23 @@ class DecisionStore:
             self.encode(decision).queue(pipe)
             await pipe.execute()
 
+    async def append_many(self, decisions: Sequence[LoggedDecision]) -> None:
+        """One round trip for several decisions, written in the order given (catching up)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for decision in decisions:
+                self.encode(decision).queue(pipe)
+            await pipe.execute()
+
     async def known(self, event_id: str) -> bool:
         """Whether any replica logged this decision within the reward window."""
+        if self.settle_log is not None:
+            await self.settle_log()
         return bool(await self.client.exists(DECISION_KEY.format(event_id)))
 
     async def activate(self, event_id: str, time: datetime) -> bool:
         """Records that the decision was shown; False when it already was."""
+        if self.settle_log is not None:
+            await self.settle_log()
         activation = {"EventId": event_id, "ActionTaken": True, "Timestamp": dsjson_timestamp(time)}
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.set(
@@ -235,6 +250,8 @@ class DecisionStore:
     ) -> bool:
         """Appends an outcome (DSJSON observation: EventId and value `v`); True if the
         decision is known. `key` makes retries of one outcome count once."""
+        if self.settle_log is not None:
+            await self.settle_log()
         outcome: dict[str, Any] = {
             "EventId": event_id,
             "v": value,

@@ -1,17 +1,21 @@
-"""Decision metrics: offers and channels chosen, degraded parts, frequency-cap suppressions."""
+"""Decision metrics: offers and channels chosen, degraded parts, frequency-cap suppressions,
+and the decision-log buffer."""
 
 from __future__ import annotations
 
 import functools
+import weakref
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from opentelemetry.metrics import Counter
+from opentelemetry.metrics import CallbackOptions, Counter, Observation
 
 from emma.decision.eligibility import FREQUENCY_CAP
 from emma.runtime.metrics import meter
 
 if TYPE_CHECKING:
     from emma.decision.domain import DecideInput
+    from emma.decision.log_buffer import LogBuffer
     from emma.decision.pipeline import Decision
 
 _CAPPED_REASON = f"filtered.{FREQUENCY_CAP}"
@@ -64,3 +68,40 @@ def record_decision(request: DecideInput, decision: Decision) -> None:
             count = detail.split(" ", 1)[0]
             if count.isdigit():
                 instruments.capped.add(int(count), {"touchpoint": touchpoint})
+
+
+# The buffers of this process (one per server), read at each scrape, never on the hot path.
+_log_buffers: weakref.WeakSet[LogBuffer] = weakref.WeakSet()
+
+
+def _buffered(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(sum(len(buffer) for buffer in _log_buffers))]
+
+
+def _dropped(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(sum(buffer.dropped for buffer in _log_buffers))]
+
+
+@functools.cache
+def _log_buffer_instruments() -> None:
+    # Once per process: a second instrument of the same name would be ignored by the SDK.
+    emma = meter()
+    emma.create_observable_gauge(
+        "emma.decision_log.buffered",
+        [_buffered],
+        unit="{decision}",
+        description="decision-log entries waiting in memory for Redis",
+    )
+    emma.create_observable_counter(
+        "emma.decision_log.dropped",
+        [_dropped],
+        unit="{decision}",
+        description="decision-log entries dropped: buffer full, or Redis away at shutdown",
+    )
+
+
+def observe_log_buffer(buffer: LogBuffer) -> None:
+    """Exposes the buffer's depth (`emma.decision_log.buffered`) and its dropped entries
+    (`emma.decision_log.dropped`, each a decision missing from the log)."""
+    _log_buffers.add(buffer)
+    _log_buffer_instruments()

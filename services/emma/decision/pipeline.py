@@ -39,6 +39,7 @@ from emma.decision.features import (
     shared_line,
 )
 from emma.decision.local_context import fallback_situation
+from emma.decision.log_buffer import LogBuffer
 from emma.decision.policy import NO_CONTACTS, ContactHistory
 from emma.decision.reasons import explain, filter_reasons
 from emma.runtime.privacy import pseudonymise
@@ -122,6 +123,7 @@ class Decider:
         *,
         rules: Sequence[elig.ActionRule] = (),
         contacts: ContactGate | None = None,
+        log_buffer: LogBuffer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
@@ -136,6 +138,8 @@ class Decider:
         self.rules = tuple(rules)
         # Frequency caps; None counts nothing (a catalog's caps are then not enforced).
         self.contacts = contacts
+        # Entries whose log write failed, written again when Redis answers; None: flag them.
+        self.log_buffer = log_buffer
         self.clock = clock
 
     def budget(self, request: DecideInput, deadline_s: float | None) -> float:
@@ -331,7 +335,8 @@ class Decider:
         logged: LoggedDecision | None = None
         removed: collections.Counter[str] = collections.Counter()
         if self.contacts is not None and counting:
-            # The reservation and the log write share one round trip when the sink allows.
+            # The reservation and the log write share one round trip when the sink allows,
+            # unless buffered entries wait: this one then queues behind them (_log).
             held = await self.contacts.hold(
                 event_id,
                 request,
@@ -341,7 +346,7 @@ class Decider:
                 pmf,
                 index,
                 max(deadline - self.clock(), self.settings.log_timeout_s),
-                entry,
+                None if self._log_waiting() else entry,
             )
             if held.degraded and Degraded.POLICY not in degraded:
                 degraded.append(Degraded.POLICY)
@@ -381,7 +386,15 @@ class Decider:
             open_offers=wallet.reminders(request, customer, catalog.candidates),
         )
 
+    def _log_waiting(self) -> bool:
+        return self.log_buffer is not None and self.log_buffer.waiting
+
     async def _log(self, logged: LoggedDecision, deadline: float) -> bool:
+        """Writes the entry, or buffers it to be written later; False when it is lost."""
+        buffer = self.log_buffer
+        if buffer is not None and buffer.waiting:
+            # Behind the entries already waiting for Redis, so the log stays in order.
+            return buffer.keep(logged)
         # The log write may outlast a nearly spent budget a little, never a stalled Redis.
         timeout = max(deadline - self.clock(), self.settings.log_timeout_s)
         with tracer.start_as_current_span("emma.decision.log"):
@@ -390,8 +403,10 @@ class Decider:
                     await self.sink.append(logged)
                 return True
             except Exception as error:
+                # A timed-out write may still have run: a second copy is harmless (the
+                # learner drops a repeated event id), a missing one is not.
                 log.warning("decision log write failed", extra={"error": type(error).__name__})
-                return False
+                return buffer.keep(logged) if buffer is not None else False
 
     def _fallback_channel(
         self, request: DecideInput, customer: CustomerView, situation: Situation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,6 +21,8 @@ from emma.decision.decision_log import DecisionStore
 from emma.decision.dependencies import MeshDependencies
 from emma.decision.erasure import ErasureConsumer
 from emma.decision.feedback import Feedback
+from emma.decision.log_buffer import LogBuffer
+from emma.decision.metrics import observe_log_buffer
 from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
@@ -38,6 +41,11 @@ SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_
 WARM_UP_S = 10.0
 # Seconds the model follower may take to notice it should stop (one poll at most).
 FOLLOWER_STOP_S = 5.0
+# Seconds the buffered decision-log entries get to be written on shutdown (10,000 entries
+# take about 100 round trips); past it, with Redis still away, they are lost and counted.
+LOG_FLUSH_S = 2.0
+# Longest an Activate or Reward waits for this replica's buffered decision entries.
+OUTCOME_WAITS_FOR_LOG_S = 0.5
 
 
 async def _warm_up(channel: grpc.aio.Channel) -> None:
@@ -72,6 +80,12 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         # A capped contact's reservation and its decision-log write: one round trip.
         encode=store.encode,
     )
+    # Entries whose log write failed wait here until Redis answers again.
+    log_buffer = LogBuffer(store.append_many, config.log_buffer_entries)
+    observe_log_buffer(log_buffer)
+    if config.log_buffer_entries > 0:
+        # An outcome of a buffered decision waits (a little) for its entry to be written.
+        store.settle_log = functools.partial(log_buffer.settle, OUTCOME_WAITS_FOR_LOG_S)
     decider = Decider(
         catalog,
         bandit,
@@ -88,6 +102,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
             log_timeout_s=config.log_timeout_ms / 1000,
         ),
         contacts=contacts,
+        log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
     )
 
     async def count_activation(event_id: str, time: datetime) -> None:
@@ -136,6 +151,8 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         server.on_stop(erasures.close)
 
     async def close() -> None:
+        # First, while Redis is still open: the buffered decisions were answered already.
+        await log_buffer.close(LOG_FLUSH_S)
         for task in warm_ups:
             task.cancel()
         await asyncio.gather(*warm_ups, return_exceptions=True)
