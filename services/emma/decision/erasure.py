@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import ResponseError
 
 from emma.decision.contacts import forget_customer
 from emma.profile.outbox import Erasure, release
 from emma.runtime.privacy import pseudonymise
+from emma.runtime.redis_client import ensure_group
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,7 @@ class ErasureConsumer:
     async def ensure_group(self) -> None:
         """Creates the group once, from the stream's start: erasures appended before any
         replica ran are handled too (forgetting is idempotent)."""
-        try:
-            await self.client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        await ensure_group(self.client, self.stream, self.group, start="0")
 
     async def run(self) -> None:
         """Reads and claims until stopped; a Redis outage is waited out, entries stay pending."""

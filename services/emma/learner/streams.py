@@ -12,8 +12,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, cast
 
-import redis
 import redis.asyncio as aioredis
+
+from emma.runtime.redis_client import ensure_group
 
 # A stream entry: its id and fields (None when the entry was trimmed away meanwhile).
 Entry = tuple[str, dict[str, str] | None]
@@ -44,11 +45,7 @@ class Streams:
         """Creates the groups at the start of each stream, so decisions logged before the
         learner first ran are learned too."""
         for stream in (self.decisions, self.rewards):
-            try:
-                await self.client.xgroup_create(stream, self.group, id="0", mkstream=True)
-            except redis.ResponseError as error:
-                if "BUSYGROUP" not in str(error):
-                    raise
+            await ensure_group(self.client, stream, self.group, start="0")
 
     async def claim(self) -> int:
         """Takes over entries other consumers of the group left pending (e.g. a learner

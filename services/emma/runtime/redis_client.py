@@ -58,3 +58,13 @@ def connect_any_redis(url: str) -> RedisClient:
             RedisInstrumentor.instrument_client(cluster)
             return cluster
     return connect_redis(url)
+
+
+async def ensure_group(client: RedisClient, stream: str, group: str, start: str) -> None:
+    """Creates a consumer group on `stream` (and the stream) reading from `start` ("0": every
+    entry, "$": new ones only); a group that exists already is left as it is."""
+    try:
+        await client.xgroup_create(stream, group, id=start, mkstream=True)
+    except redis.ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import redis.asyncio as redis
-from redis.exceptions import ResponseError
 
 from emma.common.v1 import common_pb2
 from emma.context.v1 import context_pb2
@@ -41,6 +40,7 @@ from emma.profile.model import IdentifierKind
 from emma.profile.outbox import EVENTS_FIELD, RECORDED_FIELD, Erasure, release
 from emma.profile.v1 import profile_pb2
 from emma.runtime.privacy import pseudonymise
+from emma.runtime.redis_client import ensure_group
 from emma.triggers import erasure, kinds
 from emma.triggers.config import TriggerConfig
 from emma.triggers.kinds import Firing, Timer
@@ -113,13 +113,7 @@ class Engine:
 
     async def ensure_group(self) -> None:
         """Creates the consumer group at the stream's end (new events only), once."""
-        try:
-            await self.redis.xgroup_create(
-                self.config.events_stream, self.config.group, id="$", mkstream=True
-            )
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
+        await ensure_group(self.redis, self.config.events_stream, self.config.group, start="$")
 
     async def run(self) -> None:
         """Reads, claims and scans until stopped; a Redis outage is waited out."""
