@@ -19,7 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -113,16 +113,20 @@ class SimulatedClock:
 
 
 class CountingEngine(Engine):
-    """The engine, counting each firing's outcome per rule kind."""
+    """The engine, counting each firing's outcome per rule kind for one population."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, population: Collection[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.population = population
         self.outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
 
     async def fire(self, firing: Firing) -> str:
         outcome = await super().fire(firing)
-        rule = self.rules.named(firing.rule)
-        self.outcomes[(rule.kind if rule else firing.rule, outcome)] += 1
+        # A shared mesh may hold another population's timers; they fire but are not ours.
+        kind, value = firing.customer
+        if kind == common_pb2.IDENTIFIER_KIND_CUSTOMER_ID and value in self.population:
+            rule = self.rules.named(firing.rule)
+            self.outcomes[(rule.kind if rule else firing.rule, outcome)] += 1
         return outcome
 
 
@@ -205,7 +209,9 @@ class MomentsRun:
                 context=context_pb2_grpc.ContextServiceStub(channels[1]),
                 decision=decision_pb2_grpc.DecisionServiceStub(channels[2]),
             )
-            engine = CountingEngine(self.config, self.rules, client, stubs, self.clock)
+            engine = CountingEngine(
+                self.config, self.rules, client, stubs, self.clock, population=self.customers
+            )
             stores = await store_locations(channels[1])
             happenings = timeline(
                 list(self.customers.values()),
@@ -268,8 +274,9 @@ class MomentsRun:
                     index += 1
                 await self._record(stubs, batch)
             await self._drain(engine)
-            responses = await self._respond(client)
-            if responses:
+            # Deliveries are answered within the same instant, and what the answers fire
+            # is delivered too, so no published action is left undelivered at the end.
+            while responses := await self._respond(client):
                 await self._record(stubs, responses)
                 await self._drain(engine)
 
