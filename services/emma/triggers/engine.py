@@ -3,11 +3,14 @@
 State keys (prefix `emma:trg` by default; customer keys hold pseudonyms only):
   <p>:ev:<event id>                 string  the event was processed (idempotency), TTL
   <p>:dedup:<subject>:<rule>:<w>    string  the rule fired for the customer in window w
+                                            (y<year> for a yearly moment: its year)
   <p>:count:<subject>:<w>           string  firings of the customer in firing window w
   <p>:cool:<subject>                string  negative-sentiment cool-down, TTL = cool-down
   <p>:rep:<customer pseudonym>      hash    product -> "last,interval,count" (replenishment)
   <p>:due                           zset    timer key -> due epoch seconds
-  <p>:timer                         hash    timer key -> JSON firing (holds the identifier)
+  <p>:timer                         hash    timer key -> JSON firing (holds the identifier);
+                                            a yearly one is replaced by its next year's
+                                            when taken (emma.triggers.timers)
   <p>:tk:<identifier pseudonym>     set     the identifier's timer keys (found at erasure)
   <p>:out:<customer pseudonym>      set     the customer's outbound entry ids (found at erasure)
   <p>:erased:<identifier pseudonym> string  time (ms) of the identifier's erasure, TTL
@@ -22,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -41,7 +43,7 @@ from emma.profile.outbox import EVENTS_FIELD, RECORDED_FIELD, Erasure, release
 from emma.profile.v1 import profile_pb2
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.redis_client import ensure_group
-from emma.triggers import erasure, kinds
+from emma.triggers import erasure, kinds, timers
 from emma.triggers.config import TriggerConfig
 from emma.triggers.kinds import Firing, Timer
 from emma.triggers.rules import Rule, Rules
@@ -108,6 +110,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._p = config.state_prefix
         self.keys = erasure.StateKeys(config.state_prefix)
+        self.timers = timers.TimerStore(client, self.keys.due, self.keys.timer)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -333,12 +336,12 @@ class Engine:
                 firings.append(firing)
         for rule in self.rules.of_kind("anniversary"):
             zone = self.config.default_time_zone
-            outcome = kinds.anniversary(rule, event, at, self.clock(), zone)
-            if isinstance(outcome, Timer):
-                await self._schedule(outcome)
-            elif outcome is not None:
-                # The day itself is the moment: recorded late on the day, it still counts.
-                firings.append(outcome)
+            for outcome in kinds.anniversary(rule, event, at, self.clock(), zone):
+                if isinstance(outcome, Timer):
+                    await self._schedule(outcome)
+                else:
+                    # The day itself is the moment: recorded late on the day, it still counts.
+                    firings.append(outcome)
         return firings
 
     async def _geofence(self, event: profile_pb2.Event, at: datetime) -> list[Firing]:
@@ -370,12 +373,11 @@ class Engine:
     # --- timers -------------------------------------------------------------------------------
 
     async def _schedule(self, timer: Timer) -> None:
-        body = json.dumps(_firing_json(timer.firing))
+        body = timers.encode(timer.firing)
         # The identifier's index of timers, so an erasure finds them without a scan; it
         # lives until a while after the latest of them is due.
         index = self.keys.timers_of(kinds.timer_identifier(timer.key))
-        ttl = int((timer.due - self.clock() + erasure.TIMER_INDEX_SLACK).total_seconds())
-        ttl = max(ttl, int(erasure.TIMER_INDEX_SLACK.total_seconds()))
+        ttl = timers.index_ttl_s(timer.due, self.clock())
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(f"{self._p}:timer", timer.key, body)
             pipe.zadd(f"{self._p}:due", {timer.key: timer.due.timestamp()})
@@ -391,32 +393,57 @@ class Engine:
             self.stats["cancelled"] += 1
 
     async def scan_timers(self) -> int:
-        """Fires the timers that are due; ZREM decides which replica owns each."""
+        """Fires the timers that are due; taking one decides which replica fires it."""
         now = self.clock()
         due = await self.redis.zrangebyscore(
-            f"{self._p}:due", "-inf", now.timestamp(), start=0, num=_READ_COUNT
+            self.keys.due, "-inf", now.timestamp(), start=0, num=_READ_COUNT
         )
         handled = 0
         for raw_key in due:
             key = _text(raw_key)
-            if not await self.redis.zrem(f"{self._p}:due", key):
-                continue  # another replica took it
-            body = await self.redis.hget(f"{self._p}:timer", key)
-            await self.redis.hdel(f"{self._p}:timer", key)
-            if body is None:
-                continue
-            firing = _firing_of(json.loads(_text(body)))
+            firing = await self._take(key, now)
+            if firing is None:
+                continue  # changed meanwhile, or another replica took it
             handled += 1
             if now - firing.at > timedelta(seconds=self.config.staleness_s):
                 self.stats["skipped.stale"] += 1
                 continue
             try:
-                await self.fire(firing)
+                outcome = await self.fire(firing)
             except Retry:
                 # Try again a little later, keeping the original moment.
-                later = Timer(key, now + timedelta(seconds=self.config.claim_idle_s), firing)
-                await self._schedule(later)
+                retry = Timer(key, now + timedelta(seconds=self.config.claim_idle_s), firing)
+                if firing.day:
+                    retry = Timer(
+                        key + timers.RETRY_SUFFIX, retry.due, dataclasses.replace(firing, day="")
+                    )
+                await self._schedule(retry)
+                continue
+            if firing.day and outcome == "skipped.unknown_customer":
+                # The profile is gone (expired or erased): no gesture next year either.
+                await self._cancel(key)
         return handled
+
+    async def _take(self, key: str, now: datetime) -> Firing | None:
+        """The due timer's firing if this replica took it; a yearly moment is armed again
+        for its next year in the same step, whether it then fires or is skipped as stale."""
+        body = await self.redis.hget(self.keys.timer, key)
+        index = self.keys.timers_of(kinds.timer_identifier(key))
+        if body is None:
+            await self.redis.zrem(self.keys.due, key)  # its firing is gone: nothing to fire
+            return None
+        firing = timers.decode(body)
+        rule = self.rules.named(firing.rule)
+        then = None
+        if rule is not None:
+            firing = kinds.yearly(rule, firing, self.config.default_time_zone)
+            if firing.day:
+                then = kinds.next_year(rule, key, firing, now, self.config.default_time_zone)
+        if not await self.timers.take(key, body, now, index, then):
+            return None
+        if then is not None:
+            self.stats["rearmed"] += 1
+        return firing
 
     # --- firing -------------------------------------------------------------------------------
 
@@ -450,10 +477,14 @@ class Engine:
             return "skipped.unknown_customer"
         if rule.promotion and await self.redis.exists(f"{self._p}:cool:{subject}"):
             return "skipped.cooldown"
-        window = int(firing.at.timestamp() // max(1.0, rule.window.total_seconds()))
-        dedup = f"{self._p}:dedup:{subject}:{rule.name}:{window}"
-        window_s = max(1, int(rule.window.total_seconds()))
-        if not await self.redis.set(dedup, "1", nx=True, ex=window_s * 2):
+        window: int | str = int(firing.at.timestamp() // max(1.0, rule.window.total_seconds()))
+        remembered_s = max(1, int(rule.window.total_seconds())) * 2
+        if firing.year:
+            # A yearly moment fires once per customer, rule and year, wherever in the year.
+            window = erasure.year_window(firing.year)
+            remembered_s = max(remembered_s, erasure.YEAR_DEDUP_MIN_S)
+        dedup = self.keys.dedup(subject, rule.name, window)
+        if not await self.redis.set(dedup, "1", nx=True, ex=remembered_s):
             return "skipped.dedup"
         # A backlog after an outage must not flood one customer: at most N per window.
         per = max(1.0, self.config.firing_window_s)
@@ -548,28 +579,3 @@ class Engine:
             self.keys.outbound_of(subject),
             fields,
         )
-
-
-def _firing_json(firing: Firing) -> dict[str, Any]:
-    return {
-        "rule": firing.rule,
-        "customer": list(firing.customer),
-        "event": firing.trigger_event_id,
-        "at": firing.at.timestamp(),
-        "store": firing.store_id,
-        "location": list(firing.location) if firing.location else None,
-        "categories": list(firing.categories),
-    }
-
-
-def _firing_of(raw: dict[str, Any]) -> Firing:
-    location = raw.get("location")
-    return Firing(
-        rule=raw["rule"],
-        customer=(int(raw["customer"][0]), str(raw["customer"][1])),
-        trigger_event_id=raw["event"],
-        at=datetime.fromtimestamp(float(raw["at"]), UTC),
-        store_id=raw.get("store", ""),
-        location=(float(location[0]), float(location[1])) if location else None,
-        categories=tuple(raw.get("categories", ())),
-    )

@@ -5,8 +5,9 @@ counts, cool-down, the outbound index) and of each identifier as events name it
 (`<kind number>:<value>`: replenishment histories, timers). An erasure entry names the
 canonical id and every identifier, so every key can be computed, except the timers and
 outbound entries, which are found through per-customer indexes kept when they are written.
-Dedup and count keys are per window: the windows whose keys may still exist are computed
-from the rule windows, the staleness bound and the keys' TTLs, so nothing is scanned.
+Dedup and count keys are per window (per year for yearly moments): the windows whose keys
+may still exist are computed from the rule windows, the staleness bound and the keys' TTLs,
+so nothing is scanned.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ _FUTURE = timedelta(days=1)
 # How long an outbound index and a timer index outlive their latest entry.
 OUTBOUND_INDEX_TTL_S = int(timedelta(days=400).total_seconds())
 TIMER_INDEX_SLACK = timedelta(days=1)
+# A yearly moment's dedup key lives at least this long (twice the rule's window when longer):
+# past the end of its day in any time zone, when a late event could fire it again.
+YEAR_DEDUP_MIN_S = int(timedelta(days=2).total_seconds())
+
+
+def year_window(year: int) -> str:
+    """The dedup window of a yearly moment: its year."""
+    return f"y{year}"
 
 
 def identifier_pseudonym(kind: int, value: str) -> str:
@@ -51,13 +60,20 @@ def _windows(now: datetime, window_s: float, reach_s: float) -> range:
     return range(first, last + 1)
 
 
+def _years(now: datetime, reach_s: float) -> range:
+    """Years whose yearly-moment keys may still exist at `now`: created up to `reach_s` ago,
+    and a local year may differ from the UTC year by one."""
+    first = (now - timedelta(seconds=reach_s)).year - 1
+    return range(first, (now + _FUTURE).year + 2)
+
+
 @dataclasses.dataclass(frozen=True)
 class StateKeys:
     """The engine's key names (engine.py documents the layout)."""
 
     prefix: str
 
-    def dedup(self, subject: str, rule: str, window: int) -> str:
+    def dedup(self, subject: str, rule: str, window: int | str) -> str:
         return f"{self.prefix}:dedup:{subject}:{rule}:{window}"
 
     def count(self, subject: str, window: int) -> str:
@@ -101,6 +117,12 @@ def windowed_keys(
         for rule in rules.rules
         for window in _windows(now, rule.window.total_seconds(), staleness_s)
     ]
+    for rule in rules.of_kind("anniversary"):
+        remembered_s = max(2 * rule.window.total_seconds(), YEAR_DEDUP_MIN_S)
+        found += [
+            keys.dedup(subject, rule.name, year_window(year))
+            for year in _years(now, remembered_s + staleness_s)
+        ]
     found += [keys.count(subject, w) for w in _windows(now, firing_window_s, staleness_s)]
     return found
 

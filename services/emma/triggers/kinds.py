@@ -37,6 +37,11 @@ class Firing:
     store_id: str = ""
     location: tuple[float, float] | None = None
     categories: tuple[str, ...] = ()
+    # A yearly moment's day ("MM-DD", as given: 02-29 stays 02-29): when its timer is taken,
+    # the timer is armed again for the next year.
+    day: str = ""
+    # The year of a yearly moment: deduplicated per customer, rule and year.
+    year: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,42 +94,72 @@ def life_event(rule: Rule, event: profile_pb2.Event, at: datetime) -> Firing | N
     return Firing(rule.name, customer_of(event), event.event_id, at, store_id=store)
 
 
+def _on(month: int, day: int, year: int) -> date:
+    """An anniversary's date in `year`; 29 February falls on 28 February in other years."""
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return date(year, 2, 28)
+
+
 def _next_occurrence(day: date, today: date) -> date:
-    """This year's (or, if past, next year's) date of an anniversary; 29 Feb -> 28 Feb."""
-    for year in (today.year, today.year + 1):
-        try:
-            candidate = day.replace(year=year)
-        except ValueError:
-            candidate = date(year, 2, 28)
-        if candidate >= today:
-            return candidate
-    raise AssertionError("unreachable: next year's date is always after today")
+    """This year's (or, if past, next year's) date of an anniversary."""
+    this_year = _on(day.month, day.day, today.year)
+    return this_year if this_year >= today else _on(day.month, day.day, today.year + 1)
+
+
+def _send_time(rule: Rule, day: date, tz: zoneinfo.ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, rule.send_hour, tzinfo=tz).astimezone(UTC)
 
 
 def anniversary(
     rule: Rule, event: profile_pb2.Event, at: datetime, now: datetime, zone: str
-) -> Firing | Timer | None:
-    """A birthday or customer anniversary: a gesture on the day, at the rule's send hour.
+) -> list[Firing | Timer]:
+    """A birthday or customer anniversary: a gesture on the day, at the rule's send hour,
+    every year.
 
-    The event's date is the day itself (any year); on the day the rule fires at once,
-    otherwise a timer waits for the day's send hour in the customer's time zone.
+    The event's date is the day itself (any year); on the day the rule fires at once and
+    arms next year's timer, otherwise a timer waits for the day's send hour in the
+    customer's time zone (and is armed again for the next year when it is taken).
     """
     name = _LIFE_EVENTS.get(event.life_event.kind, "")
     if name not in rule.events:
-        return None
+        return []
     tz = zoneinfo.ZoneInfo(zone)
     day = (
         event.life_event.time.ToDatetime(tzinfo=UTC) if event.life_event.HasField("time") else at
     ).astimezone(tz)
     today = now.astimezone(tz).date()
     occurrence = _next_occurrence(day.date(), today)
-    firing = Firing(rule.name, customer_of(event), event.event_id, at)
+    firing = Firing(
+        rule.name, customer_of(event), event.event_id, at, day=f"{day:%m-%d}", year=occurrence.year
+    )
+    key = timer_key(rule, event, name)
     if occurrence == today:
-        return dataclasses.replace(firing, at=max(at, now))
-    due = datetime(
-        occurrence.year, occurrence.month, occurrence.day, rule.send_hour, tzinfo=tz
-    ).astimezone(UTC)
-    return Timer(timer_key(rule, event, name), due, dataclasses.replace(firing, at=due))
+        now_firing = dataclasses.replace(firing, at=max(at, now))
+        return [now_firing, next_year(rule, key, now_firing, now, zone)]
+    due = _send_time(rule, occurrence, tz)
+    return [Timer(key, due, dataclasses.replace(firing, at=due))]
+
+
+def next_year(rule: Rule, key: str, firing: Firing, now: datetime, zone: str) -> Timer:
+    """The timer of a yearly moment's next year: the first year after the firing's whose send
+    time is still ahead (years missed while nothing ran are not made up)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    month, day = (int(part) for part in firing.day.split("-"))
+    year = max(firing.year + 1, now.astimezone(tz).year - 1)
+    while (due := _send_time(rule, _on(month, day, year), tz)) <= now:
+        year += 1
+    return Timer(key, due, dataclasses.replace(firing, at=due, year=year))
+
+
+def yearly(rule: Rule, firing: Firing, zone: str) -> Firing:
+    """An anniversary timer stored in the older format, without its day, recurs too: its due
+    date in the zone is the day."""
+    if rule.kind != "anniversary" or firing.day or firing.year:
+        return firing
+    local = firing.at.astimezone(zoneinfo.ZoneInfo(zone))
+    return dataclasses.replace(firing, day=f"{local:%m-%d}", year=local.year)
 
 
 @dataclasses.dataclass(frozen=True)
