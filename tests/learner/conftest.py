@@ -19,6 +19,7 @@ from emma.learner.snapshots import Snapshot, read_snapshot
 
 # Short windows and quick publishing keep the tests fast; the logic is the same.
 WINDOW_S = 0.5
+GRACE_S = 0.3
 ACTIONS: list[dict[str, dict[str, float]]] = [
     {"A": {"offer=emmentaler-20": 1.0, "cat=cheese": 1.0}, "H": {"ch=receipt": 1.0}},
     {"A": {"offer=riesling-case": 1.0, "cat=wine": 1.0}, "H": {"ch=receipt": 1.0}},
@@ -32,6 +33,7 @@ def learner_config(redis_url: str, **changes: Any) -> LearnerConfig:
         "port": 0,
         "redis_url": redis_url,
         "reward_window_s": WINDOW_S,
+        "outcome_grace_s": GRACE_S,
         "publish_interval_s": 0.1,
         "block_ms": 20,
         "lease_s": 0.5,
@@ -65,9 +67,10 @@ async def log_decision(
     baseline: int = 0,
     pmf: Sequence[float] | None = None,
     actions: Sequence[dict[str, dict[str, float]]] = ACTIONS,
+    event_id: str = "",
 ) -> str:
     """Logs one decision that chose action `chosen`; returns its event id."""
-    event_id = uuid.uuid4().hex
+    event_id = event_id or uuid.uuid4().hex
     probabilities = list(pmf) if pmf is not None else [1 / len(actions)] * len(actions)
     await store.append(
         LoggedDecision(

@@ -21,6 +21,7 @@ def test_defaults_agree_with_the_decision_service() -> None:
     )
     assert (learner.aggregation, learner.default_reward) == ("sum", 0.0)
     assert learner.port == 50054
+    assert (learner.outcome_grace_s, learner.held_outcomes_max) == (10.0, 10_000)
 
 
 def test_flags_override_the_environment() -> None:
@@ -46,6 +47,9 @@ def test_flags_override_the_environment() -> None:
         ({"EMMA_VW_ARGS": "--cb_explore_adf --epsilon 0.5"}, "EMMA_EPSILON_MAX"),
         ({"EMMA_VW_ARGS": "--cb_explore_adf --epsilon 0.3", "EMMA_EPSILON_MAX": "0.4"}, None),
         ({"EMMA_LEARNER_LEASE_S": "0.1"}, "EMMA_LEARNER_LEASE_S"),
+        ({"EMMA_OUTCOME_GRACE_S": "-1"}, "EMMA_OUTCOME_GRACE_S"),
+        ({"EMMA_OUTCOME_GRACE_S": "soon"}, "EMMA_OUTCOME_GRACE_S"),
+        ({"EMMA_HELD_OUTCOMES_MAX": "0"}, "EMMA_HELD_OUTCOMES_MAX"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], named: str | None) -> None:

@@ -20,7 +20,7 @@ from emma.runtime.redis_server import free_port
 from .conftest import WINDOW_S, log_decision, pending, wait_for_snapshot
 
 
-def start(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(redis_url: str, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "EMMA_REDIS_URL": redis_url,
@@ -29,6 +29,7 @@ def start(redis_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "EMMA_LEARNER_PUBLISH_S": "0.1",
         "EMMA_LEARNER_BLOCK_MS": "20",
         "EMMA_LEARNER_LEASE_S": "1",
+        **extra,
     }
     with log.open("ab") as out:
         return subprocess.Popen(

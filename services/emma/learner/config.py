@@ -60,6 +60,19 @@ class LearnerConfig:
         "first: learn at a decision's first reward; sum: learn the window's sum at its end",
         choices=AGGREGATIONS,
     )
+    # A decision written late from a replica's buffer (emma.decision.log_buffer) may reach its
+    # stream after an outcome another replica logged: the outcome waits this long for it.
+    outcome_grace_s: float = setting(
+        10.0,
+        "EMMA_OUTCOME_GRACE_S",
+        "seconds of stream time an outcome of a not yet logged event id waits for its decision's "
+        "entry before it counts as unknown; 0: not at all",
+    )
+    held_outcomes_max: int = setting(
+        10_000,
+        "EMMA_HELD_OUTCOMES_MAX",
+        "outcomes held for their decision's entry at most; beyond, the oldest count as unknown",
+    )
     publish_interval_s: float = setting(
         5.0, "EMMA_LEARNER_PUBLISH_S", "most seconds between two published model versions"
     )
@@ -92,6 +105,8 @@ class LearnerConfig:
         require(bool(self.group), "EMMA_LEARNER_GROUP: must not be empty")
         require(bool(self.consumer), "EMMA_LEARNER_CONSUMER: must not be empty")
         require(self.reward_window_s > 0, "EMMA_REWARD_WINDOW_S: must be > 0")
+        require(self.outcome_grace_s >= 0, "EMMA_OUTCOME_GRACE_S: must be >= 0")
+        require(self.held_outcomes_max >= 1, "EMMA_HELD_OUTCOMES_MAX: must be >= 1")
         require(self.publish_interval_s > 0, "EMMA_LEARNER_PUBLISH_S: must be > 0")
         require(self.publish_updates >= 1, "EMMA_LEARNER_PUBLISH_UPDATES: must be >= 1")
         require(self.batch >= 1, "EMMA_LEARNER_BATCH: must be >= 1")

@@ -3,6 +3,10 @@
 Pure and deterministic: every time is a stream entry id's millisecond part (Redis's
 clock), so replaying the same entries after a restart gives the same joins. The join
 says what to learn and which entries are finished; the caller learns and acknowledges.
+
+An outcome joins a decision logged at most the grace after it (a replica may write a
+decision late, from its buffer, after another replica logged the outcome) and at most the
+window before it. Outcomes of event ids not logged yet are held until the grace ends.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ import collections
 import dataclasses
 import enum
 
+from emma.learner.held import Held
+
 # How many finished event ids are remembered to tell a late reward from an unknown one.
 FINISHED_MEMORY = 100_000
+# How many outcomes of event ids not logged yet are held for their decision at most.
+HELD_MAX = 10_000
 
 
 class Aggregation(enum.StrEnum):
@@ -27,7 +35,8 @@ class Outcome(enum.StrEnum):
 
     JOINED = "joined"  # a reward or activation matched to a decision, once that is finished
     LATE = "late"  # after its decision's window
-    UNKNOWN = "unknown"  # no decision with this event id was logged (or it is long gone)
+    UNKNOWN = "unknown"  # no decision with this event id logged within the grace (or long gone)
+    HELD_OVERFLOW = "held_overflow"  # also UNKNOWN: pushed out of a full hold before its grace
     DUPLICATE = "duplicate"  # a repeated idempotency key, activation or decision
     IGNORED = "ignored"  # a reward after the first, with FIRST aggregation
     LEARNED = "learned"  # a decision learned from
@@ -111,16 +120,29 @@ class Join:
         aggregation: Aggregation,
         default_reward: float,
         finished_memory: int = FINISHED_MEMORY,
+        grace_s: float = 0.0,
+        held_max: int = HELD_MAX,
     ) -> None:
         self.window_ms = int(window_s * 1000)
         self.aggregation = aggregation
         self.default_reward = default_reward
+        self.grace_ms = int(grace_s * 1000)
         self._open: dict[str, _Open] = {}
         self._finished: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._finished_memory = finished_memory
+        # Held outcomes stay unacknowledged, not in the checkpoint: the PEL already keeps an
+        # open decision's outcomes until it is learned, so a restarted learner reads a held
+        # outcome again (in stream order, with the same entry time) and holds or joins it as
+        # before. Nothing held is acknowledged, so no checkpoint can lose it.
+        self._held: Held[OutcomeEntry] = Held(self.grace_ms, held_max)
 
     def __len__(self) -> int:
         return len(self._open)
+
+    @property
+    def held(self) -> int:
+        """Outcomes waiting for their decision's entry."""
+        return len(self._held)
 
     def oldest_ms(self) -> int | None:
         """When the oldest open decision was made, for the learner's lag."""
@@ -159,6 +181,10 @@ class Join:
             self._finished[entry.event_id] = entry_ms(entry.entry_id)
         else:
             self._open[entry.event_id] = _Open(entry.entry_id, entry.deferred)
+        # Outcomes logged before this entry join it now, in their order, with its window
+        # counted from its own entry time as for any other decision.
+        for held in self._held.take(entry.event_id):
+            step.extend(self.outcome(held))
         return step
 
     def outcome(self, entry: OutcomeEntry) -> Finished:
@@ -167,11 +193,15 @@ class Join:
         if decision is None:
             finished_ms = self._finished.get(entry.event_id)
             if finished_ms is None:
+                return self._hold(entry, step)
+            if self._past_grace(entry, finished_ms):
                 return self._drop(entry, step, Outcome.UNKNOWN)
             late = entry_ms(entry.entry_id) > finished_ms + self.window_ms
             # Within the window the decision was learned at its first reward (or had no
             # choice to learn from): a further outcome changes nothing.
             return self._drop(entry, step, Outcome.LATE if late else Outcome.IGNORED)
+        if self._past_grace(entry, entry_ms(decision.entry_id)):
+            return self._drop(entry, step, Outcome.UNKNOWN)
         if entry_ms(entry.entry_id) > entry_ms(decision.entry_id) + self.window_ms:
             return self._drop(entry, step, Outcome.LATE)
         if entry.activation:
@@ -187,6 +217,33 @@ class Join:
         decision.outcome_ids = [*(decision.outcome_ids or ()), entry.entry_id]
         if self.aggregation is Aggregation.FIRST and decision.learnable and decision.rewards:
             self._learn(entry.event_id, step, decision.rewards[0], True)
+        return step
+
+    def _past_grace(self, entry: OutcomeEntry, decision_ms: int) -> bool:
+        """Whether the decision was logged more than the grace after the outcome.
+
+        A learner that reads a backlog may see such a decision before the outcome, a live
+        one sees the outcome's grace end first: both must count it unknown.
+        """
+        return decision_ms > entry_ms(entry.entry_id) + self.grace_ms
+
+    def _hold(self, entry: OutcomeEntry, step: Finished) -> Finished:
+        if self.grace_ms <= 0:
+            return self._drop(entry, step, Outcome.UNKNOWN)
+        for pushed in self._held.add(entry.event_id, entry_ms(entry.entry_id), entry):
+            self._drop(pushed, step, Outcome.UNKNOWN)
+            step.counts[Outcome.HELD_OVERFLOW] += 1
+        return step
+
+    def expire(self, seen_ms: int) -> Finished:
+        """Counts unknown the held outcomes whose grace ended before `seen_ms`.
+
+        The caller promises that every decision with an entry time before `seen_ms` has been
+        given to `decision` already; a decision at exactly the grace's end still joins.
+        """
+        step = Finished()
+        for entry in self._held.expire(seen_ms):
+            self._drop(entry, step, Outcome.UNKNOWN)
         return step
 
     @staticmethod

@@ -96,6 +96,8 @@ class Learner:
             self.config.reward_window_s,
             Aggregation(self.config.aggregation),
             self.config.default_reward,
+            grace_s=self.config.outcome_grace_s,
+            held_max=self.config.held_outcomes_max,
         )
         self.version = 0
         self.base_updates = 0
@@ -187,6 +189,7 @@ class Learner:
                 "model_version": snapshot.name if snapshot else "cold",
                 "updates": self.base_updates,
                 "pending_decisions": len(self.join),
+                "held_outcomes": self.join.held,
                 "pending_outcomes": len(outcomes),
                 "claimed": claimed,
             },
@@ -201,12 +204,16 @@ class Learner:
             self.config.reward_stream, block_ms=self.config.block_ms if self._idle else None
         )
         # Read after the rewards: a reward's decision was logged before it, so every
-        # reward just read finds its decision among those read by now.
+        # reward just read finds its decision among those read by now, unless a replica
+        # wrote the decision late from its buffer: then the reward is held for it.
         decisions = await self.streams.read_all(self.config.decision_stream)
         finished = self._apply(decisions, outcomes)
         # Every reward before `seen_ms` has been read; windows ending before it can close.
         seen_ms = now_ms if len(outcomes) < self.config.batch else entry_ms(outcomes[-1][0])
         finished.extend(self.join.close(seen_ms))
+        # Every decision logged before `now_ms` has been read (after taking it): an outcome
+        # whose grace ended before it has no decision to wait for.
+        finished.extend(self.join.expire(now_ms))
         await self._learn(finished)
         if outcomes:
             self.behind_ms = max(0, now_ms - entry_ms(outcomes[-1][0]))
@@ -282,6 +289,7 @@ class Learner:
             "agreement": self.trainer.agreement.state(),
             "open_decisions": len(self.join),
             "oldest_open_ms": oldest,
+            "held_outcomes": self.join.held,
             "behind_ms": self.behind_ms,
         }
 

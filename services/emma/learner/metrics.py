@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from emma.learner.join import Outcome
 from emma.runtime.metrics import meter
 
 if TYPE_CHECKING:
@@ -15,11 +16,15 @@ if TYPE_CHECKING:
 
 
 class LearnerGauges:
-    """Observable gauges read from a learner's state at each scrape (no work in the loop).
+    """Observable gauges (and a counter) read from a learner's state at each scrape (no work
+    in the loop).
 
     `emma.learner.lag` (s): how far the last reward read lagged the head of the reward stream;
     `emma.learner.lag.events`: updates learned but not yet in a published model;
     `emma.learner.open_decisions`: decisions waiting for their reward window to close;
+    `emma.learner.held_outcomes`: outcomes waiting for their decision's entry (the grace);
+    `emma.learner.held_overflow`: outcomes counted unknown early because the hold was full
+    (the learner's count, as in its checkpoint: it restarts with the checkpoint's value);
     `emma.model.version` and `emma.model.age` (s since the learner published that version;
     seen at the checkpoint that published it).
     """
@@ -46,6 +51,18 @@ class LearnerGauges:
             description="decisions whose reward window is still open",
         )
         emma.create_observable_gauge(
+            "emma.learner.held_outcomes",
+            [self._held],
+            unit="{outcome}",
+            description="outcomes waiting for their decision's entry",
+        )
+        emma.create_observable_counter(
+            "emma.learner.held_overflow",
+            [self._held_overflow],
+            unit="{outcome}",
+            description="outcomes counted unknown before their grace ended: the hold was full",
+        )
+        emma.create_observable_gauge(
             "emma.model.version", [self._model_version], description="published model version"
         )
         emma.create_observable_gauge(
@@ -63,6 +80,14 @@ class LearnerGauges:
     def _open(self, options: CallbackOptions) -> Iterable[Observation]:
         learner = self._learner()
         return [] if learner is None else [Observation(len(learner.join))]
+
+    def _held(self, options: CallbackOptions) -> Iterable[Observation]:
+        learner = self._learner()
+        return [] if learner is None else [Observation(learner.join.held)]
+
+    def _held_overflow(self, options: CallbackOptions) -> Iterable[Observation]:
+        learner = self._learner()
+        return [] if learner is None else [Observation(learner.counts[Outcome.HELD_OVERFLOW])]
 
     def _model_version(self, options: CallbackOptions) -> Iterable[Observation]:
         learner = self._learner()
