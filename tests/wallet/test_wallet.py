@@ -3,7 +3,9 @@ redeemed there, closed everywhere, and its decision rewarded."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 from emma.common.v1 import common_pb2
@@ -99,3 +101,58 @@ async def test_a_wallet_follows_a_linked_identifier(moments: Moments) -> None:
     assert await wallet(moments, card) == [("x", "d-1")]
     await moments.record(response(card, profile_pb2.OFFER_RESPONSE_KIND_REDEEMED, "x", "d-1"))
     assert await wallet(moments, anna) == []
+
+
+async def test_an_app_coupon_is_honoured_at_the_till_after_the_identities_are_linked(
+    moments: Moments,
+) -> None:
+    anna = customer()
+    till_card = common_pb2.CustomerRef(kind=common_pb2.IDENTIFIER_KIND_LOYALTY_CARD, value="4711")
+    # The card shopped first (its profile is the older one and survives a merge); the app
+    # account came later, in another second.
+    await moments.record(
+        event(
+            till_card,
+            datetime.now(UTC),
+            purchase=profile_pb2.Purchase(
+                items=[common_pb2.BasketItem(product_id="brezel", category="bakery", amount=1)],
+                currency="EUR",
+            ),
+        )
+    )
+    await asyncio.sleep(1.05 - time.time() % 1)
+    await moments.consent(anna)
+    moments.at(datetime.now(UTC))
+    app = await moments.decision.Decide(
+        decide(anna, common_pb2.TOUCHPOINT_APP, allowed_channels=[common_pb2.CHANNEL_PUSH])
+    )
+    offer, decision = app.offer.offer_id, app.event_id
+    delivered = response(anna, profile_pb2.OFFER_RESPONSE_KIND_SHOWN, offer, decision)
+    delivered.offer_response.expires_at.FromDatetime(datetime.now(UTC) + timedelta(days=7))
+    await moments.record(delivered)
+    app_profile = await moments.profile.GetProfile(profile_pb2.GetProfileRequest(customer=anna))
+
+    linked = await moments.profile.LinkIdentity(
+        profile_pb2.LinkIdentityRequest(customer=till_card, identifier=anna)
+    )
+    assert linked.merged and linked.merged_customer_id == app_profile.profile.customer_id
+
+    # The till knows the card only: the coupon moved with the app's profile.
+    assert await wallet(moments, till_card) == [(offer, decision)]
+    till = await moments.decision.Decide(decide(till_card, common_pb2.TOUCHPOINT_POS))
+    assert [(o.offer_id, o.event_id) for o in till.open_offers] == [(offer, decision)]
+    assert till.offer.offer_id != offer
+    await moments.record(
+        response(till_card, profile_pb2.OFFER_RESPONSE_KIND_REDEEMED, offer, decision)
+    )
+    assert await wallet(moments, till_card) == [] and await wallet(moments, anna) == []
+    await moments.step()
+    rewards = [
+        json.loads(fields[b"json"])
+        for _, fields in await moments.redis.xrange("emma:rewards")
+        if fields[b"type"] == b"reward"
+    ]
+    assert [(r["EventId"], r["kind"]) for r in rewards] == [(decision, "redeem")]
+    assert [key async for key in moments.redis.scan_iter("*:w")] == [
+        f"{{emma:c:{linked.customer_id}}}:w".encode()
+    ]

@@ -143,6 +143,8 @@ class Stored:
     ledger: Sequence[str] = ()
     seen: Sequence[str] = ()
     seen_prev: Sequence[str] = ()
+    # The offer wallet's hash as stored (wallet.py).
+    wallet: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def build_profile(stored: Stored, now: datetime, half_life_s: float) -> Profile:

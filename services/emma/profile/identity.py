@@ -7,9 +7,10 @@ idempotent, and anyone who meets a half-done merge completes it (docs/profile.md
 
 1. mark: the loser is frozen (Y = "<survivor>|<started>") and read in the same script;
 2. absorb: the survivor is replaced by the combination of both, if unchanged since it was
-   read (version G), and remembers the loser (m<loser>), so a repeat does nothing;
+   read (version G), takes in the loser's offer wallet in the same script, and remembers
+   the loser (m<loser>), so a repeat does nothing;
 3. repoint: the loser's identifiers' homes are redirected to the survivor;
-4. finalize: the loser's keys become a redirect to the survivor.
+4. finalize: the loser's keys become a redirect to the survivor (its wallet is deleted).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from emma.profile.keys import CustomerKeys, customer_keys, home_id, is_derived, 
 from emma.profile.model import CustomerRef, IdentifierKind, LinkResult
 from emma.profile.record import CAPS, SCALE, Record, identifier_field, identifier_of
 from emma.profile.scripts import ScriptRunner
+from emma.profile.wallet import CLOSED_GRACE
 from emma.runtime.errors import Aborted, NotFound
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.redis_client import RedisClient
@@ -142,7 +144,7 @@ class Identities:
         return self._snapshot(customer_id, reply, keys.window)
 
     def _snapshot(self, customer_id: str, reply: Reply, window: int) -> Snapshot:
-        status, marker, main, consent, ledger, prefs, life, seen, seen_prev = reply
+        status, marker, main, consent, ledger, prefs, life, seen, seen_prev, wallet = reply
         stored = codec.Stored(
             customer_id,
             Record.parse(codec.pairs(main)),
@@ -152,6 +154,7 @@ class Identities:
             ledger,
             seen,
             seen_prev,
+            codec.pairs(wallet),
         )
         return Snapshot(str(status), str(marker), stored, window)
 
@@ -312,6 +315,7 @@ class Identities:
                 "g": record.scalars.get("G", "0"),
                 "sttl": self.seen_ttl(loser.window, now),
                 "sttl_prev": self.seen_ttl(loser.window - 1, now),
+                "grace": int(CLOSED_GRACE.total_seconds()),
                 **dataclasses.asdict(merged),
             }
             keys = self.keys(customer_id, now, loser.window).script_keys()

@@ -8,13 +8,14 @@ import math
 
 from emma.profile.model import CustomerRef, IdentifierKind
 
-# Every customer id `<cid>` owns up to seven keys, all tagged {<prefix>:c:<cid>}:
+# Every customer id `<cid>` owns up to eight keys, all tagged {<prefix>:c:<cid>}:
 #   {<prefix>:c:<cid>}        hash    the record: scalars, aggregates, identifiers, offers
 #   {<prefix>:c:<cid>}:k      hash    effective consent per `<purpose>:<channel>`
 #   {<prefix>:c:<cid>}:kl     list    the consent ledger, in arrival order
 #   {<prefix>:c:<cid>}:f      hash    explicit preferences, one JSON value per field
 #   {<prefix>:c:<cid>}:v      list    recent life events, newest first
 #   {<prefix>:c:<cid>}:e<w>   set     hashes of event ids applied in replay window w
+#   {<prefix>:c:<cid>}:w      hash    the offer wallet (wallet.py; not among script KEYS)
 #
 # Every identifier has a home: the record of the customer id it names (a customer id
 # names itself; any other identifier names `~` + a hash of itself). The home holds the

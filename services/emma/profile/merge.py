@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from emma.profile import aggregates, codec, consent
+from emma.profile import aggregates, codec, consent, wallet
 from emma.profile.model import ConsentState, Preferences
 from emma.profile.record import CAPS, DECAYED_FAMILIES, OfferRecord, Record
 
@@ -21,7 +22,8 @@ def survivor_first(a: tuple[str, float], b: tuple[str, float]) -> tuple[str, str
 
 @dataclasses.dataclass(frozen=True)
 class Merged:
-    """The survivor's new content: what lua/absorb.lua writes in place of the old."""
+    """The survivor's new content: what lua/absorb.lua writes in place of the old, and the
+    loser's wallet as ops it applies to the survivor's (wallet.merge_ops)."""
 
     record: dict[str, str]
     consent: dict[str, str]
@@ -30,6 +32,7 @@ class Merged:
     life_events: list[str]
     seen: list[str]
     seen_prev: list[str]
+    wallet: list[list[Any]]
 
 
 def combine(survivor: codec.Stored, loser: codec.Stored, half_life_s: float) -> Merged:
@@ -43,6 +46,7 @@ def combine(survivor: codec.Stored, loser: codec.Stored, half_life_s: float) -> 
         life_events=_life_events(survivor.life_events, loser.life_events),
         seen=sorted(set(loser.seen) - set(survivor.seen)),
         seen_prev=sorted(set(loser.seen_prev) - set(survivor.seen_prev)),
+        wallet=wallet.merge_ops(loser.wallet),
     )
 
 

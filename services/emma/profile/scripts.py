@@ -28,6 +28,7 @@ NAMES = (
     "unfreeze",
     "erase",
     "unlink",
+    "wallet",
 )
 
 

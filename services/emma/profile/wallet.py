@@ -1,15 +1,20 @@
 """The offer wallet: offers delivered to a customer, open until redeemed or expired.
 
 Layout: one hash per customer in the customer's hash-tag slot (keys.py), so it lives on
-the node of the profile it belongs to:
+the node of the profile it belongs to (lua/common.lua wallet_apply writes it):
   {<prefix>:c:<cid>}:w   field = the decision's event id,
                          value = "<state>|<offer id>|<channel>|<delivered>|<expires>|<closed>"
                          (times in epoch seconds, 0 for none; state o open, r redeemed)
 
 An offer response SHOWN that names its decision opens an entry; REDEEMED closes it. Both
-are idempotent and commute: a redemption seen before its delivery leaves a closed entry
-that the late delivery does not reopen, and a replayed delivery never reopens a redeemed
-offer. Entries are pruned a grace period after they expired or closed.
+are idempotent and commute (either order leaves the same entry): a redemption seen before
+its delivery leaves a closed entry that the late delivery completes but does not reopen,
+and a replayed delivery never reopens a redeemed offer. Entries are pruned a grace period
+after they expired or closed.
+
+The wallet belongs to the profile: a merge moves the loser's entries to the survivor as the
+deliveries and redemptions they record (`merge_ops`, lua/absorb.lua), and a write that meets
+a redirected or frozen profile follows it to where the wallet went.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from emma.profile.keys import customer_keys, home_id
 from emma.profile.model import CustomerRef, IdentifierKind
+from emma.profile.scripts import ScriptRunner
 from emma.profile.v1 import profile_pb2
+from emma.runtime.errors import Aborted
 from emma.runtime.redis_client import RedisClient
 
 T = TypeVar("T")
@@ -33,49 +40,8 @@ OPEN, REDEEMED = "o", "r"
 # the closed entry rather than open a new one.
 CLOSED_GRACE = timedelta(days=7)
 
-# KEYS[1] the wallet hash. ARGV[1] now, ARGV[2] grace seconds, ARGV[3] JSON list of ops
-# [op, event id, offer id, channel, time, expires]. Applies the ops, prunes entries past
-# their grace, and keeps the key alive until the last entry's grace ends.
-_APPLY = """
-local key, now, grace = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local function fields(value)
-  local out = {}
-  for part in string.gmatch(value .. '|', '([^|]*)|') do out[#out + 1] = part end
-  return out
-end
-local function entry(...) return table.concat({...}, '|') end
-for _, op in ipairs(cjson.decode(ARGV[3])) do
-  local kind, event, offer, channel, t, expires = op[1], op[2], op[3], op[4], op[5], op[6]
-  local old = redis.call('HGET', key, event)
-  if kind == 'open' then
-    if not old then
-      redis.call('HSET', key, event, entry('o', offer, channel, t, expires, 0))
-    end
-  elseif kind == 'redeem' then
-    if not old then
-      redis.call('HSET', key, event, entry('r', offer, channel, 0, 0, t))
-    else
-      local f = fields(old)
-      if f[1] == 'o' then
-        redis.call('HSET', key, event, entry('r', f[2], f[3], f[4], f[5], t))
-      end
-    end
-  end
-end
-local flat = redis.call('HGETALL', key)
-local last = 0
-for i = 1, #flat, 2 do
-  local f = fields(flat[i + 1])
-  local ends = math.max(tonumber(f[5]) or 0, tonumber(f[6]) or 0)
-  if ends + grace < now then
-    redis.call('HDEL', key, flat[i])
-  elseif ends > last then
-    last = ends
-  end
-end
-if last > 0 then redis.call('EXPIREAT', key, math.floor(last + grace) + 1) end
-return 1
-"""
+# Hops through redirects and merges a write follows before the caller is asked to retry.
+_HOPS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +74,18 @@ class Entry:
         except ValueError:
             return None
 
+    def ops(self) -> list[list[Any]]:
+        """The wallet ops that recreate this entry in another wallet (a merge): its delivery,
+        if one was seen, then its redemption."""
+        ops: list[list[Any]] = []
+        if self.state == OPEN or self.delivered or self.expires:
+            delivery = [int(self.delivered), int(self.expires)]
+            ops.append(["open", self.event_id, self.offer_id, self.channel, *delivery])
+        if self.state == REDEEMED:
+            closed = int(self.closed)
+            ops.append(["redeem", self.event_id, self.offer_id, self.channel, closed, closed])
+        return ops
+
     def is_open(self, now: datetime) -> bool:
         return self.state == OPEN and self.expires > now.timestamp()
 
@@ -129,6 +107,14 @@ class Entry:
 
 def wallet_key(prefix: str, customer_id: str) -> str:
     return customer_keys(prefix, customer_id).tag + ":w"
+
+
+def merge_ops(held: Mapping[str, str]) -> list[list[Any]]:
+    """A wallet hash as stored, as ops that apply it to another wallet: applied there, the
+    entries combine as if both had been recorded under one customer (a redeemed entry stays
+    redeemed, an entry past its grace is pruned, not revived)."""
+    parsed = (Entry.parse(field, value) for field, value in sorted(held.items()))
+    return [op for entry in parsed if entry is not None for op in entry.ops()]
 
 
 def _ops(messages: Sequence[profile_pb2.Event], now: datetime, lifetime: timedelta) -> list[Any]:
@@ -176,7 +162,7 @@ class Wallet:
         self._client = client
         self._prefix = prefix
         self._lifetime = lifetime
-        self._apply = client.register_script(_APPLY)
+        self._runner = ScriptRunner(client)
 
     async def apply(
         self,
@@ -194,11 +180,24 @@ class Wallet:
             customer_id = await canonical(ref)
             if customer_id:
                 per_customer.setdefault(customer_id, []).append(op)
-        args = [int(now.timestamp()), int(CLOSED_GRACE.total_seconds())]
+        args = [str(int(now.timestamp())), str(int(CLOSED_GRACE.total_seconds()))]
         for customer_id, customer_ops in per_customer.items():
-            key = self.key(customer_id)
-            await self._apply(keys=[key], args=[*args, json.dumps(customer_ops)])
+            await self._apply(customer_id, [*args, json.dumps(customer_ops)], canonical)
         return len(ops)
+
+    async def _apply(self, customer_id: str, args: Sequence[str], canonical: Any) -> None:
+        """Writes to the wallet of the profile `customer_id` leads to: a profile merged or
+        being merged since it was resolved took its wallet with it, so the write follows
+        (resolving again completes a merge in progress); no profile, no write."""
+        for _ in range(_HOPS):
+            keys = customer_keys(self._prefix, customer_id).script_keys()
+            reply = await self._runner.call("wallet", keys, args)
+            if reply[0] in ("OK", "NONE"):
+                return
+            customer_id = await canonical(CustomerRef(IdentifierKind.CUSTOMER_ID, customer_id))
+            if not customer_id:
+                return
+        raise Aborted("events: the customer's profile kept changing, retry")
 
     async def entries(self, customer_id: str) -> list[Entry]:
         raw = cast(dict[str, str], await self._client.hgetall(self.key(customer_id)))

@@ -1,6 +1,9 @@
 -- Replaces a live profile with its merge with a frozen one, if nothing wrote to it since
--- it was read (version G). ARGV[1]: JSON {g, now, ttl, sttl, sttl_prev, record, consent,
--- ledger, preferences, life_events, seen, seen_prev}; the record's U, G and R are set here.
+-- it was read (version G), and applies the frozen one's wallet to its own in the same step.
+-- ARGV[1]: JSON {g, now, ttl, sttl, sttl_prev, grace, record, consent, ledger, preferences,
+-- life_events, seen, seen_prev, wallet}; the record's U, G and R are set here; wallet holds
+-- wallet ops (common.lua wallet_apply), which the wallet's own writes commute with, so it is
+-- added to, not replaced.
 -- Returns {'OK', identifiers due for a TTL refresh}, {'RETRY'} or a diversion.
 local args = cjson.decode(ARGV[1])
 local stop = diverted()
@@ -37,5 +40,6 @@ if #args.seen_prev > 0 then
   sliced('SADD', SEEN_PREV, args.seen_prev)
   redis.call('EXPIRE', SEEN_PREV, args.sttl_prev)
 end
+if #args.wallet > 0 then wallet_apply(MAIN .. ':w', args.now, args.grace, args.wallet) end
 -- Every identifier's redirect record is refreshed: the loser's are new to this profile.
 return {'OK', finish_write(args.now, args.ttl, 0)}

@@ -60,3 +60,56 @@ local function add_identifiers(fields)
   for _, field in ipairs(fields) do added = added + redis.call('HSETNX', MAIN, field, '1') end
   return added
 end
+
+-- The offer wallet (wallet.py): a hash beside the record, MAIN .. ':w' (same hash tag).
+-- Applies ops {op, decision event id, offer id, channel, time, expires} with op 'open' (a
+-- delivery) or 'redeem'; both are idempotent and commute (either order leaves the same
+-- entry), so a replayed delivery never reopens a redeemed offer. Then prunes the entries a grace period past their expiry or
+-- closing (one an op just wrote too, so nothing expired comes back) and keeps the key until
+-- the last grace ends.
+local function wallet_fields(value)
+  local out = {}
+  for part in string.gmatch(value .. '|', '([^|]*)|') do out[#out + 1] = part end
+  return out
+end
+
+local function wallet_apply(key, now, grace, ops)
+  local function entry(...) return table.concat({...}, '|') end
+  for _, op in ipairs(ops) do
+    local kind, event, offer, channel, t, expires = op[1], op[2], op[3], op[4], op[5], op[6]
+    local old = redis.call('HGET', key, event)
+    if kind == 'open' then
+      if not old then
+        redis.call('HSET', key, event, entry('o', offer, channel, t, expires, 0))
+      else
+        local f = wallet_fields(old)
+        if f[1] == 'r' and (tonumber(f[4]) or 0) == 0 then
+          -- Redeemed before its delivery was seen: the delivery adds what it knows, so both
+          -- orders leave the same entry (and it is kept until its expiry's grace ends).
+          redis.call('HSET', key, event, entry('r', offer, channel, t, expires, f[6]))
+        end
+      end
+    elseif kind == 'redeem' then
+      if not old then
+        redis.call('HSET', key, event, entry('r', offer, channel, 0, 0, t))
+      else
+        local f = wallet_fields(old)
+        if f[1] == 'o' then
+          redis.call('HSET', key, event, entry('r', f[2], f[3], f[4], f[5], t))
+        end
+      end
+    end
+  end
+  local flat = redis.call('HGETALL', key)
+  local last = 0
+  for i = 1, #flat, 2 do
+    local f = wallet_fields(flat[i + 1])
+    local ends = math.max(tonumber(f[5]) or 0, tonumber(f[6]) or 0)
+    if ends + grace < now then
+      redis.call('HDEL', key, flat[i])
+    elseif ends > last then
+      last = ends
+    end
+  end
+  if last > 0 then redis.call('EXPIREAT', key, math.floor(last + grace) + 1) end
+end
