@@ -1,5 +1,4 @@
-"""Birthdays and anniversaries recur: the engine arms the next year's timer when one is taken,
-fired or skipped, on real Redis with the mesh in-process and the engine's clock set by the test."""
+"""Birthdays and anniversaries recur: each taken timer arms the next year's, on the test's clock."""
 
 from __future__ import annotations
 
