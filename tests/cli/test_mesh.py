@@ -79,6 +79,8 @@ def test_mesh_serves_and_leaves_nothing_running(tmp_path: Path) -> None:
         for service, name in SERVICE_NAMES.items():
             assert check(mesh.address(service), name), service
         assert not any(gone(pid) for pid in pids.values())
+        # Entering a started mesh (`with Mesh(...).start() as mesh`) starts nothing more.
+        assert mesh.__enter__() is mesh and mesh.pids == pids
         assert mesh.redis_url is not None
         redis_port = int(mesh.redis_url.rsplit(":", 1)[1].split("/")[0])
         assert accepts(redis_port)

@@ -270,7 +270,8 @@ class Mesh:
             self.redis_url = None
 
     def __enter__(self) -> Mesh:
-        return self.start()
+        # `with Mesh(...).start() as mesh` must not start a second set of processes.
+        return self if self.children else self.start()
 
     def __exit__(
         self,

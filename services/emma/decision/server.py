@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
@@ -54,8 +55,25 @@ async def _warm_up(channel: grpc.aio.Channel) -> None:
         await asyncio.wait_for(channel.channel_ready(), WARM_UP_S)
 
 
-def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
-    """A ready-to-start server; must be called inside a running event loop."""
+@dataclasses.dataclass(frozen=True)
+class DecisionCore:
+    """The Decide pipeline and what it writes through, without a gRPC server around it."""
+
+    decider: Decider
+    store: DecisionStore
+    contacts: ContactGate
+    log_buffer: LogBuffer
+    # The model version the bandit started from (None: a cold model).
+    loaded: int | None
+
+
+def build_decider(
+    config: DecisionConfig,
+    redis: aioredis.Redis,
+    profile_channel: grpc.aio.Channel,
+    context_channel: grpc.aio.Channel,
+) -> DecisionCore:
+    """Catalog, model, decision log, contact policy and dependencies, wired into a Decider."""
     catalog = load_catalog(config.catalog_path, config.fallback_offer_id)
     # The latest published snapshot, so a new replica starts with what the others serve.
     model, loaded = initial_model(config.redis_url, config.model_key, config.vw_args)
@@ -65,9 +83,6 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         exploration_floor=config.exploration_floor,
         model=model,
     )
-    redis = connect_redis(config.redis_url)
-    profile_channel = mesh_channel(config.profile_addr)
-    context_channel = mesh_channel(config.context_addr)
     store = DecisionStore(
         redis,
         config.decision_stream,
@@ -104,6 +119,17 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         contacts=contacts,
         log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
     )
+    return DecisionCore(decider, store, contacts, log_buffer, loaded)
+
+
+def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
+    """A ready-to-start server; must be called inside a running event loop."""
+    redis = connect_redis(config.redis_url)
+    profile_channel = mesh_channel(config.profile_addr)
+    context_channel = mesh_channel(config.context_addr)
+    core = build_decider(config, redis, profile_channel, context_channel)
+    decider, store, contacts, log_buffer = core.decider, core.store, core.contacts, core.log_buffer
+    bandit = decider.bandit
 
     async def count_activation(event_id: str, time: datetime) -> None:
         await contacts.activated(event_id, time, decider.catalog.policy)
@@ -121,7 +147,9 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     model_client = aioredis.Redis.from_url(
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
     )
-    follower = ModelFollower(model_client, config.model_key, bandit, config.model_poll_s, loaded)
+    follower = ModelFollower(
+        model_client, config.model_key, bandit, config.model_poll_s, core.loaded
+    )
     following = asyncio.create_task(follower.run())
 
     def install(new: Catalog) -> None:
@@ -167,7 +195,10 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     server.on_stop(close)
     log.info(
         "decision service built",
-        extra={"offers": len(catalog.offers), "fallback": catalog.fallback.offer_id},
+        extra={
+            "offers": len(decider.catalog.offers),
+            "fallback": decider.catalog.fallback.offer_id,
+        },
     )
     return server, port
 

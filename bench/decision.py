@@ -1,0 +1,178 @@
+"""Decide's pipeline in process: CPU per decision, with and without profile and context calls.
+
+    .venv/bin/python -m bench.decision [--decisions 3000] [--warmup 300] [--profile FILE]
+                                       [--json]
+
+Starts a private mesh (Redis, profile, context, decision, learner, triggers) with the
+benchmark catalog of `emma bench` (well over 50 eligible actions; EMMA_MAX_ACTIONS = 50
+scored), seeds its 500 synthetic customers, then builds the decision service's pipeline
+in this process exactly as `emma serve decision` does (`build_decider`: catalog, model,
+contact policy, decision log on the mesh's Redis, channels to profile and context) and
+calls `Decider.decide` on the request pool of `emma bench`, one after another, measuring
+this process's CPU time per decision in two modes, interleaved in rounds:
+
+- `mesh`: profile and context fetched over gRPC from the mesh's services (the decision
+  service's own share of Decide, without its gRPC server, interceptors and proto
+  conversion of the request and answer);
+- `logic`: the same profile and context answers replayed from memory (fetched once per
+  request before the run): eligibility, features, the model, the contact policy, the
+  decision log and reasons, with their Redis round trips.
+
+The reference, measured in the same rounds: one Redis PING from this process (what a
+round trip costs here). `--profile FILE` writes a cProfile of the `logic` mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from emma.cli.mesh import Mesh, MeshPorts
+from emma.decision import convert
+from emma.decision.config import DecisionConfig
+from emma.decision.domain import CustomerView, DecideInput, Situation
+from emma.decision.pipeline import Decider, Dependencies
+from emma.decision.server import build_decider
+from emma.decision.v1 import decision_pb2
+from emma.loadgen import workload
+from emma.runtime import eventloop
+from emma.runtime.channels import mesh_channel
+from emma.runtime.config import load_config
+from emma.runtime.redis_client import connect_redis
+
+BENCH_CATALOG = "services/emma/loadgen/catalog.yaml"
+ROUNDS = 3
+
+
+@dataclasses.dataclass
+class Replayed:
+    """Profile and context answers fetched once per request, then given from memory."""
+
+    answers: dict[int, tuple[CustomerView, Situation]]
+
+    async def customer(self, request: DecideInput, timeout_s: float) -> CustomerView:
+        return self.answers[id(request)][0]
+
+    async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
+        return self.answers[id(request)][1]
+
+
+def _inputs(requests: list[decision_pb2.DecideRequest]) -> list[DecideInput]:
+    now = datetime.now(UTC)
+    return [convert.decide_input(request, now) for request in requests]
+
+
+async def _cpu_per_call(call: Callable[[int], Awaitable[Any]], count: int) -> float:
+    """CPU milliseconds of this process per call, over `count` calls in sequence."""
+    started = time.process_time()
+    for index in range(count):
+        await call(index)
+    return (time.process_time() - started) * 1000 / count
+
+
+async def _measure(
+    mesh: Mesh, decisions: int, warmup: int, profile_path: str | None
+) -> dict[str, Any]:
+    config = load_config(DecisionConfig, [], mesh.child_env("decision"))
+    redis = connect_redis(config.redis_url)
+    profile_channel = mesh_channel(config.profile_addr)
+    context_channel = mesh_channel(config.context_addr)
+    core = build_decider(config, redis, profile_channel, context_channel)
+    decider: Decider = core.decider
+    mesh_dependencies: Dependencies = decider.dependencies
+    inputs = _inputs(workload.decide_requests(workload.DEFAULT))
+    answers = {}
+    for request in inputs:
+        answers[id(request)] = (
+            await mesh_dependencies.customer(request, 1.0),
+            await mesh_dependencies.situation(request, 1.0),
+        )
+    replayed = Replayed(answers)
+
+    degraded: collections.Counter[str] = collections.Counter()
+
+    async def decide(index: int) -> None:
+        decision = await decider.decide(inputs[index % len(inputs)])
+        degraded.update(part.value for part in decision.degraded)
+
+    async def ping(index: int) -> None:
+        await redis.ping()
+
+    modes: dict[str, list[float]] = {"mesh": [], "logic": [], "redis_ping": []}
+    candidates: list[int] = []
+    for _ in range(ROUNDS):
+        decider.dependencies = mesh_dependencies
+        await _cpu_per_call(decide, warmup)
+        modes["mesh"].append(await _cpu_per_call(decide, decisions))
+        decider.dependencies = replayed
+        await _cpu_per_call(decide, warmup)
+        modes["logic"].append(await _cpu_per_call(decide, decisions))
+        modes["redis_ping"].append(await _cpu_per_call(ping, decisions))
+    for request in inputs[:50]:
+        candidates.append((await decider.decide(request)).candidate_count)
+    if profile_path:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await _cpu_per_call(decide, decisions)
+        profiler.disable()
+        profiler.dump_stats(profile_path)
+    await core.log_buffer.close(1.0)
+    await profile_channel.close(None)
+    await context_channel.close(None)
+    await redis.aclose()
+    decider.bandit.close()
+    return {
+        "decisions_per_round": decisions,
+        "rounds": ROUNDS,
+        "mean_candidates": statistics.fmean(candidates),
+        # A degraded decision did less work: the figures hold only when this stays near 0.
+        "degraded": dict(degraded),
+        "cpu_ms_per_call": {mode: [round(v, 3) for v in values] for mode, values in modes.items()},
+        "cpu_ms_per_call_median": {
+            mode: round(statistics.median(values), 3) for mode, values in modes.items()
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.decision", description=__doc__)
+    parser.add_argument("--decisions", type=int, default=3000, help="decisions per round")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured decisions first")
+    parser.add_argument("--profile", help="write a cProfile of the logic mode here")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    env = {"EMMA_CATALOG": BENCH_CATALOG}
+    with Mesh(ports=MeshPorts.free(), env=env) as mesh:
+        asyncio.run(_seed(mesh))
+        report = eventloop.run(_measure(mesh, args.decisions, args.warmup, args.profile))
+    report["event_loop"] = eventloop.loop_name()
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{'mode':<12}{'CPU ms per call (median of rounds)':>36}   rounds")
+        for mode, value in report["cpu_ms_per_call_median"].items():
+            rounds = ", ".join(f"{v:.3f}" for v in report["cpu_ms_per_call"][mode])
+            print(f"{mode:<12}{value:>36.3f}   {rounds}")
+        print(f"mean candidates scored: {report['mean_candidates']:.1f}")
+        print(f"degraded parts: {report['degraded'] or 'none'}")
+    return 0
+
+
+async def _seed(mesh: Mesh) -> None:
+    async with mesh_channel(mesh.profile_address) as channel:
+        await workload.seed(channel, workload.DEFAULT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The in-process Decide benchmark runs end to end on the benchmark mesh and reports its figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import decision as bench
+
+
+@pytest.mark.timeout(240)
+def test_the_benchmark_prints_cpu_per_decision_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["--decisions", "30", "--warmup", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    medians = result["cpu_ms_per_call_median"]
+    assert set(medians) == {"mesh", "logic", "redis_ping"}
+    assert all(len(values) == result["rounds"] for values in result["cpu_ms_per_call"].values())
+    # Deciding does more than a round trip to Redis, and calling profile adds to it.
+    assert medians["logic"] > medians["redis_ping"] > 0
+    # The benchmark catalog offers well over the 50 actions a decision scores.
+    assert result["mean_candidates"] > 40
+    # Degraded decisions are counted (a loaded machine may miss a budget), never hidden.
+    assert isinstance(result["degraded"], dict)
