@@ -27,6 +27,15 @@ EMMA_FIELD = "_emma"
 _CONTEXT_SLOT = '"__emma_context__"'
 
 
+# KEYS: the decision stream, the decision's marker. ARGV: the stream's approximate maxlen,
+# the marker, its ttl in seconds, then the entry's fields and values.
+_APPEND = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
 def encode_json(value: Any) -> str:
     """Compact JSON, as every part of a logged line is encoded (pre-encoded parts included)."""
     return json.dumps(value, separators=(",", ":"))
@@ -176,6 +185,7 @@ class DecisionStore:
         # (emma.decision.log_buffer), so an outcome finds its decision's marker and lands
         # after its entry: the learner joins no outcome logged before its decision.
         self.settle_log: Callable[[], Awaitable[None]] | None = None
+        self._append = client.register_script(_APPEND)
 
     def encode(self, decision: LoggedDecision) -> EncodedDecision:
         """The stream entry (the DSJSON line and the fields delivery filters on) and the
@@ -207,9 +217,12 @@ class DecisionStore:
 
     async def append(self, decision: LoggedDecision) -> None:
         """One round trip: the DSJSON line on the stream and the event id's marker key."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            self.encode(decision).queue(pipe)
-            await pipe.execute()
+        entry = self.encode(decision)
+        # One script call costs the client less than a two-command pipeline, on every Decide.
+        await self._append(
+            keys=[entry.stream, entry.marker_key],
+            args=[entry.maxlen, entry.marker, entry.marker_ttl_s, *entry.flat_fields()],
+        )
 
     async def append_many(self, decisions: Sequence[LoggedDecision]) -> None:
         """One round trip for several decisions, written in the order given (catching up)."""

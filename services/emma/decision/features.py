@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -34,8 +35,13 @@ _FREQUENCY = ((0.0, "0"), (1.0, "1"), (5.0, "2_5"), (20.0, "6_20"))
 _MONETARY = ((0.0, "0"), (50.0, "lt50"), (200.0, "lt200"), (1000.0, "lt1000"))
 
 
+@functools.lru_cache(maxsize=16384)
 def sanitize(name: str) -> str:
-    """A feature or namespace name VW's text format cannot misread (no spaces, ':' or '|')."""
+    """A feature or namespace name VW's text format cannot misread (no spaces, ':' or '|').
+
+    Names come from a bounded vocabulary (catalog, context features, categories), so a
+    bounded cache spares the regular expression on nearly every call.
+    """
     return _UNSAFE.sub("_", name.strip()) or "_"
 
 
@@ -86,10 +92,19 @@ def profile_features(customer: CustomerView) -> dict[str, float]:
 
 def context_features(situation: Situation) -> dict[str, float]:
     """The C namespace: the context service's features as they are."""
+    return dict(_context_namespace(situation.features))
+
+
+@functools.lru_cache(maxsize=1024)
+def _context_namespace(
+    features: tuple[tuple[str, float | str], ...],
+) -> tuple[tuple[str, float], ...]:
+    # Till decisions at one store within a minute share their context (the decision
+    # service's context cache), so its namespace is rendered once for all of them.
     ns: dict[str, float] = {}
-    for name, value in situation.features:
+    for name, value in features:
         _put(ns, name, value)
-    return ns
+    return tuple(ns.items())
 
 
 def shared_features(customer: CustomerView, situation: Situation) -> Namespaces:
