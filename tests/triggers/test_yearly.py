@@ -14,7 +14,8 @@ from emma.common.v1 import common_pb2
 from emma.decision.v1 import decision_pb2_grpc
 from emma.profile.v1 import profile_pb2
 from emma.triggers.engine import Engine
-from emma.triggers.kinds import Firing, Timer, anniversary, next_year
+from emma.triggers.erasure import year_dedup_s, year_window
+from emma.triggers.kinds import Firing, Timer, anniversary, next_year, yearly
 from emma.triggers.rules import default_rules_path, load_rules
 from emma.triggers.timers import RETRY_SUFFIX
 
@@ -25,10 +26,24 @@ RULE = load_rules(default_rules_path()).named("birthday-gesture")
 assert RULE is not None and RULE.send_hour == 9
 
 
-def birthday(ref: common_pb2.CustomerRef, when: datetime, day: date) -> profile_pb2.Event:
-    life = profile_pb2.LifeEvent(kind=profile_pb2.LIFE_EVENT_KIND_BIRTHDAY)
+def birthday(
+    ref: common_pb2.CustomerRef,
+    when: datetime,
+    day: date,
+    kind: int = profile_pb2.LIFE_EVENT_KIND_BIRTHDAY,
+) -> profile_pb2.Event:
+    life = profile_pb2.LifeEvent(kind=kind)  # type: ignore[arg-type]
     life.time.FromDatetime(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
     return event(ref, when, life_event=life)
+
+
+def wedding_day(ref: common_pb2.CustomerRef, when: datetime, day: date) -> profile_pb2.Event:
+    """The customer's (wedding) anniversary: the same rule as the birthday."""
+    return birthday(ref, when, day, profile_pb2.LIFE_EVENT_KIND_ANNIVERSARY)
+
+
+# Anna's birthday and wedding anniversary: different days of the year.
+BIRTHDAY, WEDDING = date(1990, 6, 20), date(2015, 9, 12)
 
 
 def nine_in_berlin(day: date) -> datetime:
@@ -86,6 +101,16 @@ def test_on_the_day_it_fires_and_arms_next_year() -> None:
     fired, armed = anniversary(RULE, birthday(anna, now, date(1990, 6, 20)), now, now, BERLIN)
     assert isinstance(fired, Firing) and (fired.at, fired.year) == (now, 2025)
     assert isinstance(armed, Timer) and armed.due == nine_in_berlin(date(2026, 6, 20))
+
+
+def test_a_timer_without_its_moment_takes_it_from_its_key() -> None:
+    assert RULE is not None
+    firing = Firing("birthday-gesture", (3, "anna"), "ev", nine_in_berlin(date(2025, 9, 12)))
+    firing = dataclasses.replace(firing, day="09-12", year=2025)
+    for key in ("birthday-gesture|p-1|anniversary", "birthday-gesture|p-1|anniversary|retry"):
+        assert yearly(RULE, firing, BERLIN, key).moment == "anniversary"
+    named = dataclasses.replace(firing, moment="birthday")
+    assert yearly(RULE, named, BERLIN, "birthday-gesture|p-1|anniversary") == named
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -277,3 +302,138 @@ async def test_a_timer_stored_without_its_day_recurs_too(moments: Moments) -> No
     await moments.step()
     assert len(await gestures(moments)) == 1
     assert await due_times(moments) == {key: nine_in_berlin(date(2026, 6, 20))}
+
+
+async def dedup_keys(moments: Moments) -> list[str]:
+    prefix = moments.engine.config.state_prefix
+    return sorted([key.decode() async for key in moments.redis.scan_iter(f"{prefix}:dedup:*")])
+
+
+async def test_a_birthday_and_an_anniversary_both_get_their_gesture_every_year(
+    moments: Moments,
+) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    await moments.record(
+        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
+        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
+    )
+    await moments.step()
+    assert sorted((await due_times(moments)).values()) == [
+        nine_in_berlin(date(2025, 6, 20)),
+        nine_in_berlin(date(2025, 9, 12)),
+    ]
+    sent = 0
+    for year in (2025, 2026):
+        for day in (date(year, 6, 20), date(year, 9, 12)):
+            moments.at(nine_in_berlin(day) + minutes(5))
+            await moments.step()
+            sent += 1
+            assert len(await gestures(moments)) == sent
+            # A CRM sync sends both days again on the day: still one gesture for the day.
+            moments.at(nine_in_berlin(day) + timedelta(hours=4))
+            await moments.record(
+                birthday(anna, moments.now - minutes(1), BIRTHDAY),
+                wedding_day(anna, moments.now - minutes(1), WEDDING),
+            )
+            await moments.step()
+            await moments.step()
+            assert len(await gestures(moments)) == sent
+        assert sorted((await due_times(moments)).values()) == [
+            nine_in_berlin(date(year + 1, 6, 20)),
+            nine_in_berlin(date(year + 1, 9, 12)),
+        ]
+    assert moments.engine.stats["fired"] == 4
+    assert moments.engine.stats["skipped.dedup"] == 4
+    windows = [key.rsplit(":", 1)[1] for key in await dedup_keys(moments)]
+    assert windows == ["y2025-anniversary", "y2025-birthday", "y2026-anniversary", "y2026-birthday"]
+
+
+async def test_timers_stored_without_their_moment_fire_for_each_day(moments: Moments) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    await moments.record(
+        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
+        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
+    )
+    await moments.step()
+    prefix = moments.engine.config.state_prefix
+    stored = await due_times(moments)
+    for key in stored:
+        body = json.loads(await moments.redis.hget(f"{prefix}:timer", key))
+        del body["moment"]
+        await moments.redis.hset(f"{prefix}:timer", key, json.dumps(body))
+    for day in (date(2025, 6, 20), date(2025, 9, 12)):
+        moments.at(nine_in_berlin(day) + minutes(5))
+        await moments.step()
+    assert len(await gestures(moments)) == 2
+    assert set(await due_times(moments)) == set(stored)
+    moments_of = {
+        json.loads(body)["moment"] for body in await moments.redis.hvals(f"{prefix}:timer")
+    }
+    assert moments_of == {"birthday", "anniversary"}
+
+
+async def test_a_gesture_under_an_older_year_key_counts_on_its_day_only(
+    moments: Moments,
+) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    await moments.record(
+        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
+        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
+    )
+    await moments.step()
+    moments.at(nine_in_berlin(date(2025, 6, 20)) + minutes(5))
+    await moments.step()
+    assert len(await gestures(moments)) == 1
+    # As written before dedup was per moment: one key for the rule's year.
+    [key] = await dedup_keys(moments)
+    older = key.replace(year_window(2025, "birthday"), year_window(2025))
+    assert RULE is not None
+    await moments.redis.rename(key, older)
+    written = moments.now
+
+    async def later(when: datetime) -> None:
+        """The test's clock moves on; the key's TTL counts down as it would have."""
+        moments.at(when)
+        await moments.redis.expire(
+            older, year_dedup_s(RULE) - int((when - written).total_seconds())
+        )
+
+    # The birthday sent again on the day: that key was this day's gesture.
+    await later(written + timedelta(hours=4))
+    await moments.record(birthday(anna, moments.now - minutes(1), BIRTHDAY))
+    await moments.step()
+    assert moments.engine.stats["skipped.dedup"] == 1
+    assert len(await gestures(moments)) == 1
+    # The anniversary is another day: it gets its gesture.
+    await later(nine_in_berlin(date(2025, 9, 12)) + minutes(5))
+    await moments.step()
+    assert len(await gestures(moments)) == 2
+
+
+async def test_erasure_drops_every_moments_timers_and_dedup_keys(moments: Moments) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    await moments.record(
+        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
+        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
+    )
+    await moments.step()
+    for day in (date(2025, 6, 20), date(2025, 9, 12)):
+        moments.at(nine_in_berlin(day) + minutes(5))
+        await moments.step()
+    keys = await dedup_keys(moments)
+    assert len(keys) == 2
+    # And one in the older layout, as an earlier version wrote it.
+    assert RULE is not None
+    older = keys[0].rsplit(":", 1)[0] + ":" + year_window(2024)
+    await moments.redis.set(older, "1", ex=year_dedup_s(RULE))
+    assert len(await due_times(moments)) == 2
+    await moments.profile.EraseCustomer(profile_pb2.EraseCustomerRequest(customer=anna))
+    await moments.step()
+    prefix = moments.engine.config.state_prefix
+    assert await due_times(moments) == {}
+    assert await moments.redis.hlen(f"{prefix}:timer") == 0
+    assert await dedup_keys(moments) == []

@@ -3,7 +3,8 @@
 State keys (prefix `emma:trg` by default; customer keys hold pseudonyms only):
   <p>:ev:<event id>                 string  the event was processed (idempotency), TTL
   <p>:dedup:<subject>:<rule>:<w>    string  the rule fired for the customer in window w
-                                            (y<year> for a yearly moment: its year)
+                                            (y<year>-<moment> for a yearly moment: its
+                                            year and life event; y<year> in older keys)
   <p>:count:<subject>:<w>           string  firings of the customer in firing window w
   <p>:cool:<subject>                string  negative-sentiment cool-down, TTL = cool-down
   <p>:rep:<customer pseudonym>      hash    product -> "last,interval,count" (replenishment)
@@ -28,6 +29,7 @@ import dataclasses
 import logging
 import os
 import socket
+import zoneinfo
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -436,7 +438,7 @@ class Engine:
         rule = self.rules.named(firing.rule)
         then = None
         if rule is not None:
-            firing = kinds.yearly(rule, firing, self.config.default_time_zone)
+            firing = kinds.yearly(rule, firing, self.config.default_time_zone, key)
             if firing.day:
                 then = kinds.next_year(rule, key, firing, now, self.config.default_time_zone)
         if not await self.timers.take(key, body, now, index, then):
@@ -480,9 +482,12 @@ class Engine:
         window: int | str = int(firing.at.timestamp() // max(1.0, rule.window.total_seconds()))
         remembered_s = max(1, int(rule.window.total_seconds())) * 2
         if firing.year:
-            # A yearly moment fires once per customer, rule and year, wherever in the year.
-            window = erasure.year_window(firing.year)
-            remembered_s = max(remembered_s, erasure.YEAR_DEDUP_MIN_S)
+            # A yearly moment fires once per customer, rule, moment and year, wherever in the
+            # year: a rule covering birthday and anniversary honours both days.
+            window = erasure.year_window(firing.year, firing.moment)
+            remembered_s = erasure.year_dedup_s(rule)
+            if firing.moment and await self._fired_in_older_window(subject, rule, firing):
+                return "skipped.dedup"
         dedup = self.keys.dedup(subject, rule.name, window)
         if not await self.redis.set(dedup, "1", nx=True, ex=remembered_s):
             return "skipped.dedup"
@@ -513,6 +518,20 @@ class Engine:
             return "skipped.expired"
         await self._publish(rule, firing, subject, response, channel, send_at, expires)
         return "fired"
+
+    async def _fired_in_older_window(self, subject: str, rule: Rule, firing: Firing) -> bool:
+        """Whether an older dedup key, one per customer, rule and year for all of the rule's
+        moments, stands for this moment: it was written on this moment's day. Without this,
+        the day's gesture sent before an upgrade would go out again when the day's event is
+        sent again after it; a key from another day (the other moment) does not count."""
+        older = self.keys.dedup(subject, rule.name, erasure.year_window(firing.year))
+        ttl = await self.redis.ttl(older)
+        if ttl < 0:  # absent (the engine writes none without a TTL)
+            return False
+        # The key's TTL was the rule's dedup lifetime when it was written.
+        written = self.clock() - timedelta(seconds=erasure.year_dedup_s(rule) - ttl)
+        tz = zoneinfo.ZoneInfo(self.config.default_time_zone)
+        return written.astimezone(tz).date() == firing.at.astimezone(tz).date()
 
     async def _decide(self, rule: Rule, firing: Firing) -> decision_pb2.DecideResponse:
         request = decision_pb2.DecideRequest(

@@ -5,9 +5,9 @@ counts, cool-down, the outbound index) and of each identifier as events name it
 (`<kind number>:<value>`: replenishment histories, timers). An erasure entry names the
 canonical id and every identifier, so every key can be computed, except the timers and
 outbound entries, which are found through per-customer indexes kept when they are written.
-Dedup and count keys are per window (per year for yearly moments): the windows whose keys
-may still exist are computed from the rule windows, the staleness bound and the keys' TTLs,
-so nothing is scanned.
+Dedup and count keys are per window (per moment and year for yearly moments): the windows
+whose keys may still exist are computed from the rule windows, the staleness bound and the
+keys' TTLs, so nothing is scanned.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import redis.asyncio as redis
 from emma.profile.model import IdentifierKind
 from emma.profile.outbox import Erasure
 from emma.runtime.privacy import pseudonymise
-from emma.triggers.rules import Rules
+from emma.triggers.rules import ANNIVERSARIES, Rule, Rules
 
 # How far in the future an event may be dated (the profile service refuses more).
 _FUTURE = timedelta(days=1)
@@ -34,9 +34,16 @@ TIMER_INDEX_SLACK = timedelta(days=1)
 YEAR_DEDUP_MIN_S = int(timedelta(days=2).total_seconds())
 
 
-def year_window(year: int) -> str:
-    """The dedup window of a yearly moment: its year."""
-    return f"y{year}"
+def year_window(year: int, moment: str = "") -> str:
+    """The dedup window of a yearly moment: its year and which moment (the life event).
+    Without a moment it is the older window, one per year for all of a rule's moments."""
+    return f"y{year}-{moment}" if moment else f"y{year}"
+
+
+def year_dedup_s(rule: Rule) -> int:
+    """How long a yearly moment's dedup key lives: twice the rule's window, at least
+    YEAR_DEDUP_MIN_S."""
+    return max(max(1, int(rule.window.total_seconds())) * 2, YEAR_DEDUP_MIN_S)
 
 
 def identifier_pseudonym(kind: int, value: str) -> str:
@@ -117,11 +124,14 @@ def windowed_keys(
         for rule in rules.rules
         for window in _windows(now, rule.window.total_seconds(), staleness_s)
     ]
+    # Every moment an anniversary rule may name, not only its current events (the file may
+    # have changed), and the older per-year window.
+    moments = ("", *ANNIVERSARIES)
     for rule in rules.of_kind("anniversary"):
-        remembered_s = max(2 * rule.window.total_seconds(), YEAR_DEDUP_MIN_S)
         found += [
-            keys.dedup(subject, rule.name, year_window(year))
-            for year in _years(now, remembered_s + staleness_s)
+            keys.dedup(subject, rule.name, year_window(year, moment))
+            for year in _years(now, year_dedup_s(rule) + staleness_s)
+            for moment in moments
         ]
     found += [keys.count(subject, w) for w in _windows(now, firing_window_s, staleness_s)]
     return found

@@ -40,8 +40,11 @@ class Firing:
     # A yearly moment's day ("MM-DD", as given: 02-29 stays 02-29): when its timer is taken,
     # the timer is armed again for the next year.
     day: str = ""
-    # The year of a yearly moment: deduplicated per customer, rule and year.
+    # The year of a yearly moment: deduplicated per customer, rule, moment and year.
     year: int = 0
+    # Which yearly moment: the life event (birthday, anniversary). A rule may cover both, and
+    # each day is honoured every year.
+    moment: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,12 @@ def timer_key(rule: Rule, event: profile_pb2.Event, discriminator: str = "") -> 
 def timer_identifier(key: str) -> str:
     """The identifier pseudonym a timer key (timer_key) holds."""
     return key.split("|")[1]
+
+
+def timer_discriminator(key: str) -> str:
+    """The discriminator a timer key (timer_key) holds; a retry's key has it too."""
+    parts = key.split("|")
+    return parts[2] if len(parts) > 2 else ""
 
 
 def geofence(
@@ -132,7 +141,13 @@ def anniversary(
     today = now.astimezone(tz).date()
     occurrence = _next_occurrence(day.date(), today)
     firing = Firing(
-        rule.name, customer_of(event), event.event_id, at, day=f"{day:%m-%d}", year=occurrence.year
+        rule.name,
+        customer_of(event),
+        event.event_id,
+        at,
+        day=f"{day:%m-%d}",
+        year=occurrence.year,
+        moment=name,
     )
     key = timer_key(rule, event, name)
     if occurrence == today:
@@ -153,13 +168,18 @@ def next_year(rule: Rule, key: str, firing: Firing, now: datetime, zone: str) ->
     return Timer(key, due, dataclasses.replace(firing, at=due, year=year))
 
 
-def yearly(rule: Rule, firing: Firing, zone: str) -> Firing:
-    """An anniversary timer stored in the older format, without its day, recurs too: its due
-    date in the zone is the day."""
-    if rule.kind != "anniversary" or firing.day or firing.year:
+def yearly(rule: Rule, firing: Firing, zone: str, key: str) -> Firing:
+    """An anniversary timer stored in an older format recurs and deduplicates as a new one:
+    without its day, its due date in the zone is the day; without its moment, its key names
+    the life event (timer_key's discriminator)."""
+    if rule.kind != "anniversary":
         return firing
-    local = firing.at.astimezone(zoneinfo.ZoneInfo(zone))
-    return dataclasses.replace(firing, day=f"{local:%m-%d}", year=local.year)
+    if not firing.day and not firing.year:
+        local = firing.at.astimezone(zoneinfo.ZoneInfo(zone))
+        firing = dataclasses.replace(firing, day=f"{local:%m-%d}", year=local.year)
+    if not firing.moment:
+        firing = dataclasses.replace(firing, moment=timer_discriminator(key))
+    return firing
 
 
 @dataclasses.dataclass(frozen=True)

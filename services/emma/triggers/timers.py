@@ -58,6 +58,8 @@ def encode(firing: Firing) -> str:
         raw["day"] = firing.day
     if firing.year:
         raw["year"] = firing.year
+    if firing.moment:
+        raw["moment"] = firing.moment
     return json.dumps(raw)
 
 
@@ -74,6 +76,7 @@ def decode(body: str | bytes) -> Firing:
         categories=tuple(raw.get("categories", ())),
         day=str(raw.get("day", "")),
         year=int(raw.get("year", 0)),
+        moment=str(raw.get("moment", "")),
     )
 
 
