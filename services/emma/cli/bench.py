@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     from emma.loadgen.run import DEFAULT_TARGETS, BenchSettings, bench, missing_addresses, write
     from emma.loadgen.trace_sink import TraceSink
     from emma.loadgen.workload import Workload
+    from emma.runtime.config import load_config
+    from emma.triggers.config import TriggerConfig
 
     problem = _check(args)
     if problem:
@@ -150,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
                         "context": mesh.context_address,
                     },
                     pids=mesh.pids,
+                    redis_url=mesh.redis_url,
+                    events_stream=load_config(
+                        TriggerConfig, [], mesh.child_env("triggers")
+                    ).events_stream,
                 )
                 where = "private mesh"
             report = bench(settings)

@@ -182,8 +182,8 @@ class DecisionStore:
         # Markers outlive the window by a little, so an outcome at its very end still finds one.
         self.marker_ttl_s = max(1, int(window_s) + 1)
         # Waits (bounded) until this replica's buffered decision entries are written
-        # (emma.decision.log_buffer), so an outcome finds its decision's marker and lands
-        # after its entry: the learner joins no outcome logged before its decision.
+        # (emma.decision.log_buffer), so an outcome finds its decision's marker and usually
+        # lands after its entry (the learner holds an earlier one for a grace period).
         self.settle_log: Callable[[], Awaitable[None]] | None = None
         self._append = client.register_script(_APPEND)
 
