@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,24 @@ def catalog(tmp_path: Path) -> Path:
     return path
 
 
+def logged(
+    event_id: str, kind: int, index: int, at: datetime, deferred: bool = False
+) -> LoggedDecision:
+    return LoggedDecision(
+        event_id=event_id,
+        timestamp=at,
+        context=dsjson_context(synthetic.shared_of(kind), synthetic.actions()),
+        pmf=list(synthetic.LOGGING[kind]),
+        index=index,
+        model_version="online-3",
+        deferred=deferred,
+        offer_id=synthetic.OFFERS[index],
+        channel="in_app",
+        customer="p-x",
+        fallback=False,
+    )
+
+
 async def write_log(redis_url: str) -> list[float]:
     """Decisions, rewards and activations through the service's own DecisionStore."""
     client = connect_redis(redis_url)
@@ -47,21 +66,7 @@ async def write_log(redis_url: str) -> list[float]:
             index = int(rng.choice(4, p=synthetic.LOGGING[kind]))
             at = synthetic.START + timedelta(seconds=10 * i)
             deferred = i % 10 == 0
-            await store.append(
-                LoggedDecision(
-                    event_id=f"e{i}",
-                    timestamp=at,
-                    context=dsjson_context(synthetic.shared_of(kind), synthetic.actions()),
-                    pmf=list(synthetic.LOGGING[kind]),
-                    index=index,
-                    model_version="online-3",
-                    deferred=deferred,
-                    offer_id=synthetic.OFFERS[index],
-                    channel="in_app",
-                    customer="p-x",
-                    fallback=False,
-                )
-            )
+            await store.append(logged(f"e{i}", kind, index, at, deferred))
             if deferred and i % 20 == 0:
                 continue  # shown never: left out of the evaluation
             if deferred:
@@ -150,6 +155,40 @@ async def test_json_on_stdout_keeps_the_table_off_it(
     assert report["settings"]["interval"] == "bootstrap"
     assert report["join"]["decisions"] == 500
     assert "baseline" in captured.err
+
+
+async def test_a_reward_before_its_decision_counts_only_within_the_outcome_grace(
+    redis_url: str,
+    catalog: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the learner holds it: the grace is stream time, between the two entries."""
+    client = connect_redis(redis_url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 100_000, 3600.0)
+    try:
+        # Another replica logged the reward; the decision came later, from a buffer.
+        await store.reward("early", 1.0, "click", synthetic.START)
+        await asyncio.sleep(0.3)
+        await store.append(logged("early", 0, 1, synthetic.START))
+        await store.append(logged("plain", 1, 2, synthetic.START))
+    finally:
+        await client.aclose()
+    args = ["evaluate", "--redis-url", redis_url, "--catalog", str(catalog)]
+    args += ["--reward-model", "means", "--json", "-"]
+
+    assert main([*args, "--outcome-grace-s", "0.1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["join"]["rewarded"], report["join"]["unknown_outcomes"]) == (0, 1)
+
+    monkeypatch.setenv("EMMA_OUTCOME_GRACE_S", "5")
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["join"]["rewarded"], report["join"]["unknown_outcomes"]) == (1, 0)
+    assert report["settings"]["outcome_grace_s"] == 5.0
+
+    assert main([*args, "--outcome-grace-s", "-1"]) == 2
+    assert "--outcome-grace-s" in capsys.readouterr().err
 
 
 def test_missing_sources_and_bad_input_are_reported(

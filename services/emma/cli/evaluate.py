@@ -34,12 +34,19 @@ from emma.evaluation.reward_model import (
     VWRegression,
 )
 from emma.evaluation.sources import read_joined, read_redis, write_joined
+from emma.learner.config import LearnerConfig
 
-_DEFAULTS = {field.name: field for field in dataclasses.fields(DecisionConfig)}
+# The decision service's settings, and the learner's for those only the learner has (the
+# outcome grace); a name both have (reward_window_s) reads the same variable in each.
+_DEFAULTS = {
+    field.name: field
+    for config in (LearnerConfig, DecisionConfig)
+    for field in dataclasses.fields(config)
+}
 
 
 def _default(name: str) -> Any:
-    """The decision service's setting: its environment variable, else its default."""
+    """The service's setting: its environment variable, else its default."""
     field = _DEFAULTS[name]
     return os.environ.get(field.metadata["env"], field.default)
 
@@ -87,6 +94,14 @@ def register(commands: Any) -> None:
         type=float,
         default=float(_default("reward_window_s")),
         help="seconds after a decision its rewards count (env EMMA_REWARD_WINDOW_S, "
+        "default %(default)s)",
+    )
+    joining.add_argument(
+        "--outcome-grace-s",
+        type=float,
+        default=float(_default("outcome_grace_s")),
+        help="seconds of stream time a reward or activation may come before its decision's "
+        "entry and still count, as the learner holds it (env EMMA_OUTCOME_GRACE_S, "
         "default %(default)s)",
     )
     joining.add_argument(
@@ -144,7 +159,11 @@ def _load(args: argparse.Namespace) -> tuple[list[JoinedEvent], JoinStats]:
             args.redis_url, args.decision_stream, args.reward_stream, limit=args.limit
         )
         joined, from_redis = join(
-            decisions, outcomes, window_s=args.window_s, default_reward=args.default_reward
+            decisions,
+            outcomes,
+            window_s=args.window_s,
+            grace_s=args.outcome_grace_s,
+            default_reward=args.default_reward,
         )
         known = {e.event.event_id for e in events}
         fresh = [e for e in joined if e.event.event_id not in known]
@@ -181,6 +200,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--confidence must be between 0 and 1"
     if args.window_s <= 0:
         return "--window-s must be > 0"
+    if args.outcome_grace_s < 0:
+        return "--outcome-grace-s must be >= 0"
     if args.limit is not None and args.limit < 1:
         return "--limit must be >= 1"
     if args.bootstrap_samples < 10:
@@ -235,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         stats,
         {
             "window_s": args.window_s,
+            "outcome_grace_s": args.outcome_grace_s,
             "default_reward": args.default_reward,
             "interval": settings.interval.value,
             "confidence": args.confidence,

@@ -1,12 +1,16 @@
-"""Joins rewards and activations to logged decisions by event id, within the reward window."""
+"""Joins rewards and activations to logged decisions by event id, by the learner's rule."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from emma.evaluation.records import LoggedEvent, Outcome
+from emma.learner.timing import JoinRule, Timing
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +36,13 @@ class JoinStats:
     unknown_outcomes: int = 0
 
 
-def _within(decision: LoggedEvent, outcome: Outcome, window_s: float) -> bool:
-    """Whether the outcome came within the window, by the clock both were logged with.
+def _ms(instant: datetime) -> int:
+    """Milliseconds since the epoch, exactly, as a stream entry id counts them."""
+    return (instant - EPOCH) // timedelta(milliseconds=1)
+
+
+def _timing(decision: LoggedEvent, outcome: Outcome, rule: JoinRule) -> Timing:
+    """Where the outcome falls against the decision, by the clock both were logged with.
 
     From Redis, that is Redis's own clock (the stream entry ids), as the learner uses: a
     caller's request time may be in the past or the future. From a file, the DSJSON
@@ -44,8 +53,8 @@ def _within(decision: LoggedEvent, outcome: Outcome, window_s: float) -> bool:
     elif decision.timestamp is not None and outcome.timestamp is not None:
         start, end = decision.timestamp, outcome.timestamp
     else:
-        return True
-    return (end - start).total_seconds() <= window_s
+        return Timing.IN_TIME
+    return rule.timing(_ms(start), _ms(end))
 
 
 def join(
@@ -53,17 +62,21 @@ def join(
     outcomes: Iterable[Outcome],
     *,
     window_s: float,
+    grace_s: float,
     default_reward: float = 0.0,
 ) -> tuple[list[JoinedEvent], JoinStats]:
     """The decisions to evaluate, in log order, each with its joined reward.
 
-    Rewards of one event id within `window_s` seconds of the decision are summed (the
-    learner's `sum` aggregation); a
-    decision without any gets `default_reward`. A deferred decision counts only when it
-    was activated within the window (it may never have been shown). A decision with a
-    single action (the fallback) is left out: every policy would choose it, so it says
-    nothing about which policy is better. Repeated event ids keep the first decision.
+    An outcome counts as the learner counts it (`JoinRule`): logged at most `window_s`
+    seconds after its decision, or at most `grace_s` before it (a decision a replica wrote
+    late from its buffer); one earlier than that is unknown, as the learner gave up on it.
+    Rewards that count are summed (the learner's `sum` aggregation); a decision without any
+    gets `default_reward`. A deferred decision counts only when it was activated in time
+    (it may never have been shown). A decision with a single action (the fallback) is left
+    out: every policy would choose it, so it says nothing about which policy is better.
+    Repeated event ids keep the first decision.
     """
+    rule = JoinRule.of(window_s, grace_s)
     by_event: dict[str, list[Outcome]] = collections.defaultdict(list)
     for outcome in outcomes:
         by_event[outcome.event_id].append(outcome)
@@ -76,9 +89,15 @@ def join(
             stats.duplicate_decisions += 1
             continue
         seen.add(event.event_id)
-        mine = by_event.get(event.event_id, [])
-        timely = [o for o in mine if _within(event, o, window_s)]
-        stats.late_outcomes += len(mine) - len(timely)
+        timings = collections.Counter[Timing]()
+        timely = []
+        for outcome in by_event.get(event.event_id, []):
+            timing = _timing(event, outcome, rule)
+            timings[timing] += 1
+            if timing is Timing.IN_TIME:
+                timely.append(outcome)
+        stats.late_outcomes += timings[Timing.LATE]
+        stats.unknown_outcomes += timings[Timing.EARLY]
         if event.deferred and not any(o.activation for o in timely):
             stats.not_activated += 1
             continue
@@ -95,7 +114,7 @@ def join(
                 rewarded=bool(rewards),
             )
         )
-    stats.unknown_outcomes = sum(
+    stats.unknown_outcomes += sum(
         len(found) for event_id, found in by_event.items() if event_id not in seen
     )
     return joined, stats

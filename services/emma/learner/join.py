@@ -6,7 +6,8 @@ says what to learn and which entries are finished; the caller learns and acknowl
 
 An outcome joins a decision logged at most the grace after it (a replica may write a
 decision late, from its buffer, after another replica logged the outcome) and at most the
-window before it. Outcomes of event ids not logged yet are held until the grace ends.
+window before it (`JoinRule`, which the offline evaluation joins with too). Outcomes of
+event ids not logged yet are held until the grace ends.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import enum
 
 from emma.learner.held import Held
+from emma.learner.timing import JoinRule, Timing
 
 # How many finished event ids are remembered to tell a late reward from an unknown one.
 FINISHED_MEMORY = 100_000
@@ -43,6 +45,11 @@ class Outcome(enum.StrEnum):
     REWARDED = "rewarded"  # a decision learned from with the rewards of its window
     NOT_ACTIVATED = "not_activated"  # a deferred decision never shown: not learned
     NO_CHOICE = "no_choice"  # a single-action (fallback) decision: nothing to learn
+
+
+# What an outcome out of its decision's time counts as; a live learner that waited the grace
+# in vain and one reading a backlog (the decision first) both count an early one unknown.
+_DROPPED = {Timing.EARLY: Outcome.UNKNOWN, Timing.LATE: Outcome.LATE}
 
 
 def entry_ms(entry_id: str) -> int:
@@ -123,10 +130,9 @@ class Join:
         grace_s: float = 0.0,
         held_max: int = HELD_MAX,
     ) -> None:
-        self.window_ms = int(window_s * 1000)
+        self.rule = JoinRule.of(window_s, grace_s)
         self.aggregation = aggregation
         self.default_reward = default_reward
-        self.grace_ms = int(grace_s * 1000)
         self._open: dict[str, _Open] = {}
         self._finished: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._finished_memory = finished_memory
@@ -134,7 +140,7 @@ class Join:
         # open decision's outcomes until it is learned, so a restarted learner reads a held
         # outcome again (in stream order, with the same entry time) and holds or joins it as
         # before. Nothing held is acknowledged, so no checkpoint can lose it.
-        self._held: Held[OutcomeEntry] = Held(self.grace_ms, held_max)
+        self._held: Held[OutcomeEntry] = Held(self.rule.grace_ms, held_max)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -194,16 +200,15 @@ class Join:
             finished_ms = self._finished.get(entry.event_id)
             if finished_ms is None:
                 return self._hold(entry, step)
-            if self._past_grace(entry, finished_ms):
-                return self._drop(entry, step, Outcome.UNKNOWN)
-            late = entry_ms(entry.entry_id) > finished_ms + self.window_ms
-            # Within the window the decision was learned at its first reward (or had no
-            # choice to learn from): a further outcome changes nothing.
-            return self._drop(entry, step, Outcome.LATE if late else Outcome.IGNORED)
-        if self._past_grace(entry, entry_ms(decision.entry_id)):
-            return self._drop(entry, step, Outcome.UNKNOWN)
-        if entry_ms(entry.entry_id) > entry_ms(decision.entry_id) + self.window_ms:
-            return self._drop(entry, step, Outcome.LATE)
+            timing = self.rule.timing(finished_ms, entry_ms(entry.entry_id))
+            if timing is Timing.IN_TIME:
+                # The decision was learned at its first reward (or had no choice to learn
+                # from): a further outcome changes nothing.
+                return self._drop(entry, step, Outcome.IGNORED)
+            return self._drop(entry, step, _DROPPED[timing])
+        timing = self.rule.timing(entry_ms(decision.entry_id), entry_ms(entry.entry_id))
+        if timing is not Timing.IN_TIME:
+            return self._drop(entry, step, _DROPPED[timing])
         if entry.activation:
             if decision.activated:
                 return self._drop(entry, step, Outcome.DUPLICATE)
@@ -219,16 +224,8 @@ class Join:
             self._learn(entry.event_id, step, decision.rewards[0], True)
         return step
 
-    def _past_grace(self, entry: OutcomeEntry, decision_ms: int) -> bool:
-        """Whether the decision was logged more than the grace after the outcome.
-
-        A learner that reads a backlog may see such a decision before the outcome, a live
-        one sees the outcome's grace end first: both must count it unknown.
-        """
-        return decision_ms > entry_ms(entry.entry_id) + self.grace_ms
-
     def _hold(self, entry: OutcomeEntry, step: Finished) -> Finished:
-        if self.grace_ms <= 0:
+        if self.rule.grace_ms <= 0:
             return self._drop(entry, step, Outcome.UNKNOWN)
         for pushed in self._held.add(entry.event_id, entry_ms(entry.entry_id), entry):
             self._drop(pushed, step, Outcome.UNKNOWN)
@@ -262,7 +259,7 @@ class Join:
         # Open decisions are in stream order, which is time order: stop at the first open one.
         while self._open:
             event_id, decision = next(iter(self._open.items()))
-            if entry_ms(decision.entry_id) + self.window_ms >= seen_ms:
+            if entry_ms(decision.entry_id) + self.rule.window_ms >= seen_ms:
                 break
             if not decision.learnable:
                 self._finish(event_id, entry_ms(decision.entry_id), step, Outcome.NOT_ACTIVATED)
