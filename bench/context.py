@@ -45,11 +45,12 @@ from bench.echo_server import ECHO_SERVICE, serve_with_echo
 from emma.common.v1 import common_pb2
 from emma.context.config import ContextConfig
 from emma.context.geo import haversine_m
-from emma.context.server import build_process_server, build_service, freeze_heap
+from emma.context.server import build_process_server, build_service
 from emma.context.service import ContextService
 from emma.context.stores import StoreRegistry, load_stores
 from emma.context.v1 import context_pb2
 from emma.runtime.config import load_config
+from emma.runtime.heap import freeze_heap
 
 IN_PROCESS_GOAL_P99_US = 200.0
 GRPC_GOAL_RATIO = 1.3

@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 
 from emma.runtime import eventloop
 from emma.runtime.config import ConfigError, load_config
+from emma.runtime.heap import freeze_heap
 from emma.runtime.logs import configure_logging
 from emma.runtime.metrics import configure_metrics
 from emma.runtime.redis_metrics import RedisLatencyProcessor
@@ -124,6 +125,7 @@ def _serve(
         except (ValueError, OSError, RuntimeError) as error:
             # A bad data file or a taken port: say so plainly instead of a traceback.
             raise _StartupError(str(error)) from error
+        freeze_heap()
         await serve_until_signalled(server, port, config.shutdown_grace_s)
 
     try:
