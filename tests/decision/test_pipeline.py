@@ -88,6 +88,22 @@ async def test_a_late_profile_is_skipped_within_the_budget() -> None:
     assert all(0 < t <= 0.05 for t in dependencies.timeouts)
 
 
+async def test_a_hung_profile_leaves_the_reserve_for_deciding() -> None:
+    dependencies = Dependencies(profile_delay=1.0)
+    pipeline = decider(dependencies)
+    await pipeline.decide(request())  # warm: action examples parsed, reserve measured
+    started = time.monotonic()
+    decision = await pipeline.decide(request())
+    elapsed = time.monotonic() - started
+    assert decision.degraded == (Degraded.PROFILE,)
+    reserve = pipeline.reserve.for_budget(0.05)
+    assert reserve >= pipeline.settings.decide_reserve_s
+    # The profile got the budget minus the reserve, so the answer comes within the budget
+    # (with a margin for a loaded test machine; `emma faults` measures the tight bound).
+    assert max(dependencies.timeouts) <= 0.05 - reserve + 1e-6
+    assert elapsed < 0.05 + 0.02
+
+
 async def test_a_late_context_falls_back_to_the_local_context() -> None:
     decision = await decider(Dependencies(context_delay=1.0)).decide(request())
     assert decision.degraded == (Degraded.CONTEXT,)

@@ -91,8 +91,15 @@ class DecisionConfig:
     default_time_zone: str = setting(
         "Europe/Berlin", "EMMA_DEFAULT_TIME_ZONE", "zone of the local fallback context"
     )
+    decide_reserve_ms: float = setting(
+        3.0,
+        "EMMA_DECIDE_RESERVE_MS",
+        "least part of a Decide's budget kept back from profile and context for deciding",
+    )
     log_timeout_ms: float = setting(
-        20.0, "EMMA_DECISION_LOG_TIMEOUT_MS", "least time a decision log write may take"
+        2.0,
+        "EMMA_DECISION_LOG_TIMEOUT_MS",
+        "least time a decision log write may take when the budget is spent (then it is buffered)",
     )
     log_buffer_entries: int = setting(
         10_000,
@@ -150,6 +157,7 @@ class DecisionConfig:
             f"EMMA_EXPLORATION_FLOOR={self.exploration_floor}: must be in [0, EMMA_EPSILON_MAX]",
         )
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
+        require(self.decide_reserve_ms >= 0, "EMMA_DECIDE_RESERVE_MS: must be >= 0")
         require(self.log_buffer_entries >= 0, "EMMA_DECISION_LOG_BUFFER: must be >= 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")
         require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")

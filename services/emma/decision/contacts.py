@@ -19,7 +19,6 @@ be linked to the customer; their next decision draws a new salt.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 import hashlib
@@ -39,6 +38,7 @@ from emma.decision.bandit import sample_index
 from emma.decision.decision_log import EncodedDecision, LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput
 from emma.decision.policy import Cap, Contact, ContactHistory, ContactPolicy
+from emma.runtime.deadline import within
 from emma.runtime.privacy import pseudonym_key, pseudonymise
 
 log = logging.getLogger(__name__)
@@ -416,13 +416,18 @@ class ContactGate:
             logged = entry(pmf, index, removed) if entry and self.encode else None
             encoded = self.encode(logged) if logged is not None and self.encode else None
             try:
-                async with asyncio.timeout(timeout_s):
-                    if request.deferred_activation:
-                        await self.store.defer(subject, event_id, action.channel, at, encoded)
-                        return Hold(pmf, index, removed, degraded, logged)
-                    reserved = await self.store.reserve(
-                        subject, event_id, action.channel, at, request.request_time, policy, encoded
+                if request.deferred_activation:
+                    await within(
+                        self.store.defer(subject, event_id, action.channel, at, encoded),
+                        timeout_s,
                     )
+                    return Hold(pmf, index, removed, degraded, logged)
+                reserved = await within(
+                    self.store.reserve(
+                        subject, event_id, action.channel, at, request.request_time, policy, encoded
+                    ),
+                    timeout_s,
+                )
             except Exception:  # the counters are down: nothing capped may be used
                 degraded, reserved = True, False
             if reserved:

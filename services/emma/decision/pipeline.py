@@ -42,6 +42,8 @@ from emma.decision.local_context import fallback_situation
 from emma.decision.log_buffer import LogBuffer
 from emma.decision.policy import NO_CONTACTS, ContactHistory
 from emma.decision.reasons import explain, filter_reasons
+from emma.decision.reserve import DecideReserve
+from emma.runtime.deadline import within
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.tracing import current_trace_id
 
@@ -99,6 +101,8 @@ class PipelineSettings:
     max_actions: int
     default_time_zone: str
     log_timeout_s: float
+    # Least part of the budget kept back from the dependencies for deciding (reserve.py).
+    decide_reserve_s: float = 0.003
 
 
 def new_event_id() -> str:
@@ -141,6 +145,8 @@ class Decider:
         # Entries whose log write failed, written again when Redis answers; None: flag them.
         self.log_buffer = log_buffer
         self.clock = clock
+        # What deciding takes once profile and context are in: kept back from them.
+        self.reserve = DecideReserve(settings.decide_reserve_s)
 
     def budget(self, request: DecideInput, deadline_s: float | None) -> float:
         """The request's budget (or the default), never longer than the caller's deadline."""
@@ -159,7 +165,10 @@ class Decider:
                 event_id, request, None, None, [Degraded.FALLBACK], "no_time", {}
             )
         else:
-            decision = await self._decide(event_id, request, started + budget)
+            deadline = started + budget
+            decision = await self._decide(
+                event_id, request, deadline, deadline - self.reserve.for_budget(budget)
+            )
         span.set_attribute("emma.offer_id", decision.offer.offer_id)
         span.set_attribute("emma.channel", decision.channel.value if decision.channel else "")
         span.set_attribute("emma.degraded", [d.value for d in decision.degraded])
@@ -175,10 +184,9 @@ class Decider:
         if remaining <= 0:
             return None
         try:
-            # The dependency gets `remaining` as its own (gRPC) timeout; this is the backstop
-            # (a timeout scope, not wait_for: no extra task per call).
-            async with asyncio.timeout(remaining):
-                return await call(remaining)
+            # The dependency gets `remaining` as its own (gRPC) timeout; this is the backstop,
+            # which returns on time even when the call is slow to cancel (a Redis command).
+            return await within(call(remaining), remaining)
         except Exception as error:  # any failure of a dependency degrades, never fails Decide
             status = error.code().name if isinstance(error, grpc.aio.AioRpcError) else ""
             log.info(
@@ -203,22 +211,50 @@ class Decider:
     async def _nothing(self) -> None:
         return None
 
-    async def _decide(self, event_id: str, request: DecideInput, deadline: float) -> Decision:
-        degraded: list[Degraded] = []
+    async def _decide(
+        self, event_id: str, request: DecideInput, deadline: float, fetch_deadline: float
+    ) -> Decision:
+        """Fetches until `fetch_deadline`, then decides with what arrived by `deadline`."""
         # One catalog for the whole decision, even if a reload swaps it meanwhile.
         catalog = self.catalog
-        counting = self.contacts is not None and bool(catalog.policy.caps)
         guess = self.contacts.guess(request) if self.contacts is not None else None
         # The contact record (counters and log salt) is read alongside profile and context,
         # under the guess of whose it is; checked against the canonical id once the profile
         # has arrived.
         customer_or_none, situation_or_none, record = await asyncio.gather(
-            self._fetch("profile", lambda t: self.dependencies.customer(request, t), deadline),
-            self._fetch("context", lambda t: self.dependencies.situation(request, t), deadline),
+            self._fetch(
+                "profile", lambda t: self.dependencies.customer(request, t), fetch_deadline
+            ),
+            self._fetch(
+                "context", lambda t: self.dependencies.situation(request, t), fetch_deadline
+            ),
             self._nothing()
             if guess is None
-            else self._contact_record(guess, catalog, request, deadline),
+            else self._contact_record(guess, catalog, request, fetch_deadline),
         )
+        fetched = self.clock()
+        try:
+            return await self._choose(
+                event_id, request, deadline, catalog, guess, customer_or_none,
+                situation_or_none, record,
+            )  # fmt: skip
+        finally:
+            self.reserve.observe(self.clock() - fetched)
+
+    async def _choose(
+        self,
+        event_id: str,
+        request: DecideInput,
+        deadline: float,
+        catalog: Catalog,
+        guess: str | None,
+        customer_or_none: CustomerView | None,
+        situation_or_none: Situation | None,
+        record: ContactRecord | None,
+    ) -> Decision:
+        """Filters, scores, samples, reserves the contact and logs, with what was fetched."""
+        degraded: list[Degraded] = []
+        counting = self.contacts is not None and bool(catalog.policy.caps)
         customer = customer_or_none
         if customer is None:
             degraded.append(Degraded.PROFILE)
@@ -395,12 +431,12 @@ class Decider:
         if buffer is not None and buffer.waiting:
             # Behind the entries already waiting for Redis, so the log stays in order.
             return buffer.keep(logged)
-        # The log write may outlast a nearly spent budget a little, never a stalled Redis.
+        # What is left of the budget (at least log_timeout_s); an entry not written by then
+        # waits in the buffer, so a slow Redis never holds the answer past its budget.
         timeout = max(deadline - self.clock(), self.settings.log_timeout_s)
         with tracer.start_as_current_span("emma.decision.log"):
             try:
-                async with asyncio.timeout(timeout):
-                    await self.sink.append(logged)
+                await within(self.sink.append(logged), timeout)
                 return True
             except Exception as error:
                 # A timed-out write may still have run: a second copy is harmless (the

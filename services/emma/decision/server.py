@@ -115,6 +115,7 @@ def build_decider(
             max_actions=config.max_actions,
             default_time_zone=config.default_time_zone,
             log_timeout_s=config.log_timeout_ms / 1000,
+            decide_reserve_s=config.decide_reserve_ms / 1000,
         ),
         contacts=contacts,
         log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
