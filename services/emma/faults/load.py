@@ -33,6 +33,9 @@ class Call:
     fallback: bool = False
     event_id: str = ""
     key: str = ""
+    trace_id: str = ""
+    # The decision service's own time for a Decide (its server span), when known.
+    server_ms: float | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -132,6 +135,7 @@ class Load:
                     degraded=result.degraded,
                     fallback=result.fallback,
                     event_id=result.event_id,
+                    trace_id=result.trace_id,
                 )
             )
             if sent.index % self.reward_every == 0:

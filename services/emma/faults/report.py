@@ -21,6 +21,15 @@ def _percentiles(calls: Sequence[Call]) -> dict[str, float]:
     return summary_ms(histogram)
 
 
+def _server_percentiles(calls: Sequence[Call]) -> dict[str, float]:
+    """Percentiles of the decision service's own time, over the calls whose span arrived."""
+    histogram = new_histogram()
+    timed = [c.server_ms for c in calls if c.server_ms is not None]
+    for server_ms in timed:
+        histogram.record_value(max(1, round(server_ms * 1000)))
+    return {**summary_ms(histogram), "calls": len(timed)}
+
+
 def _covered(call: Call, windows: Sequence[Window]) -> bool:
     return any(window.covers(call.due) for window in windows)
 
@@ -46,6 +55,8 @@ class FaultFigures:
     degraded: dict[str, int]
     p99_ms: float
     max_ms: float
+    # The decision service's own p99 (server spans); None when no span arrived.
+    server_p99_ms: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +71,8 @@ class Report:
     degraded: dict[str, int]
     degraded_during_faults: dict[str, int]
     latency_ms: dict[str, dict[str, float]]
+    # The decision service's own time per Decide (its server span): "calm", "during faults".
+    server_ms: dict[str, dict[str, float]]
     faults: list[FaultFigures]
     audit: Audit
     # The machine's 1-minute load average at the end: latency means little when it is
@@ -73,7 +86,9 @@ class Report:
 
     @property
     def p99_during_faults_ms(self) -> float:
-        return self.latency_ms["during faults"]["p99"]
+        """Decide's own p99 during faults: what the budget bounds (the caller's latency adds
+        its own queueing and the network)."""
+        return self.server_ms["during faults"]["p99"]
 
     def goals(self) -> dict[str, bool]:
         """Each goal of the suite, met or not."""
@@ -81,7 +96,11 @@ class Report:
         return {
             "no errors but the killed replica's in-flight calls": self.errors_total
             == self.errors_in_flight_at_kill,
-            "p99 during faults <= budget + 1 ms": self.p99_during_faults_ms <= self.budget_ms + 1,
+            "Decide's own p99 during faults <= budget + 1 ms": self.server_ms["during faults"][
+                "calls"
+            ]
+            > 0
+            and self.p99_during_faults_ms <= self.budget_ms + 1,
             "no answered decision missing from the log": audit.decisions_lost == 0,
             "no acknowledged reward missing from the stream": audit.rewards_lost == 0,
             "every rewarded decision learned once with its reward": audit.caught_up
@@ -133,6 +152,7 @@ def build(
         for call in ok:
             shares.update(call.degraded)
         summary = _percentiles(ok)
+        server = _server_percentiles(ok)
         figures.append(
             FaultFigures(
                 window.name,
@@ -143,6 +163,7 @@ def build(
                 dict(shares),
                 summary["p99"],
                 summary["max"],
+                server["p99"] if server["calls"] else None,
             )
         )
     return Report(
@@ -163,6 +184,7 @@ def build(
                 [c for c in during if not in_flight_at_kill(c, windows)]
             ),
         },
+        server_ms={"calm": _server_percentiles(calm), "during faults": _server_percentiles(during)},
         faults=figures,
         audit=audit,
         load_average=round(os.getloadavg()[0], 2),
@@ -186,18 +208,24 @@ def text(report: Report) -> str:
     ]
     for name, summary in report.latency_ms.items():
         lines.append(
-            f"latency {name}: p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
+            f"caller latency {name}: p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
             f"max {summary['max']:.1f} ms"
+        )
+    for name, summary in report.server_ms.items():
+        lines.append(
+            f"Decide's own time {name} ({summary['calls']:.0f} server spans): "
+            f"p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, max {summary['max']:.1f} ms"
         )
     lines.append("")
     lines.append(
         f"{'fault':<26} {'back in':>8} {'decides':>8} {'errors':>7} {'lost':>5} {'p99 ms':>8}"
-        "  degraded"
+        f" {'own p99':>8}  degraded"
     )
     for fault in report.faults:
+        own = "-" if fault.server_p99_ms is None else f"{fault.server_p99_ms:.1f}"
         lines.append(
             f"{fault.name:<26} {fault.recovery_s:>7.2f}s {fault.decides:>8} {fault.errors:>7} "
-            f"{fault.lost:>5} {fault.p99_ms:>8.1f}  {fault.degraded or '-'}"
+            f"{fault.lost:>5} {fault.p99_ms:>8.1f} {own:>8}  {fault.degraded or '-'}"
         )
     lines += [
         "",

@@ -17,8 +17,10 @@ from emma.faults.load import Call, Load
 from emma.faults.processes import FaultMesh
 from emma.faults.redis_aof import AofRedis
 from emma.faults.report import Report, build
-from emma.faults.scenario import Timing, faults, run_faults
+from emma.faults.scenario import Timing, Window, faults, run_faults
+from emma.faults.server_time import over_budget_waterfalls, with_server_times
 from emma.loadgen import workload
+from emma.traces.receiver import TraceServer
 from emma_client import AsyncEmmaClient
 
 
@@ -42,30 +44,48 @@ PROFILES = {
 }
 
 
-def service_env(profile: Profile) -> dict[str, str]:
-    return {
+def service_env(profile: Profile, traces_endpoint: str = "") -> dict[str, str]:
+    env = {
         "EMMA_REWARD_WINDOW_S": f"{profile.reward_window_s:g}",
         "EMMA_DECISION_BUDGET_MS": f"{profile.budget_ms:g}",
         # A killed learner's lease must not keep its successor waiting for long.
         "EMMA_LEARNER_LEASE_S": "3",
     }
+    if traces_endpoint:
+        # Every trace, exported often: each Decide's server span says how long the decision
+        # service took, apart from the caller's queueing and the network.
+        env.update(
+            OTEL_TRACES_SAMPLER="parentbased_always_on",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=traces_endpoint,
+            OTEL_EXPORTER_OTLP_INSECURE="true",
+            OTEL_BSP_SCHEDULE_DELAY="500",
+        )
+    return env
 
 
 async def run(profile: Profile, run_dir: Path | None = None) -> Report:
     """Runs the whole suite and returns its report; leaves no process behind."""
     run_dir = run_dir or Path(tempfile.mkdtemp(prefix="emma-faults-"))
     store = AofRedis()
+    # Room for every trace of the run (a few seconds of calm and each fault's windows).
+    traces = TraceServer(port=0, max_traces=max(10_000, int(profile.rate * 900))).start()
     await asyncio.to_thread(store.start)
     try:
-        mesh = FaultMesh(store.url, run_dir, service_env(profile))
+        mesh = FaultMesh(store.url, run_dir, service_env(profile, traces.endpoint))
         await asyncio.to_thread(mesh.start)
         try:
-            report, calls = await _drive(profile, mesh, store)
-            write_calls(run_dir / "calls.csv", calls)
-            return report
+            driven = await _drive(profile, mesh, store)
         finally:
+            # Stopping flushes each service's unexported spans.
             await asyncio.to_thread(mesh.stop)
+        calls = with_server_times(driven.calls, traces.store)
+        write_calls(run_dir / "calls.csv", calls)
+        late = over_budget_waterfalls(calls, traces.store, profile.budget_ms)
+        (run_dir / "over-budget-traces.txt").write_text(late + "\n" if late else "")
+        return driven.report(calls)
     finally:
+        traces.stop()
         await asyncio.to_thread(store.close)
 
 
@@ -74,13 +94,16 @@ def write_calls(path: Path, calls: list[Call]) -> None:
     origin = min((c.due for c in calls), default=0.0)
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["kind", "due_s", "latency_ms", "error", "degraded", "fallback"])
+        writer.writerow(
+            ["kind", "due_s", "latency_ms", "server_ms", "error", "degraded", "fallback"]
+        )
         for call in calls:
             writer.writerow(
                 [
                     call.kind,
                     f"{call.due - origin:.4f}",
                     f"{call.latency_ms:.3f}",
+                    "" if call.server_ms is None else f"{call.server_ms:.3f}",
                     call.error,
                     "+".join(call.degraded),
                     int(call.fallback),
@@ -88,7 +111,30 @@ def write_calls(path: Path, calls: list[Call]) -> None:
             )
 
 
-async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> tuple[Report, list[Call]]:
+@dataclasses.dataclass(frozen=True)
+class Driven:
+    """What the load and the faults left, before the server times are known."""
+
+    profile: Profile
+    calls: list[Call]
+    windows: list[Window]
+    audit: auditing.Audit
+    duration_s: float
+    warmup_until: float
+
+    def report(self, calls: list[Call]) -> Report:
+        return build(
+            calls,
+            self.windows,
+            self.audit,
+            self.profile.rate,
+            self.profile.budget_ms,
+            self.duration_s,
+            self.warmup_until,
+        )
+
+
+async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> Driven:
     load = workload.Workload(customers=profile.customers, prefix="faults")
     async with grpc.aio.insecure_channel(mesh.address("profile")) as channel:
         await workload.seed(channel, load)
@@ -113,5 +159,4 @@ async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> tuple[Re
         client_redis.close()
     # The first half of the calm start warms connections and caches up; it is not measured.
     warmup_until = started + profile.timing.warmup_s / 2
-    report = build(calls, windows, audit, profile.rate, profile.budget_ms, duration, warmup_until)
-    return report, calls
+    return Driven(profile, calls, list(windows), audit, duration, warmup_until)
