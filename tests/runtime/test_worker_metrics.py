@@ -96,7 +96,12 @@ def _scrape(port: int) -> str:
 def test_a_service_in_two_workers_takes_one_metrics_port(redis_url: str) -> None:
     """`EMMA_PROFILE_WORKERS=2`: the next port (the context service's default neighbour)
     stays free, and the one port answers for both workers."""
-    port, metrics_port = reserve_port("127.0.0.1"), reserve_port("127.0.0.1")
+    port = reserve_port("127.0.0.1")
+    # A metrics port whose neighbour is free too: the neighbour must stay free, and a
+    # neighbour some other process held from the start would say nothing about this one.
+    metrics_port = reserve_port("127.0.0.1")
+    while not _bindable(metrics_port + 1):
+        metrics_port = reserve_port("127.0.0.1")
     environ = {
         **os.environ,
         "EMMA_REDIS_URL": redis_url,

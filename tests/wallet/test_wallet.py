@@ -39,9 +39,10 @@ async def wallet(moments: Moments, ref: common_pb2.CustomerRef) -> list[tuple[st
     return [(w.offer_id, w.event_id) for w in got.profile.wallet]
 
 
-async def test_an_app_coupon_is_reminded_and_redeemed_at_the_till(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
+async def deliver_app_coupon(
+    moments: Moments, anna: common_pb2.CustomerRef
+) -> tuple[str, str, profile_pb2.Event]:
+    """Decides a push for the app now and records its delivery: offer, event id, delivery."""
     moments.at(datetime.now(UTC))
     app = await moments.decision.Decide(
         decide(anna, common_pb2.TOUCHPOINT_APP, allowed_channels=[common_pb2.CHANNEL_PUSH])
@@ -50,6 +51,13 @@ async def test_an_app_coupon_is_reminded_and_redeemed_at_the_till(moments: Momen
     delivered = response(anna, profile_pb2.OFFER_RESPONSE_KIND_SHOWN, offer, decision)
     delivered.offer_response.expires_at.FromDatetime(datetime.now(UTC) + timedelta(days=7))
     await moments.record(delivered)
+    return offer, decision, delivered
+
+
+async def test_an_app_coupon_is_reminded_and_redeemed_at_the_till(moments: Moments) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    offer, decision, delivered = await deliver_app_coupon(moments, anna)
     assert await wallet(moments, anna) == [(offer, decision)]
 
     # The till is reminded of the coupon and does not offer it again.
@@ -122,14 +130,7 @@ async def test_an_app_coupon_is_honoured_at_the_till_after_the_identities_are_li
     )
     await asyncio.sleep(1.05 - time.time() % 1)
     await moments.consent(anna)
-    moments.at(datetime.now(UTC))
-    app = await moments.decision.Decide(
-        decide(anna, common_pb2.TOUCHPOINT_APP, allowed_channels=[common_pb2.CHANNEL_PUSH])
-    )
-    offer, decision = app.offer.offer_id, app.event_id
-    delivered = response(anna, profile_pb2.OFFER_RESPONSE_KIND_SHOWN, offer, decision)
-    delivered.offer_response.expires_at.FromDatetime(datetime.now(UTC) + timedelta(days=7))
-    await moments.record(delivered)
+    offer, decision, _ = await deliver_app_coupon(moments, anna)
     app_profile = await moments.profile.GetProfile(profile_pb2.GetProfileRequest(customer=anna))
 
     linked = await moments.profile.LinkIdentity(
