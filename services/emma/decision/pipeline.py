@@ -232,14 +232,18 @@ class Decider:
             if guess is None
             else self._contact_record(guess, catalog, request, fetch_deadline),
         )
-        fetched = self.clock()
+        fetched_at = self.clock()
         try:
             return await self._choose(
-                event_id, request, deadline, catalog, guess, customer_or_none,
-                situation_or_none, record,
-            )  # fmt: skip
+                event_id,
+                request,
+                deadline,
+                catalog,
+                guess,
+                fetched=(customer_or_none, situation_or_none, record),
+            )
         finally:
-            self.reserve.observe(self.clock() - fetched)
+            self.reserve.observe(self.clock() - fetched_at)
 
     async def _choose(
         self,
@@ -248,11 +252,12 @@ class Decider:
         deadline: float,
         catalog: Catalog,
         guess: str | None,
-        customer_or_none: CustomerView | None,
-        situation_or_none: Situation | None,
-        record: ContactRecord | None,
+        *,
+        fetched: tuple[CustomerView | None, Situation | None, ContactRecord | None],
     ) -> Decision:
-        """Filters, scores, samples, reserves the contact and logs, with what was fetched."""
+        """Filters, scores, samples, reserves the contact and logs, with what was fetched
+        (profile, context and contact record; None where one did not arrive in time)."""
+        customer_or_none, situation_or_none, record = fetched
         degraded: list[Degraded] = []
         counting = self.contacts is not None and bool(catalog.policy.caps)
         customer = customer_or_none
