@@ -8,11 +8,24 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from emma.faults.audit import DECISION_STREAM, MODEL_KEY, REWARD_STREAM, audit
+from emma.faults.audit import (
+    DECISION_STREAM,
+    MODEL_KEY,
+    REWARD_STREAM,
+    audit,
+    entries,
+    learner_grace_s,
+)
 from emma.faults.load import DECIDE, REWARD, Call
+from emma.learner.config import LearnerConfig
+from emma.learner.join import Aggregation, DecisionEntry, Finished, Join, OutcomeEntry, entry_ms
 from emma.runtime.redis_server import RedisServer
 
 WINDOW_S = 4.0
+WINDOW_MS = int(WINDOW_S * 1000)
+GRACE_S = 2.0
+GRACE_MS = int(GRACE_S * 1000)
+DECIDED_MS = 100_000
 
 
 @pytest.fixture
@@ -104,3 +117,80 @@ def test_an_open_window_is_not_caught_up(client: redis.Redis) -> None:
     log_decision(client, "e1", 1_000)
     client.hset(MODEL_KEY, "meta", json.dumps({"updates": 0, "open_decisions": 1}))
     assert not audit(client, [decide("e1")], WINDOW_S, timeout_s=0.6).caught_up
+
+
+@pytest.mark.parametrize(
+    ("reward_ms", "owed", "late", "early"),
+    [
+        pytest.param(DECIDED_MS - GRACE_MS, 1, 0, 0, id="the grace before its decision"),
+        pytest.param(DECIDED_MS - GRACE_MS - 1, 0, 0, 1, id="beyond the grace before it"),
+        pytest.param(DECIDED_MS + WINDOW_MS, 1, 0, 0, id="at the window's end"),
+        pytest.param(DECIDED_MS + WINDOW_MS + 1, 0, 1, 0, id="after the window"),
+    ],
+)
+def test_a_reward_is_owed_only_within_the_learners_join_rule(
+    client: redis.Redis, reward_ms: int, owed: int, late: int, early: int
+) -> None:
+    log_reward(client, "e1", reward_ms)
+    log_decision(client, "e1", DECIDED_MS)
+    checkpoint(client, learned=1, rewarded=owed)
+    result = audit(client, [decide("e1"), reward("e1")], WINDOW_S, timeout_s=1, grace_s=GRACE_S)
+    assert (result.rewarded_expected, result.rewards_late, result.rewards_early) == (
+        owed,
+        late,
+        early,
+    )
+    assert result.rewards_not_learned == 0
+
+
+def learn(client: redis.Redis, grace_s: float) -> Finished:
+    """What the learner's join makes of the streams, read as a backlog (decisions first)."""
+    join = Join(WINDOW_S, Aggregation.SUM, 0.0, grace_s=grace_s)
+    step = Finished()
+    last_ms = 0
+    for entry_id, fields in entries(client, DECISION_STREAM):
+        decision = DecisionEntry(entry_id, fields["event_id"], False, int(fields["actions"]))
+        step.extend(join.decision(decision))
+        last_ms = max(last_ms, entry_ms(entry_id))
+    for entry_id, fields in entries(client, REWARD_STREAM):
+        outcome = OutcomeEntry(entry_id, fields["event_id"], False, 1.0, fields["key"])
+        step.extend(join.outcome(outcome))
+        last_ms = max(last_ms, entry_ms(entry_id))
+    step.extend(join.expire(last_ms + GRACE_MS + 1))
+    step.extend(join.close(last_ms + WINDOW_MS + 1))
+    return step
+
+
+def test_the_audit_owes_what_the_learners_join_learns_with_a_reward(client: redis.Redis) -> None:
+    offsets = {
+        "early-in-grace": -GRACE_MS,
+        "early-beyond-grace": -GRACE_MS - 1,
+        "in-window": 1,
+        "window-end": WINDOW_MS,
+        "late": WINDOW_MS + 1,
+    }
+    # Decisions 10 ms apart; each stream's entry ids must rise, so rewards go in time order.
+    decided = {event_id: DECIDED_MS + 10 * i for i, event_id in enumerate(offsets)}
+    for event_id, at_ms in decided.items():
+        log_decision(client, event_id, at_ms)
+    for at_ms, event_id in sorted((decided[e] + offset, e) for e, offset in offsets.items()):
+        log_reward(client, event_id, at_ms)
+    counts = learn(client, GRACE_S).counts
+    checkpoint(client, learned=counts["learned"], rewarded=counts["rewarded"])
+    calls = [c for e in offsets for c in (decide(e), reward(e))]
+    result = audit(client, calls, WINDOW_S, timeout_s=1, grace_s=GRACE_S)
+    assert (counts["rewarded"], counts["late"], counts["unknown"]) == (3, 1, 1)
+    assert (result.rewarded_expected, result.rewarded_learned) == (3, 3)
+    assert (result.rewards_late, result.rewards_early) == (1, 1)
+    assert result.rewards_not_learned == 0
+    assert result.learned == result.learnable_logged == 5
+
+
+def test_the_grace_is_the_learners_own_unless_the_run_sets_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EMMA_OUTCOME_GRACE_S", raising=False)
+    assert learner_grace_s() == LearnerConfig().outcome_grace_s
+    # The mesh's processes inherit the suite's environment: the learner would run with this.
+    monkeypatch.setenv("EMMA_OUTCOME_GRACE_S", "0.5")
+    assert learner_grace_s() == 0.5

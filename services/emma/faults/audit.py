@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import redis
 
 from emma.faults.load import DECIDE, REWARD, Call
+from emma.learner.config import LearnerConfig
+from emma.learner.timing import JoinRule, Timing
 
 DECISION_STREAM = "emma:decisions"
 REWARD_STREAM = "emma:rewards"
@@ -40,6 +43,9 @@ class Audit:
     rewards_learnable: int
     # Reward entries of learnable decisions that came after the window: not learned, by design.
     rewards_late: int
+    # Reward entries more than the outcome grace before their decision's entry: the learner
+    # counts them unknown, so they are not owed either.
+    rewards_early: int
     # Learnable decisions that have a reward: each must be learned once with it.
     rewarded_expected: int
     rewarded_learned: int
@@ -98,6 +104,16 @@ def entries(client: redis.Redis, stream: str) -> Iterator[tuple[str, dict[str, s
         start = f"{stamp}-{int(sequence) + 1}"
 
 
+def learner_grace_s(environ: Mapping[str, str] | None = None) -> float:
+    """The outcome grace the mesh's learner runs with: its variable if set, else its default."""
+    # The mesh's processes inherit this environment (emma.faults.processes), so a grace set
+    # for the run reaches the learner and must reach the audit too.
+    field = next(f for f in dataclasses.fields(LearnerConfig) if f.name == "outcome_grace_s")
+    raw = (os.environ if environ is None else environ).get(field.metadata["env"])
+    # A dataclass field's default is also its class attribute.
+    return LearnerConfig.outcome_grace_s if raw is None else float(raw)
+
+
 def checkpoint(client: redis.Redis) -> dict[str, Any]:
     raw = client.hget(MODEL_KEY, "meta")
     return {} if raw is None else dict(json.loads(raw))
@@ -126,10 +142,18 @@ def wait_caught_up(client: redis.Redis, timeout_s: float) -> bool:
     return False
 
 
-def audit(client: redis.Redis, calls: Iterable[Call], window_s: float, timeout_s: float) -> Audit:
+def audit(
+    client: redis.Redis,
+    calls: Iterable[Call],
+    window_s: float,
+    timeout_s: float,
+    grace_s: float | None = None,
+) -> Audit:
     """Compares what callers were told with the streams and the learner's checkpoint, once
-    the learner has caught up (or `timeout_s` passed); `window_s` is the reward window."""
-    window_ms = int(window_s * 1000)
+    the learner has caught up (or `timeout_s` passed); `window_s` is the reward window,
+    `grace_s` the outcome grace (default: the learner's, as `learner_grace_s` reads it)."""
+    # The learner's own rule: what it rightly drops as late or unknown is not owed.
+    rule = JoinRule.of(window_s, learner_grace_s() if grace_s is None else grace_s)
     caught_up = wait_caught_up(client, timeout_s)
     calls = list(calls)
     answered = {c.event_id: c for c in calls if c.kind == DECIDE and not c.error}
@@ -144,9 +168,9 @@ def audit(client: redis.Redis, calls: Iterable[Call], window_s: float, timeout_s
         if int(fields.get("actions", "1")) >= 2 and fields.get("deferred") != "1":
             learnable.setdefault(event_id, entry_ms(entry_id))
     on_stream: set[tuple[str, str]] = set()
-    # Learnable decisions with a reward within their window: the learner owes each one.
+    # Learnable decisions with a reward within the rule: the learner owes each one.
     rewarded_events: set[str] = set()
-    late = 0
+    late = early = 0
     for entry_id, fields in entries(client, REWARD_STREAM):
         if fields.get("type") != "reward":
             continue
@@ -155,10 +179,13 @@ def audit(client: redis.Redis, calls: Iterable[Call], window_s: float, timeout_s
         logged_ms = learnable.get(event_id)
         if logged_ms is None:
             continue
-        if entry_ms(entry_id) <= logged_ms + window_ms:
+        timing = rule.timing(logged_ms, entry_ms(entry_id))
+        if timing is Timing.IN_TIME:
             rewarded_events.add(event_id)
-        else:
+        elif timing is Timing.LATE:
             late += 1
+        else:
+            early += 1
 
     lost = [answered[e] for e in answered.keys() - logged]
     meta = checkpoint(client)
@@ -172,6 +199,7 @@ def audit(client: redis.Redis, calls: Iterable[Call], window_s: float, timeout_s
         rewards_lost=len(acknowledged - on_stream),
         rewards_learnable=sum(event in learnable for event, _ in acknowledged),
         rewards_late=late,
+        rewards_early=early,
         rewarded_expected=len(rewarded_events),
         rewarded_learned=counts.get("rewarded", 0),
         learnable_logged=len(learnable),
