@@ -45,12 +45,13 @@ from bench.echo_server import ECHO_SERVICE, serve_with_echo
 from emma.common.v1 import common_pb2
 from emma.context.config import ContextConfig
 from emma.context.geo import haversine_m
-from emma.context.server import build_process_server, build_service
+from emma.context.server import build_server, build_service
 from emma.context.service import ContextService
 from emma.context.stores import StoreRegistry, load_stores
 from emma.context.v1 import context_pb2
 from emma.runtime.config import load_config
 from emma.runtime.heap import freeze_heap
+from emma.runtime.main import build_served
 
 IN_PROCESS_GOAL_P99_US = 200.0
 GRPC_GOAL_RATIO = 1.3
@@ -283,8 +284,9 @@ def _serve(stores_path: str, connection: Connection) -> None:
     """The server process: the context service as `emma serve context` builds it, plus echo."""
     serve_with_echo(
         "emma-context",
-        lambda: build_process_server(
-            load_config(ContextConfig, [], {"EMMA_STORES": stores_path, "EMMA_CONTEXT_PORT": "0"})
+        lambda: build_served(
+            build_server,
+            load_config(ContextConfig, [], {"EMMA_STORES": stores_path, "EMMA_CONTEXT_PORT": "0"}),
         ),
         connection,
     )

@@ -17,9 +17,10 @@ from emma.context import convert
 from emma.context.config import ContextConfig
 from emma.context.features import Feature, context_features
 from emma.context.resolver import ResolvedContext
-from emma.context.server import build_process_server, build_resolver, build_server
+from emma.context.server import build_resolver, build_server
 from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.runtime.config import load_config
+from emma.runtime.main import build_served
 
 
 class WeatherProvider:
@@ -305,8 +306,8 @@ async def test_timestamps_before_1970_and_with_nanoseconds(
 async def test_the_service_process_freezes_its_loaded_heap() -> None:
     # Full collections would otherwise walk the registry and calendars (docs/context.md).
     gc.unfreeze()
-    server, port = build_process_server(
-        dataclasses.replace(load_config(ContextConfig, [], {}), port=0)
+    server, port = build_served(
+        build_server, dataclasses.replace(load_config(ContextConfig, [], {}), port=0)
     )
     try:
         assert gc.get_freeze_count() > 10_000

@@ -15,7 +15,6 @@ from emma.context.seasons import load_retail_seasons
 from emma.context.service import ContextService
 from emma.context.stores import load_stores
 from emma.context.v1 import context_pb2, context_pb2_grpc
-from emma.runtime.heap import freeze_heap
 from emma.runtime.main import run_service
 from emma.runtime.server import EmmaServer, create_server
 
@@ -71,13 +70,5 @@ def build_server(
     return server, port
 
 
-def build_process_server(config: ContextConfig) -> tuple[EmmaServer, int]:
-    """build_server for a process that serves only this (`emma serve context`): once its
-    data is loaded, the heap is frozen."""
-    built = build_server(config)
-    freeze_heap()
-    return built
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_service("emma-context", ContextConfig, build_process_server, argv)
+    return run_service("emma-context", ContextConfig, build_server, argv)

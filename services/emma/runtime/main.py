@@ -102,6 +102,15 @@ def _serve_worker(
     return _serve(name, config, build_server, loop, metrics_port, WORKER_HOST)
 
 
+def build_served(
+    build_server: Callable[[C], tuple[EmmaServer, int]], config: C
+) -> tuple[EmmaServer, int]:
+    """`build_server(config)` as a service process runs it: once built, its heap is frozen."""
+    built = build_server(config)
+    freeze_heap()
+    return built
+
+
 def _serve(
     name: str,
     config: C,
@@ -121,11 +130,10 @@ def _serve(
 
     async def serve() -> None:
         try:
-            server, port = build_server(config)
+            server, port = build_served(build_server, config)
         except (ValueError, OSError, RuntimeError) as error:
             # A bad data file or a taken port: say so plainly instead of a traceback.
             raise _StartupError(str(error)) from error
-        freeze_heap()
         await serve_until_signalled(server, port, config.shutdown_grace_s)
 
     try:
