@@ -76,8 +76,9 @@ return entries
 # KEYS[1] the contact set. ARGV: member, score, trim-below score, ttl ms, number of caps,
 # then per cap: window seconds, limit, ",channel,channel," (",," for every channel).
 # With KEYS[2] (the decision stream) and KEYS[3] (the decision's marker), a recorded
-# contact also writes the decision log in the same step; then ARGV goes on with the
-# stream's approximate maxlen, the marker, its ttl in seconds and the entry's fields.
+# contact also writes the decision log in the same step; then ARGV goes on with
+# EncodedDecision.script_args(): the stream's approximate maxlen, the marker, its ttl in
+# seconds and the entry's fields.
 # Returns 1 when the contact is (or already was) recorded, 0 when a cap is full.
 _RESERVE = """
 local key = KEYS[1]
@@ -253,8 +254,8 @@ class ContactStore:
         args = self._args(event_id, channel, at, now, policy, policy.caps_for(channel))
         keys = [self.key(subject)]
         if log is not None:
-            keys += [log.stream, log.marker_key]
-            args += [log.maxlen, log.marker, log.marker_ttl_s, *log.flat_fields()]
+            keys += log.script_keys()
+            args += log.script_args()
         return bool(await self._reserve(keys=keys, args=args))
 
     async def defer(

@@ -27,8 +27,7 @@ EMMA_FIELD = "_emma"
 _CONTEXT_SLOT = '"__emma_context__"'
 
 
-# KEYS: the decision stream, the decision's marker. ARGV: the stream's approximate maxlen,
-# the marker, its ttl in seconds, then the entry's fields and values.
+# KEYS and ARGV: EncodedDecision.script_keys() and .script_args().
 _APPEND = """
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -149,8 +148,15 @@ class EncodedDecision:
     marker: str
     marker_ttl_s: int
 
-    def flat_fields(self) -> list[str | int]:
-        return [item for pair in self.fields.items() for item in pair]
+    def script_keys(self) -> list[str]:
+        """KEYS of a script that writes the entry: the stream, then the marker."""
+        return [self.stream, self.marker_key]
+
+    def script_args(self) -> list[str | int]:
+        """ARGV of such a script: the stream's approximate maxlen, the marker, its ttl in
+        seconds, then the entry's fields and values."""
+        fields = [item for pair in self.fields.items() for item in pair]
+        return [self.maxlen, self.marker, self.marker_ttl_s, *fields]
 
     def queue(self, pipe: Pipeline) -> None:
         """Adds both writes to a pipeline."""
@@ -219,10 +225,7 @@ class DecisionStore:
         """One round trip: the DSJSON line on the stream and the event id's marker key."""
         entry = self.encode(decision)
         # One script call costs the client less than a two-command pipeline, on every Decide.
-        await self._append(
-            keys=[entry.stream, entry.marker_key],
-            args=[entry.maxlen, entry.marker, entry.marker_ttl_s, *entry.flat_fields()],
-        )
+        await self._append(keys=entry.script_keys(), args=entry.script_args())
 
     async def append_many(self, decisions: Sequence[LoggedDecision]) -> None:
         """One round trip for several decisions, written in the order given (catching up)."""
