@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from emma.cli.bench import BENCH_CATALOG
 from emma.cli.mesh import Mesh, MeshPorts
 from emma.decision import convert
 from emma.decision.config import DecisionConfig
@@ -50,7 +51,6 @@ from emma.runtime.channels import mesh_channel
 from emma.runtime.config import load_config
 from emma.runtime.redis_client import connect_redis
 
-BENCH_CATALOG = "services/emma/loadgen/catalog.yaml"
 ROUNDS = 3
 
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="write a cProfile of the logic mode here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    env = {"EMMA_CATALOG": BENCH_CATALOG}
+    env = {"EMMA_CATALOG": str(BENCH_CATALOG)}
     with Mesh(ports=MeshPorts.free(), env=env) as mesh:
         asyncio.run(_seed(mesh))
         report = eventloop.run(_measure(mesh, args.decisions, args.warmup, args.profile))

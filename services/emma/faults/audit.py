@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -18,6 +17,7 @@ import redis
 from emma.faults.load import DECIDE, REWARD, Call
 from emma.learner.config import LearnerConfig
 from emma.learner.timing import JoinRule, Timing
+from emma.runtime.config import load_config
 
 DECISION_STREAM = "emma:decisions"
 REWARD_STREAM = "emma:rewards"
@@ -107,11 +107,8 @@ def entries(client: redis.Redis, stream: str) -> Iterator[tuple[str, dict[str, s
 def learner_grace_s(environ: Mapping[str, str] | None = None) -> float:
     """The outcome grace the mesh's learner runs with: its variable if set, else its default."""
     # The mesh's processes inherit this environment (emma.faults.processes), so a grace set
-    # for the run reaches the learner and must reach the audit too.
-    field = next(f for f in dataclasses.fields(LearnerConfig) if f.name == "outcome_grace_s")
-    raw = (os.environ if environ is None else environ).get(field.metadata["env"])
-    # A dataclass field's default is also its class attribute.
-    return LearnerConfig.outcome_grace_s if raw is None else float(raw)
+    # for the run reaches the learner and must reach the audit too: read as the learner does.
+    return load_config(LearnerConfig, [], environ).outcome_grace_s
 
 
 def checkpoint(client: redis.Redis) -> dict[str, Any]:
