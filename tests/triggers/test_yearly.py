@@ -52,6 +52,15 @@ def nine_in_berlin(day: date) -> datetime:
     return local.astimezone(UTC)
 
 
+async def born_on(day: date, moments: Moments) -> common_pb2.CustomerRef:
+    """A new customer who consents and whose birthday, `day`, is recorded on Friday noon."""
+    anna = customer()
+    await moments.consent(anna)
+    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), day))
+    await moments.step()
+    return anna
+
+
 async def due_times(moments: Moments) -> dict[str, datetime]:
     prefix = moments.engine.config.state_prefix
     pairs = await moments.redis.zrange(f"{prefix}:due", 0, -1, withscores=True)
@@ -117,10 +126,7 @@ def test_a_timer_without_its_moment_takes_it_from_its_key() -> None:
 
 
 async def test_a_birthday_fires_every_year_without_a_new_event(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    await born_on(date(1990, 6, 20), moments)
     [(key, due)] = (await due_times(moments)).items()
     assert due == nine_in_berlin(date(2025, 6, 20))
 
@@ -137,10 +143,7 @@ async def test_a_birthday_fires_every_year_without_a_new_event(moments: Moments)
 
 
 async def test_a_stale_timer_is_skipped_and_armed_for_next_year(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    await born_on(date(1990, 6, 20), moments)
     # The engine was down over the birthday: the timer is a day late, too late to send.
     moments.at(nine_in_berlin(date(2025, 6, 21)))
     await moments.step()
@@ -153,10 +156,7 @@ async def test_a_stale_timer_is_skipped_and_armed_for_next_year(moments: Moments
 
 
 async def test_a_leap_day_birthday_through_the_engine(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1992, 2, 29)))
-    await moments.step()
+    await born_on(date(1992, 2, 29), moments)
     seen = [next(iter((await due_times(moments)).values()))]
     for _ in range(3):
         moments.at(seen[-1] + minutes(1))
@@ -170,10 +170,7 @@ async def test_a_leap_day_birthday_through_the_engine(moments: Moments) -> None:
 
 
 async def test_one_gesture_per_year_however_often_the_birthday_is_sent(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    anna = await born_on(date(1990, 6, 20), moments)
     day = nine_in_berlin(date(2025, 6, 20))
     moments.at(day + minutes(5))
     await moments.step()
@@ -191,10 +188,7 @@ async def test_one_gesture_per_year_however_often_the_birthday_is_sent(moments: 
 
 
 async def test_recorded_on_the_day_it_fires_at_once_and_next_year(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 13)))
-    await moments.step()
+    await born_on(date(1990, 6, 13), moments)
     assert len(await gestures(moments)) == 1
     assert list((await due_times(moments)).values()) == [nine_in_berlin(date(2026, 6, 13))]
     moments.at(nine_in_berlin(date(2026, 6, 13)) + minutes(5))
@@ -203,10 +197,7 @@ async def test_recorded_on_the_day_it_fires_at_once_and_next_year(moments: Momen
 
 
 async def test_two_replicas_take_a_yearly_timer_once(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    await born_on(date(1990, 6, 20), moments)
     mine = moments.engine
     other = Engine(
         dataclasses.replace(mine.config, consumer="other"),
@@ -223,10 +214,7 @@ async def test_two_replicas_take_a_yearly_timer_once(moments: Moments) -> None:
 
 
 async def test_a_failed_decide_is_retried_beside_next_years_timer(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    await born_on(date(1990, 6, 20), moments)
     [key] = await due_times(moments)
     working = moments.engine.stubs.decision
     # Nothing listens on port 1: Decide fails as it does when the decision service is down.
@@ -250,10 +238,7 @@ async def test_a_failed_decide_is_retried_beside_next_years_timer(moments: Momen
 
 
 async def test_erasure_drops_the_rearmed_timer(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    anna = await born_on(date(1990, 6, 20), moments)
     moments.at(nine_in_berlin(date(2025, 6, 20)) + minutes(5))
     await moments.step()
     assert len(await due_times(moments)) == 1
@@ -272,10 +257,7 @@ async def test_erasure_drops_the_rearmed_timer(moments: Moments) -> None:
 
 
 async def test_a_customer_whose_profile_is_gone_is_not_rearmed(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    anna = await born_on(date(1990, 6, 20), moments)
     found = await moments.profile.GetProfile(profile_pb2.GetProfileRequest(customer=anna))
     # The profile expires (its TTL ran out: no writes for a year).
     pattern = f"{{emma:c:{found.profile.customer_id}}}*"
@@ -289,10 +271,7 @@ async def test_a_customer_whose_profile_is_gone_is_not_rearmed(moments: Moments)
 
 
 async def test_a_timer_stored_without_its_day_recurs_too(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), date(1990, 6, 20)))
-    await moments.step()
+    await born_on(date(1990, 6, 20), moments)
     prefix = moments.engine.config.state_prefix
     [key] = await due_times(moments)
     body = json.loads(await moments.redis.hget(f"{prefix}:timer", key))
