@@ -52,11 +52,17 @@ def nine_in_berlin(day: date) -> datetime:
     return local.astimezone(UTC)
 
 
-async def born_on(day: date, moments: Moments) -> common_pb2.CustomerRef:
-    """A new customer who consents and whose birthday, `day`, is recorded on Friday noon."""
+async def born_on(
+    day: date, moments: Moments, married: date | None = None
+) -> common_pb2.CustomerRef:
+    """A new customer who consents and whose birthday, `day` (and wedding day, `married`),
+    is recorded on Friday noon."""
     anna = customer()
     await moments.consent(anna)
-    await moments.record(birthday(anna, FRIDAY_NOON - minutes(1), day))
+    events = [birthday(anna, FRIDAY_NOON - minutes(1), day)]
+    if married is not None:
+        events.append(wedding_day(anna, FRIDAY_NOON - minutes(2), married))
+    await moments.record(*events)
     await moments.step()
     return anna
 
@@ -291,13 +297,7 @@ async def dedup_keys(moments: Moments) -> list[str]:
 async def test_a_birthday_and_an_anniversary_both_get_their_gesture_every_year(
     moments: Moments,
 ) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(
-        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
-        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
-    )
-    await moments.step()
+    anna = await born_on(BIRTHDAY, moments, married=WEDDING)
     assert sorted((await due_times(moments)).values()) == [
         nine_in_berlin(date(2025, 6, 20)),
         nine_in_berlin(date(2025, 9, 12)),
@@ -329,13 +329,7 @@ async def test_a_birthday_and_an_anniversary_both_get_their_gesture_every_year(
 
 
 async def test_timers_stored_without_their_moment_fire_for_each_day(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(
-        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
-        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
-    )
-    await moments.step()
+    await born_on(BIRTHDAY, moments, married=WEDDING)
     prefix = moments.engine.config.state_prefix
     stored = await due_times(moments)
     for key in stored:
@@ -356,13 +350,7 @@ async def test_timers_stored_without_their_moment_fire_for_each_day(moments: Mom
 async def test_a_gesture_under_an_older_year_key_counts_on_its_day_only(
     moments: Moments,
 ) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(
-        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
-        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
-    )
-    await moments.step()
+    anna = await born_on(BIRTHDAY, moments, married=WEDDING)
     moments.at(nine_in_berlin(date(2025, 6, 20)) + minutes(5))
     await moments.step()
     assert len(await gestures(moments)) == 1
@@ -393,13 +381,7 @@ async def test_a_gesture_under_an_older_year_key_counts_on_its_day_only(
 
 
 async def test_erasure_drops_every_moments_timers_and_dedup_keys(moments: Moments) -> None:
-    anna = customer()
-    await moments.consent(anna)
-    await moments.record(
-        birthday(anna, FRIDAY_NOON - minutes(1), BIRTHDAY),
-        wedding_day(anna, FRIDAY_NOON - minutes(2), WEDDING),
-    )
-    await moments.step()
+    anna = await born_on(BIRTHDAY, moments, married=WEDDING)
     for day in (date(2025, 6, 20), date(2025, 9, 12)):
         moments.at(nine_in_berlin(day) + minutes(5))
         await moments.step()
