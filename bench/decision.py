@@ -7,13 +7,16 @@ Starts a private mesh (Redis, profile, context, decision, learner, triggers) wit
 benchmark catalog of `emma bench` (well over 50 eligible actions; EMMA_MAX_ACTIONS = 50
 scored), seeds its 500 synthetic customers, then builds the decision service's pipeline
 in this process exactly as `emma serve decision` does (`build_decider`: catalog, model,
-contact policy, decision log on the mesh's Redis, channels to profile and context) and
+contact policy, decision log on the mesh's Redis, its dependencies) and
 calls `Decider.decide` on the request pool of `emma bench`, one after another, measuring
-this process's CPU time per decision in two modes, interleaved in rounds:
+this process's CPU time per decision in three modes, interleaved in rounds:
 
-- `mesh`: profile and context fetched over gRPC from the mesh's services (the decision
-  service's own share of Decide, without its gRPC server, interceptors and proto
-  conversion of the request and answer);
+- `services`: profile and context fetched over gRPC from the mesh's services
+  (EMMA_DECISION_DEPENDENCIES=services; the decision service's own share of Decide,
+  without its gRPC server, interceptors and proto conversion of the request and answer);
+- `in-process`: the profile read from Redis and the context resolved in this process
+  (EMMA_DECISION_DEPENDENCIES=in-process, the default): all of Decide's work but its
+  own gRPC server;
 - `logic`: the same profile and context answers replayed from memory (fetched once per
   request before the run): eligibility, features, the model, the contact policy, the
   decision log and reasons, with their Redis round trips.
@@ -40,9 +43,10 @@ from typing import Any
 from emma.cli.bench import BENCH_CATALOG
 from emma.cli.mesh import Mesh, MeshPorts
 from emma.decision import convert
-from emma.decision.config import DecisionConfig
+from emma.decision.config import DEPENDENCIES, DecisionConfig
+from emma.decision.dependencies import connect_dependencies
 from emma.decision.domain import CustomerView, DecideInput, Situation
-from emma.decision.pipeline import Decider, Dependencies
+from emma.decision.pipeline import Decider
 from emma.decision.server import build_decider
 from emma.decision.v1 import decision_pb2
 from emma.loadgen import workload
@@ -83,19 +87,21 @@ async def _cpu_per_call(call: Callable[[int], Awaitable[Any]], count: int) -> fl
 async def _measure(
     mesh: Mesh, decisions: int, warmup: int, profile_path: str | None
 ) -> dict[str, Any]:
-    config = load_config(DecisionConfig, [], mesh.child_env("decision"))
+    environ = mesh.child_env("decision")
+    config = load_config(DecisionConfig, [], environ)
     redis = connect_redis(config.redis_url)
-    profile_channel = mesh_channel(config.profile_addr)
-    context_channel = mesh_channel(config.context_addr)
-    core = build_decider(config, redis, profile_channel, context_channel)
+    sources = {
+        kind: connect_dependencies(dataclasses.replace(config, dependencies=kind), environ)
+        for kind in DEPENDENCIES
+    }
+    core = build_decider(config, redis, sources["services"])
     decider: Decider = core.decider
-    mesh_dependencies: Dependencies = decider.dependencies
     inputs = _inputs(workload.decide_requests(workload.DEFAULT))
     answers = {}
     for request in inputs:
         answers[id(request)] = (
-            await mesh_dependencies.customer(request, 1.0),
-            await mesh_dependencies.situation(request, 1.0),
+            await sources["services"].customer(request, 1.0),
+            await sources["services"].situation(request, 1.0),
         )
     replayed = Replayed(answers)
 
@@ -108,12 +114,14 @@ async def _measure(
     async def ping(index: int) -> None:
         await redis.ping()
 
-    modes: dict[str, list[float]] = {"mesh": [], "logic": [], "redis_ping": []}
+    modes: dict[str, list[float]] = {kind: [] for kind in DEPENDENCIES}
+    modes.update(logic=[], redis_ping=[])
     candidates: list[int] = []
     for _ in range(ROUNDS):
-        decider.dependencies = mesh_dependencies
-        await _cpu_per_call(decide, warmup)
-        modes["mesh"].append(await _cpu_per_call(decide, decisions))
+        for kind, source in sources.items():
+            decider.dependencies = source
+            await _cpu_per_call(decide, warmup)
+            modes[kind].append(await _cpu_per_call(decide, decisions))
         decider.dependencies = replayed
         await _cpu_per_call(decide, warmup)
         modes["logic"].append(await _cpu_per_call(decide, decisions))
@@ -127,8 +135,8 @@ async def _measure(
         profiler.disable()
         profiler.dump_stats(profile_path)
     await core.log_buffer.close(1.0)
-    await profile_channel.close(None)
-    await context_channel.close(None)
+    for source in sources.values():
+        await source.close()
     await redis.aclose()
     decider.bandit.close()
     return {

@@ -32,6 +32,8 @@ async def decision_servers(
         settings: dict[str, Any] = {
             "port": 0,
             "redis_url": redis_url,
+            # Profile and context as services, so that each test chooses what they answer.
+            "dependencies": "services",
             "profile_addr": dead_addr,
             "context_addr": dead_addr,
             # Generous: a CI machine must not turn a slow first connect into a flaky test.

@@ -14,7 +14,7 @@ def test_the_benchmark_prints_cpu_per_decision_as_json(capsys: pytest.CaptureFix
     assert bench.main(["--decisions", "30", "--warmup", "10", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     medians = result["cpu_ms_per_call_median"]
-    assert set(medians) == {"mesh", "logic", "redis_ping"}
+    assert set(medians) == {"services", "in-process", "logic", "redis_ping"}
     assert all(len(values) == result["rounds"] for values in result["cpu_ms_per_call"].values())
     # Deciding does more than a round trip to Redis, and calling profile adds to it.
     assert medians["logic"] > medians["redis_ping"] > 0

@@ -16,6 +16,17 @@ def test_defaults() -> None:
     assert config.vw_args.startswith("--cb_explore_adf")
     assert (config.decision_stream, config.reward_stream) == ("emma:decisions", "emma:rewards")
     assert (config.profile_addr, config.context_addr) == ("127.0.0.1:50052", "127.0.0.1:50053")
+    # Profiles and context are read in process, profiles from the one Redis unless told.
+    assert config.dependencies == "in-process"
+    assert config.profile_store_url == config.redis_url
+
+
+def test_the_profile_store_can_be_its_own_redis() -> None:
+    config = load_config(
+        DecisionConfig, [], {"EMMA_PROFILE_REDIS_URL": "redis+cluster://profiles:7000"}
+    )
+    assert config.profile_store_url == "redis+cluster://profiles:7000"
+    assert config.redis_url == "redis://127.0.0.1:6379/0"
 
 
 def test_environment_overrides() -> None:
@@ -35,6 +46,8 @@ def test_environment_overrides() -> None:
         ({"EMMA_MAX_ACTIONS": "0"}, "EMMA_MAX_ACTIONS"),
         ({"EMMA_VW_ARGS": "--oaa 3"}, "EMMA_VW_ARGS"),
         ({"EMMA_DEFAULT_TIME_ZONE": "Mars/Olympus"}, "EMMA_DEFAULT_TIME_ZONE"),
+        ({"EMMA_DECISION_DEPENDENCIES": "grpc"}, "EMMA_DECISION_DEPENDENCIES"),
+        ({"EMMA_PROFILE_REDIS_URL": "profiles:6379"}, "EMMA_PROFILE_REDIS_URL"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], named: str) -> None:

@@ -25,10 +25,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 _PROVIDER_SHARE = 0.5
 
 
-def _time_left(context: Context) -> float | None:
-    """Seconds providers may take within the caller's deadline; None without one."""
-    remaining = context.time_remaining()
-    return None if remaining is None else remaining * _PROVIDER_SHARE
+def _provider_time(remaining_s: float | None) -> float | None:
+    """Seconds providers may take of the caller's remaining time; None without a deadline."""
+    return None if remaining_s is None else remaining_s * _PROVIDER_SHARE
 
 
 class ContextService(context_pb2_grpc.ContextServiceServicer):
@@ -47,11 +46,18 @@ class ContextService(context_pb2_grpc.ContextServiceServicer):
     async def Resolve(
         self, request: context_pb2.ResolveRequest, context: Context
     ) -> context_pb2.ResolveResponse:
+        return await self.answer(request, context.time_remaining())
+
+    async def answer(
+        self, request: context_pb2.ResolveRequest, remaining_s: float | None
+    ) -> context_pb2.ResolveResponse:
+        """Resolve's answer, for a caller with `remaining_s` left (None: no deadline); what
+        the gRPC method and an in-process caller (the decision service) both run."""
         resolved = self.resolver.resolve(convert.context_request(request))
         if self.signals.immediate_only:  # the usual case: no tasks, no timers
             signals, skipped = self.signals.collect_now(resolved)
         else:
-            signals, skipped = await self.signals.collect(resolved, _time_left(context))
+            signals, skipped = await self.signals.collect(resolved, _provider_time(remaining_s))
         # Only what a trace cannot tell otherwise, and only when there is something: each
         # attribute costs a lock and a check in the tracing SDK, some 1.5 us.
         if resolved.store is not None or skipped:

@@ -22,6 +22,10 @@ DEFAULT_VW_ARGS = (
 # without an outcome is learned as "no reward" an hour later rather than a week later,
 # and the learner's open decisions stay bounded (see docs/learning.md).
 DEFAULT_REWARD_WINDOW_S = 3600.0
+# In process by default: a gRPC hop costs more here than reading a profile or resolving a
+# context does (docs/performance.md); `services` keeps the profile store's credentials out
+# of the decision service.
+DEPENDENCIES = ("in-process", "services")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +46,19 @@ class DecisionConfig:
         5.0, "EMMA_SHUTDOWN_GRACE_S", "seconds in-flight calls get to finish on shutdown"
     )
     redis_url: str = setting("redis://127.0.0.1:6379/0", "EMMA_REDIS_URL", "Redis for the logs")
+    dependencies: str = setting(
+        "in-process",
+        "EMMA_DECISION_DEPENDENCIES",
+        "where Decide gets profiles and context: in-process (the profile store and the context "
+        "data, read with the profile and context services' own code and EMMA_* settings) or "
+        "services (GetProfile and Resolve over gRPC)",
+    )
+    profile_redis_url: str = setting(
+        "",
+        "EMMA_PROFILE_REDIS_URL",
+        "Redis holding profiles, read in process (redis+cluster:// for a cluster); "
+        "empty: EMMA_REDIS_URL",
+    )
     profile_addr: str = setting("127.0.0.1:50052", "EMMA_PROFILE_ADDR", "profile service address")
     context_addr: str = setting("127.0.0.1:50053", "EMMA_CONTEXT_ADDR", "context service address")
     catalog_path: Path = setting(  # noqa: RUF009 - a Path is immutable
@@ -163,6 +180,15 @@ class DecisionConfig:
         require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")
         require(bool(self.erasure_group), "EMMA_ERASURE_GROUP: must not be empty")
         require(self.erasure_claim_idle_s > 0, "EMMA_ERASURE_CLAIM_IDLE_S: must be > 0")
+        require(
+            self.dependencies in DEPENDENCIES,
+            f"EMMA_DECISION_DEPENDENCIES={self.dependencies!r}: expected one of "
+            + ", ".join(DEPENDENCIES),
+        )
+        require(
+            self.profile_redis_url == "" or "://" in self.profile_redis_url,
+            f"EMMA_PROFILE_REDIS_URL={self.profile_redis_url!r}: expected a redis:// URL",
+        )
         require(bool(self.profile_addr.strip()), "EMMA_PROFILE_ADDR: must not be empty")
         require(bool(self.context_addr.strip()), "EMMA_CONTEXT_ADDR: must not be empty")
         require(bool(self.decision_stream), "EMMA_DECISION_STREAM: must not be empty")
@@ -173,6 +199,10 @@ class DecisionConfig:
             ZoneInfo(self.default_time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             require(False, f"EMMA_DEFAULT_TIME_ZONE={self.default_time_zone!r}: unknown zone")
+
+    @property
+    def profile_store_url(self) -> str:
+        return self.profile_redis_url or self.redis_url
 
     @property
     def exploration_bounds(self) -> ExplorationBounds:

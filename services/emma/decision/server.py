@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-import grpc
 import redis.asyncio as aioredis
 
 from emma.decision.bandit import Bandit, PolicyMode
@@ -19,7 +17,7 @@ from emma.decision.catalog_watch import CatalogWatcher
 from emma.decision.config import DecisionConfig
 from emma.decision.contacts import ContactGate, ContactStore
 from emma.decision.decision_log import DecisionStore
-from emma.decision.dependencies import MeshDependencies
+from emma.decision.dependencies import ConnectedDependencies, connect_dependencies
 from emma.decision.erasure import ErasureConsumer
 from emma.decision.feedback import Feedback
 from emma.decision.log_buffer import LogBuffer
@@ -29,7 +27,6 @@ from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.learner.snapshots import ModelFollower, initial_model
 from emma.learner.tasks import finish
-from emma.runtime.channels import mesh_channel
 from emma.runtime.main import run_service
 from emma.runtime.redis_client import connect_redis
 from emma.runtime.server import EmmaServer, create_server
@@ -39,7 +36,6 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
 
 
-WARM_UP_S = 10.0
 # Seconds the model follower may take to notice it should stop (one poll at most).
 FOLLOWER_STOP_S = 5.0
 # Seconds the buffered decision-log entries get to be written on shutdown (10,000 entries
@@ -47,12 +43,6 @@ FOLLOWER_STOP_S = 5.0
 LOG_FLUSH_S = 2.0
 # Longest an Activate or Reward waits for this replica's buffered decision entries.
 OUTCOME_WAITS_FOR_LOG_S = 0.5
-
-
-async def _warm_up(channel: grpc.aio.Channel) -> None:
-    """Connects ahead of the first Decide, whose budget would not cover a TCP/HTTP2 handshake."""
-    with contextlib.suppress(asyncio.TimeoutError, grpc.aio.AioRpcError):
-        await asyncio.wait_for(channel.channel_ready(), WARM_UP_S)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +58,7 @@ class DecisionCore:
 
 
 def build_decider(
-    config: DecisionConfig,
-    redis: aioredis.Redis,
-    profile_channel: grpc.aio.Channel,
-    context_channel: grpc.aio.Channel,
+    config: DecisionConfig, redis: aioredis.Redis, dependencies: ConnectedDependencies
 ) -> DecisionCore:
     """Catalog, model, decision log, contact policy and dependencies, wired into a Decider."""
     catalog = load_catalog(config.catalog_path, config.fallback_offer_id)
@@ -104,11 +91,7 @@ def build_decider(
     decider = Decider(
         catalog,
         bandit,
-        MeshDependencies(
-            profile_channel,
-            context_channel,
-            context_cache_entries=config.context_cache_entries,
-        ),
+        dependencies,
         store,
         PipelineSettings(
             budget_s=config.budget_ms / 1000,
@@ -126,9 +109,8 @@ def build_decider(
 def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     """A ready-to-start server; must be called inside a running event loop."""
     redis = connect_redis(config.redis_url)
-    profile_channel = mesh_channel(config.profile_addr)
-    context_channel = mesh_channel(config.context_addr)
-    core = build_decider(config, redis, profile_channel, context_channel)
+    dependencies = connect_dependencies(config)
+    core = build_decider(config, redis, dependencies)
     decider, store, contacts, log_buffer = core.decider, core.store, core.contacts, core.log_buffer
     bandit = decider.bandit
 
@@ -143,7 +125,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         server.grpc_server,
     )
 
-    warm_ups = [asyncio.create_task(_warm_up(c)) for c in (profile_channel, context_channel)]
+    warm_ups = [asyncio.create_task(dependencies.warm_up())]
     # Model bytes are binary: the follower has its own client that returns bytes.
     model_client = aioredis.Redis.from_url(
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
@@ -185,8 +167,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         for task in warm_ups:
             task.cancel()
         await asyncio.gather(*warm_ups, return_exceptions=True)
-        await profile_channel.close(None)
-        await context_channel.close(None)
+        await dependencies.close()
         follower.stop()
         await finish(following, FOLLOWER_STOP_S)
         await redis.aclose()

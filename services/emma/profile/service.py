@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,9 +15,10 @@ from emma.profile import convert, intake, validation
 from emma.profile.config import ProfileConfig
 from emma.profile.model import CustomerRef, RecordResult
 from emma.profile.outbox import Outbox
+from emma.profile.reader import ProfileReader, checked_customer
 from emma.profile.store import ProfileStore
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
-from emma.profile.wallet import Entry, Wallet, wallet_key
+from emma.profile.wallet import Wallet, wallet_key
 from emma.runtime.errors import InvalidArgument, maps_domain_errors
 from emma.runtime.privacy import pseudonymise
 
@@ -29,14 +30,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _customer(message: Any, field: str = "customer") -> CustomerRef:
-    """The validated reference in `message.<field>`; an absent one fails like an empty one."""
-    ref = convert.customer_ref(getattr(message, field), field)
-    validation.validate_customer(ref, field)
-    trace.get_current_span().set_attribute(f"emma.{field}", pseudonymise(ref.value))
-    return ref
 
 
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
@@ -57,6 +50,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         # The trigger engine's feed and the offer wallet (emma.profile.outbox, .wallet).
         self._outbox = outbox
         self._wallet = wallet
+        self._reader = ProfileReader(store, with_wallet=wallet is not None)
 
     async def _canonical(self, ref: CustomerRef) -> str | None:
         profile = await self._store.get_profile(ref, self._clock())
@@ -66,30 +60,14 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def GetProfile(
         self, request: profile_pb2.GetProfileRequest, context: Context
     ) -> profile_pb2.GetProfileResponse:
-        ref = _customer(request)
-        now = self._clock()
-        wallet: list[profile_pb2.WalletOffer] = []
-        if self._wallet is None:
-            profile = await self._store.get_profile(ref, now)
-        else:
-            # The wallet shares the profile's hash tag: the profile's script reads it too.
-            profile, held = await self._store.get_profile_and_wallet(ref, now)
-            wallet = _open_offers(held, now)
-        trace.get_current_span().set_attribute("emma.profile.found", profile is not None)
-        if profile is None:
-            return profile_pb2.GetProfileResponse(found=False)
-        response = profile_pb2.GetProfileResponse(
-            found=True, profile=convert.profile_proto(profile)
-        )
-        response.profile.wallet.extend(wallet)
-        return response
+        return await self._reader.get(request, self._clock())
 
     @maps_domain_errors
     async def LinkIdentity(
         self, request: profile_pb2.LinkIdentityRequest, context: Context
     ) -> profile_pb2.LinkIdentityResponse:
-        ref = _customer(request)
-        identifier = _customer(request, "identifier")
+        ref = checked_customer(request)
+        identifier = checked_customer(request, "identifier")
         result = await self._store.link_identity(ref, identifier, self._clock())
         return profile_pb2.LinkIdentityResponse(
             customer_id=result.customer_id,
@@ -148,7 +126,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def UpdatePreferences(
         self, request: profile_pb2.UpdatePreferencesRequest, context: Context
     ) -> profile_pb2.UpdatePreferencesResponse:
-        ref = _customer(request)
+        ref = checked_customer(request)
         fields = convert.mask_fields(request.update_mask.paths)
         prefs = convert.preferences(request.preferences, "preferences")
         validation.validate_preferences(prefs, fields, "preferences")
@@ -159,7 +137,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def UpdateConsent(
         self, request: profile_pb2.UpdateConsentRequest, context: Context
     ) -> profile_pb2.UpdateConsentResponse:
-        ref = _customer(request)
+        ref = checked_customer(request)
         now = self._clock()
         changes = convert.consent_changes(request.changes, now)
         validation.validate_consent_changes(changes, now)
@@ -172,7 +150,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def ExportCustomer(
         self, request: profile_pb2.ExportCustomerRequest, context: Context
     ) -> profile_pb2.ExportCustomerResponse:
-        ref = _customer(request)
+        ref = checked_customer(request)
         export = await self._store.export_customer(ref, self._clock())
         log.info(
             "customer exported",
@@ -197,7 +175,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def EraseCustomer(
         self, request: profile_pb2.EraseCustomerRequest, context: Context
     ) -> profile_pb2.EraseCustomerResponse:
-        ref = _customer(request)
+        ref = checked_customer(request)
         # The erase script deletes the wallet (same hash tag) and, with the outbox on, appends
         # the erasure for the trigger engine and the decision service's contact records.
         stream, maxlen = (
@@ -216,14 +194,6 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         return profile_pb2.EraseCustomerResponse(
             erased=result.erased, identifiers_removed=result.identifiers_removed
         )
-
-
-def _open_offers(held: Mapping[str, str], now: datetime) -> list[profile_pb2.WalletOffer]:
-    """The open offers of a wallet hash as read (Wallet.open_offers' order: soonest to
-    expire first)."""
-    parsed = (Entry.parse(field, value) for field, value in held.items())
-    entries = [e for e in parsed if e is not None and e.is_open(now)]
-    return [e.proto() for e in sorted(entries, key=lambda e: (e.expires, e.event_id))]
 
 
 def _json(raw: dict[str, object]) -> str:

@@ -46,6 +46,10 @@ class ProfileStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def load_scripts(self) -> None:
+        """Connects and loads the scripts now, ahead of a first call with a budget."""
+        await self._runner.load(0)
+
     # --- events -------------------------------------------------------------------------------
 
     async def record_events(self, events: Sequence[Event], now: datetime) -> RecordResult:

@@ -1,0 +1,78 @@
+"""GetProfile's answer read from the profile store: the profile service's and in-process reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from emma.profile import convert, validation
+from emma.profile.config import ProfileConfig
+from emma.profile.model import CustomerRef
+from emma.profile.store import ProfileStore
+from emma.profile.v1 import profile_pb2
+from emma.profile.wallet import Entry
+from emma.runtime.privacy import pseudonymise
+from emma.runtime.redis_client import connect_any_redis
+
+
+def checked_customer(message: Any, field: str = "customer") -> CustomerRef:
+    """The validated reference in `message.<field>`; an absent one fails like an empty one."""
+    ref = convert.customer_ref(getattr(message, field), field)
+    validation.validate_customer(ref, field)
+    trace.get_current_span().set_attribute(f"emma.{field}", pseudonymise(ref.value))
+    return ref
+
+
+def open_offers(held: Mapping[str, str], now: datetime) -> list[profile_pb2.WalletOffer]:
+    """The open offers of a wallet hash as read (Wallet.open_offers' order: soonest to
+    expire first)."""
+    parsed = (Entry.parse(field, value) for field, value in held.items())
+    entries = [e for e in parsed if e is not None and e.is_open(now)]
+    return [e.proto() for e in sorted(entries, key=lambda e: (e.expires, e.event_id))]
+
+
+class ProfileReader:
+    """Answers GetProfile from the store: the profile and, `with_wallet`, its open wallet
+    offers, read by the same script call (the wallet shares the profile's hash tag).
+
+    The profile service answers GetProfile with it; the decision service reads profiles
+    with it in process, so both see exactly the same answer for the same stored state.
+    """
+
+    def __init__(self, store: ProfileStore, *, with_wallet: bool = True) -> None:
+        self._store = store
+        self._with_wallet = with_wallet
+
+    @classmethod
+    def connect(cls, config: ProfileConfig) -> ProfileReader:
+        """A reader with its own client of the profile store named by `config.redis_url`."""
+        return cls(ProfileStore(connect_any_redis(config.redis_url), config))
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    async def warm_up(self) -> None:
+        await self._store.load_scripts()
+
+    async def get(
+        self, request: profile_pb2.GetProfileRequest, now: datetime
+    ) -> profile_pb2.GetProfileResponse:
+        """GetProfile's answer at `now`; InvalidArgument names a malformed customer field."""
+        ref = checked_customer(request)
+        wallet: list[profile_pb2.WalletOffer] = []
+        if self._with_wallet:
+            profile, held = await self._store.get_profile_and_wallet(ref, now)
+            wallet = open_offers(held, now)
+        else:
+            profile = await self._store.get_profile(ref, now)
+        trace.get_current_span().set_attribute("emma.profile.found", profile is not None)
+        if profile is None:
+            return profile_pb2.GetProfileResponse(found=False)
+        response = profile_pb2.GetProfileResponse(
+            found=True, profile=convert.profile_proto(profile)
+        )
+        response.profile.wallet.extend(wallet)
+        return response
