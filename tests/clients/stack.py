@@ -25,8 +25,9 @@ from emma.runtime.server import EmmaServer
 class InProcessStack:
     """Starts the three services on free ports; `decision_address` is what the SDK dials.
 
-    With `dependencies_down` only the decision service starts, its profile and context
-    services pointing at a port where nothing listens: every answer is degraded.
+    With `dependencies_down` only the decision service starts, its profile store and its
+    profile and context services pointing at ports where nothing listens: every answer is
+    degraded.
     """
 
     def __init__(self, redis_url: str, dependencies_down: bool = False) -> None:
@@ -53,6 +54,7 @@ class InProcessStack:
         context_address = f"127.0.0.1:{context_port}"
         if self.dependencies_down:
             self.profile_address = context_address = f"127.0.0.1:{free_port()}"
+            common["EMMA_PROFILE_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
         decision, decision_port = build_decision(
             load_config(
                 DecisionConfig,

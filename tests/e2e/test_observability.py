@@ -11,11 +11,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from emma.cli.main import main as emma
 from emma.cli.mesh import PROCESSES, Mesh, MeshPorts
 from emma.cli.observability import trace_receiver
+from emma.common.v1 import common_pb2
+from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.demo.loader import load_demo_customers
 from emma.runtime.redis_server import free_port
 from emma.traces.receiver import TraceServer
@@ -100,9 +103,22 @@ def decide_a_few(mesh: Mesh) -> list[str]:
     return trace_ids
 
 
+def resolve_a_context(mesh: Mesh) -> None:
+    """A till asking the context service itself (Decide resolves context in process)."""
+    with grpc.insecure_channel(mesh.context_address) as channel:
+        stub = context_pb2_grpc.ContextServiceStub(channel)
+        stub.Resolve(
+            context_pb2.ResolveRequest(
+                store_id="berlin-mitte", touchpoint=common_pb2.TOUCHPOINT_POS
+            ),
+            timeout=10,
+        )
+
+
 def test_services_export_what_the_dashboard_shows(observed: tuple[Mesh, TraceServer]) -> None:
     mesh, _ = observed
     decide_a_few(mesh)
+    resolve_a_context(mesh)
     pages = {service: samples(scrape(mesh, service)) for service in PROCESSES}
 
     decision = pages["decision"]
@@ -143,10 +159,17 @@ def test_services_export_what_the_dashboard_shows(observed: tuple[Mesh, TraceSer
     assert not unknown, f"the dashboard uses labels no metric has: {sorted(unknown)}"
 
 
-def wait_for(receiver: TraceServer, trace_id: str, services: set[str]) -> list[SpanRecord]:
+def wait_for(
+    receiver: TraceServer, trace_id: str, services: set[str], names: frozenset[str] = frozenset()
+) -> list[SpanRecord]:
+    """The trace once spans of `services` and spans named `names` arrived (at most 15 s)."""
     deadline = time.monotonic() + 15
+
+    def complete(spans: list[SpanRecord]) -> bool:
+        return {s.service for s in spans} >= services and {s.name for s in spans} >= names
+
     spans = receiver.store.trace(trace_id)
-    while {span.service for span in spans} < services and time.monotonic() < deadline:
+    while not complete(spans) and time.monotonic() < deadline:
         time.sleep(0.1)
         spans = receiver.store.trace(trace_id)
     return spans
@@ -157,10 +180,11 @@ def test_the_receiver_shows_each_decision_as_a_waterfall(
 ) -> None:
     mesh, receiver = observed
     trace_id = decide_a_few(mesh)[0]
-    # Context answers are cached by store and minute: an earlier decision may have asked.
-    services = {"emma-decision", "emma-profile"}
-    spans = wait_for(receiver, trace_id, services)
+    # Profiles and context are read in process: the trace is the decision service's.
+    services = {"emma-decision"}
+    spans = wait_for(receiver, trace_id, services, frozenset({"emma.decision.read_profile"}))
     assert {span.service for span in spans} >= services
+    assert any(span.name == "emma.decision.read_profile" for span in spans)
 
     decide = [s for s in spans if s.service == "emma-decision" and s.name.endswith("/Decide")]
     assert len(decide) == 1

@@ -139,6 +139,8 @@ async def start_guarded_mesh(
         DecisionConfig(),
         port=0,
         redis_url=redis_url,
+        # Called over the mesh, where the credentials are what is tested.
+        dependencies="services",
         profile_addr=f"127.0.0.1:{profile}",
         context_addr=f"127.0.0.1:{context}",
         budget_ms=2000.0,
