@@ -166,6 +166,14 @@ def test_production_keeps_profiles_on_a_redis_cluster_with_aof() -> None:
     assert env["EMMA_REDIS_URL"].startswith(
         "redis+cluster://emma-redis-cluster-0.emma-redis-cluster"
     )
+    # The decision service reads the same profiles in process; its log stays on one Redis.
+    decision = by_kind(resources, "Deployment")["emma-decision"]
+    decision_env = {
+        e["name"]: e.get("value")
+        for e in decision["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert decision_env["EMMA_PROFILE_REDIS_URL"] == env["EMMA_REDIS_URL"]
+    assert "EMMA_REDIS_URL" not in decision_env
     for statefulset in by_kind(resources, "StatefulSet").values():
         args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
         assert args[args.index("--appendonly") + 1] == "yes"
