@@ -22,7 +22,7 @@ this process's CPU time per decision in three modes, interleaved in rounds:
   decision log and reasons, with their Redis round trips.
 
 The reference, measured in the same rounds: one Redis PING from this process (what a
-round trip costs here). `--profile FILE` writes a cProfile of the `logic` mode.
+round trip costs here). `--profile FILE` writes a cProfile of the `in-process` mode.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ async def _measure(
     for request in inputs[:50]:
         candidates.append((await decider.decide(request)).candidate_count)
     if profile_path:
+        decider.dependencies = sources["in-process"]
         profiler = cProfile.Profile()
         profiler.enable()
         await _cpu_per_call(decide, decisions)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.decision", description=__doc__)
     parser.add_argument("--decisions", type=int, default=3000, help="decisions per round")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured decisions first")
-    parser.add_argument("--profile", help="write a cProfile of the logic mode here")
+    parser.add_argument("--profile", help="write a cProfile of the in-process mode here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     env = {"EMMA_CATALOG": str(BENCH_CATALOG)}

@@ -39,6 +39,13 @@ def register(commands: Any) -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--timeout", type=float, default=1.0, help="deadline of each call, s")
     parser.add_argument("--customers", type=int, default=500, help="synthetic customers")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="callers' connections, taking turns (a service's worker processes share the "
+        "connections, not the calls); default 1",
+    )
     parser.add_argument("--decision-addr", help="drive this decision service (host:port)")
     parser.add_argument("--profile-addr", help="... this profile service")
     parser.add_argument("--context-addr", help="... this context service")
@@ -76,6 +83,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--rate, --duration and --timeout must be > 0, --warmup >= 0"
     if args.customers < 1:
         return "--customers must be >= 1"
+    if not 1 <= args.connections <= 64:
+        return "--connections must be 1..64"
     if any("=" not in item for item in args.env):
         return "--env takes NAME=VALUE"
     return None
@@ -111,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         warmup_s=args.warmup,
         timeout_s=args.timeout,
+        connections=args.connections,
         workload=Workload(customers=args.customers),
         seed_customers=not args.no_seed,
     )

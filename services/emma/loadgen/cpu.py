@@ -23,8 +23,34 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes started by `pid`, and theirs (a service's worker processes)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                for child in children.read().split():
+                    found += [int(child), *descendants(int(child))]
+        except OSError:
+            continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of `pid` and of every process under it that is still running."""
+    own = cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(cpu_seconds(child) or 0.0 for child in descendants(pid))
+
+
 def snapshot(pids: Mapping[str, int]) -> dict[str, float]:
-    taken = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    """CPU seconds so far of each named process with its workers."""
+    taken = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
     return {name: seconds for name, seconds in taken.items() if seconds is not None}
 
 

@@ -40,6 +40,14 @@ def channel(address: str) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
 
 
+def own_connection(address: str) -> grpc.aio.Channel:
+    """A channel with a connection of its own: channels to one address share a connection
+    unless told, and a server's worker processes (SO_REUSEPORT) are chosen per connection."""
+    return grpc.aio.insecure_channel(
+        address, options=[*CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+    )
+
+
 def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: float) -> Call:
     stub = decision_pb2_grpc.DecisionServiceStub(chan)
     pool = workload.decide_requests(load)
@@ -115,6 +123,8 @@ class Phase:
     address: str
     schedule: Schedule
     timeout_s: float = 1.0
+    # Callers' connections, taking turns: many callers spread over a server's workers.
+    connections: int = 1
 
 
 async def run_phase(
@@ -122,21 +132,30 @@ async def run_phase(
     load: workload.Workload,
     sizes: floor.Sizes = floor.DEFAULT_SIZES,
 ) -> Recorder:
-    """Drives one target open-loop over one channel; returns what was recorded."""
-    async with channel(phase.address) as chan:
-        await chan.channel_ready()
-        builders: dict[str, Callable[[], Call]] = {
-            "decide": lambda: decide_call(chan, load, phase.timeout_s),
-            "profile.get": lambda: profile_get_call(chan, load, phase.timeout_s),
-            "profile.record": lambda: profile_record_call(chan, load, phase.timeout_s),
-            "context.resolve": lambda: resolve_call(chan, load, phase.timeout_s),
-            "floor": lambda: floor_call(chan, sizes, phase.timeout_s),
+    """Drives one target open-loop over its connections; returns what was recorded."""
+    channels = [own_connection(phase.address) for _ in range(phase.connections)]
+    try:
+        for chan in channels:
+            await chan.channel_ready()
+        builders: dict[str, Callable[[grpc.aio.Channel], Call]] = {
+            "decide": lambda chan: decide_call(chan, load, phase.timeout_s),
+            "profile.get": lambda chan: profile_get_call(chan, load, phase.timeout_s),
+            "profile.record": lambda chan: profile_record_call(chan, load, phase.timeout_s),
+            "context.resolve": lambda chan: resolve_call(chan, load, phase.timeout_s),
+            "floor": lambda chan: floor_call(chan, sizes, phase.timeout_s),
         }
-        call = builders[phase.target]()
+        calls = [builders[phase.target](chan) for chan in channels]
+
+        def call(index: int) -> Awaitable[object]:
+            return calls[index % len(calls)](index)
+
         recorder = Recorder()
         recorder.measuring = phase.schedule.measured
         recorder.start = await run_open_loop(phase.schedule, call, recorder.record)
         return recorder
+    finally:
+        for chan in channels:
+            await chan.close(None)
 
 
 async def measure_sizes(addresses: dict[str, str], load: workload.Workload) -> floor.Sizes:

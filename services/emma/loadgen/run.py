@@ -36,6 +36,7 @@ class BenchSettings:
     duration_s: float = 10.0
     warmup_s: float = 2.0
     timeout_s: float = 1.0
+    connections: int = 1
     workload: workload.Workload = workload.DEFAULT
     seed_customers: bool = True
     # Process ids of the services (when known), for their CPU time per request.
@@ -85,7 +86,11 @@ async def _drive(
                 f"+ {settings.duration_s:g} s"
             )
             phase = driver.Phase(
-                target, addresses[driver.TARGETS[target]], settings.schedule(), settings.timeout_s
+                target,
+                addresses[driver.TARGETS[target]],
+                settings.schedule(),
+                settings.timeout_s,
+                settings.connections,
             )
             before = cpu.snapshot(pids)
             recorder = await driver.run_phase(phase, settings.workload, sizes)
@@ -130,6 +135,7 @@ def bench(settings: BenchSettings, progress: Callable[[str], None] | None = None
         "duration_s": settings.duration_s,
         "warmup_s": settings.warmup_s,
         "timeout_s": settings.timeout_s,
+        "connections": settings.connections,
         "customers": settings.workload.customers,
         "pos_share": settings.workload.pos_share,
         "event_loop": eventloop.loop_name(),
