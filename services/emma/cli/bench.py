@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from emma.cli.signals import sigterm_as_interrupt
 
 # Enough offers that a decision scores EMMA_MAX_ACTIONS (50) actions, as the goals assume.
 BENCH_CATALOG = Path(__file__).resolve().parent.parent / "loadgen" / "catalog.yaml"
+# Callers are many: their calls arrive over several connections, which a service's worker
+# processes share (SO_REUSEPORT picks a worker per connection); 8 keep two workers about even.
+DEFAULT_CONNECTIONS = 8
 
 
 def register(commands: Any) -> None:
@@ -42,9 +46,9 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--connections",
         type=int,
-        default=1,
+        default=DEFAULT_CONNECTIONS,
         help="callers' connections, taking turns (a service's worker processes share the "
-        "connections, not the calls); default 1",
+        f"connections, not the calls); default {DEFAULT_CONNECTIONS}",
     )
     parser.add_argument("--decision-addr", help="drive this decision service (host:port)")
     parser.add_argument("--profile-addr", help="... this profile service")
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         seed_customers=not args.no_seed,
     )
     mesh: Mesh | None = None
+    mesh_env = sorted(args.env)
     sink: TraceSink | None = None
     spans = 0
     try:
@@ -136,7 +141,12 @@ def run(args: argparse.Namespace) -> int:
                     return 2
                 where = "running services" if given else "echo chain only"
             else:
-                env = {"EMMA_CATALOG": str(args.catalog.resolve())}
+                env = {
+                    "EMMA_CATALOG": str(args.catalog.resolve()),
+                    # One decision worker per core, as on a machine of its own; --env
+                    # EMMA_DECISION_WORKERS=1 measures a single process.
+                    "EMMA_DECISION_WORKERS": str(os.cpu_count() or 1),
+                }
                 if args.trace_sink:
                     sink = TraceSink().start()
                     env.update(
@@ -145,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
                         OTEL_EXPORTER_OTLP_INSECURE="true",
                     )
                 env.update(item.split("=", 1) for item in args.env)
+                mesh_env = sorted(f"{name}={value}" for name, value in env.items())
                 mesh = Mesh(
                     ports=MeshPorts.free(),
                     redis_url=args.redis_url,
@@ -188,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if sink is not None:
         report["settings"]["spans_exported"] = spans
     report["settings"]["mesh"] = where
-    report["settings"]["mesh_env"] = sorted(args.env)
+    report["settings"]["mesh_env"] = mesh_env
     print(table(report))
     for goal in report["goals"]:
         print(f"  {'met    ' if goal['met'] else 'not met'}  {goal['goal']} ({goal['value']})")
