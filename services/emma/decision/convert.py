@@ -48,12 +48,12 @@ TOUCHPOINTS: dict[common_pb2.Touchpoint.ValueType, Touchpoint] = {
     common_pb2.TOUCHPOINT_TRIGGER: Touchpoint.TRIGGER,
 }
 TOUCHPOINT_PROTOS = {v: k for k, v in TOUCHPOINTS.items()}
-_PURPOSES = {
+PURPOSES = {
     profile_pb2.PURPOSE_PERSONALISATION: Purpose.PERSONALISATION,
     profile_pb2.PURPOSE_MARKETING: Purpose.MARKETING,
     profile_pb2.PURPOSE_SERVICE: Purpose.SERVICE,
 }
-_STATUSES = {
+STATUSES = {
     profile_pb2.CONSENT_STATUS_GRANTED: ConsentStatus.GRANTED,
     profile_pb2.CONSENT_STATUS_DENIED: ConsentStatus.DENIED,
     profile_pb2.CONSENT_STATUS_WITHDRAWN: ConsentStatus.WITHDRAWN,
@@ -277,7 +277,7 @@ def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> Cu
     profile = response.profile
     consents = {}
     for state in profile.consents:
-        purpose, status = _PURPOSES.get(state.purpose), _STATUSES.get(state.status)
+        purpose, status = PURPOSES.get(state.purpose), STATUSES.get(state.status)
         if purpose is None or status is None:
             continue
         channel = CHANNELS.get(state.channel)  # None: every channel

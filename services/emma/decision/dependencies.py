@@ -21,6 +21,7 @@ from emma.decision import convert
 from emma.decision.config import DecisionConfig
 from emma.decision.context_cache import ContextCache
 from emma.decision.domain import CustomerView, DecideInput, Situation
+from emma.decision.profile_view import customer_view_of
 from emma.profile.config import ProfileConfig
 from emma.profile.reader import ProfileReader
 from emma.profile.v1 import profile_pb2_grpc
@@ -126,7 +127,7 @@ class MeshDependencies(ConnectedDependencies):
 
 class InProcessDependencies(ConnectedDependencies):
     """Reads the profile from the profile store and resolves the context in this process,
-    with the profile and context services' own code (ProfileReader, ContextService.answer).
+    with the profile and context services' own code (ProfileReader.read, ContextService.answer).
 
     The answers are those GetProfile and Resolve would give; what is saved is two gRPC hops
     per decision, each costing more CPU and time in Python than the work behind it.
@@ -147,8 +148,8 @@ class InProcessDependencies(ConnectedDependencies):
         now = datetime.now(UTC)
         # A span where the profile service's server span would be, over its Redis spans.
         with tracer.start_as_current_span("emma.decision.read_profile"):
-            response = await self._reader.get(convert.profile_request(request), now)
-        return convert.customer_view(response, now)
+            profile, wallet = await self._reader.read(convert.profile_request(request), now)
+        return customer_view_of(profile, wallet, now)
 
     async def _resolve(self, request: DecideInput, timeout_s: float) -> Situation:
         with tracer.start_as_current_span("emma.decision.resolve_context"):

@@ -10,7 +10,7 @@ from opentelemetry import trace
 
 from emma.profile import convert, validation
 from emma.profile.config import ProfileConfig
-from emma.profile.model import CustomerRef
+from emma.profile.model import CustomerRef, Profile
 from emma.profile.store import ProfileStore
 from emma.profile.v1 import profile_pb2
 from emma.profile.wallet import Entry
@@ -26,12 +26,12 @@ def checked_customer(message: Any, field: str = "customer") -> CustomerRef:
     return ref
 
 
-def open_offers(held: Mapping[str, str], now: datetime) -> list[profile_pb2.WalletOffer]:
-    """The open offers of a wallet hash as read (Wallet.open_offers' order: soonest to
-    expire first)."""
+def open_entries(held: Mapping[str, str], now: datetime) -> list[Entry]:
+    """The open entries of a wallet hash as read, soonest to expire first (the order of
+    Wallet.open_offers)."""
     parsed = (Entry.parse(field, value) for field, value in held.items())
     entries = [e for e in parsed if e is not None and e.is_open(now)]
-    return [e.proto() for e in sorted(entries, key=lambda e: (e.expires, e.event_id))]
+    return sorted(entries, key=lambda e: (e.expires, e.event_id))
 
 
 class ProfileReader:
@@ -57,22 +57,30 @@ class ProfileReader:
     async def warm_up(self) -> None:
         await self._store.load_scripts()
 
-    async def get(
+    async def read(
         self, request: profile_pb2.GetProfileRequest, now: datetime
-    ) -> profile_pb2.GetProfileResponse:
-        """GetProfile's answer at `now`; InvalidArgument names a malformed customer field."""
+    ) -> tuple[Profile | None, list[Entry]]:
+        """The profile at `now` and its open wallet entries, soonest to expire first (none
+        without `with_wallet`); InvalidArgument names a malformed customer field."""
         ref = checked_customer(request)
-        wallet: list[profile_pb2.WalletOffer] = []
+        entries: list[Entry] = []
         if self._with_wallet:
             profile, held = await self._store.get_profile_and_wallet(ref, now)
-            wallet = open_offers(held, now)
+            entries = open_entries(held, now)
         else:
             profile = await self._store.get_profile(ref, now)
         trace.get_current_span().set_attribute("emma.profile.found", profile is not None)
+        return profile, entries
+
+    async def get(
+        self, request: profile_pb2.GetProfileRequest, now: datetime
+    ) -> profile_pb2.GetProfileResponse:
+        """GetProfile's answer at `now`: what `read` finds, as the message."""
+        profile, entries = await self.read(request, now)
         if profile is None:
             return profile_pb2.GetProfileResponse(found=False)
         response = profile_pb2.GetProfileResponse(
             found=True, profile=convert.profile_proto(profile)
         )
-        response.profile.wallet.extend(wallet)
+        response.profile.wallet.extend(entry.proto() for entry in entries)
         return response
