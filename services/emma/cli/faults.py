@@ -35,6 +35,13 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--rate", type=float, help="Decide calls per second (default: profile's)")
     parser.add_argument("--budget-ms", type=float, help="Decide budget (default: profile's)")
+    parser.add_argument(
+        "--dependencies",
+        choices=("services", "in-process"),
+        default="services",
+        help="EMMA_DECISION_DEPENDENCIES of the decision replicas: services (default; profile "
+        "and context faults reach Decide) or in-process (only the profile store's do)",
+    )
     parser.add_argument("--json", type=Path, help="write the report as JSON to this file")
     parser.add_argument("--run-dir", type=Path, help="directory for the service logs")
     parser.set_defaults(func=run)
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             print("emma faults: --budget-ms must be > 0", file=sys.stderr)
             return 2
         profile = dataclasses.replace(profile, budget_ms=args.budget_ms)
+    profile = dataclasses.replace(profile, dependencies=args.dependencies)
     report = asyncio.run(run_faults(profile, args.run_dir))
     print(text(report))
     if args.json is not None:

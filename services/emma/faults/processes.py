@@ -91,9 +91,6 @@ class FaultMesh:
                 "EMMA_REDIS_URL": self.redis_url,
                 # One process per replica: a SIGKILL must end the whole replica.
                 "EMMA_DECISION_WORKERS": "1",
-                # Profile and context as services, so that their faults reach Decide; read
-                # in process, they fail only with Redis, which the suite stops as well.
-                "EMMA_DECISION_DEPENDENCIES": "services",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -38,6 +38,9 @@ class Profile:
     # them at 50/s; at 200/s exporting every span would cost the two cores more than the
     # faults do, and a share still gives thousands of spans.
     trace_ratio: float = 1.0
+    # EMMA_DECISION_DEPENDENCIES of the replicas. Services by default, so that the profile
+    # and context faults reach Decide; in process, only Redis's do (the profile store).
+    dependencies: str = "services"
 
 
 PROFILES = {
@@ -58,6 +61,7 @@ def service_env(profile: Profile, traces_endpoint: str = "") -> dict[str, str]:
     env = {
         "EMMA_REWARD_WINDOW_S": f"{profile.reward_window_s:g}",
         "EMMA_DECISION_BUDGET_MS": f"{profile.budget_ms:g}",
+        "EMMA_DECISION_DEPENDENCIES": profile.dependencies,
         # A killed learner's lease must not keep its successor waiting for long.
         "EMMA_LEARNER_LEASE_S": "3",
     }

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException
 
@@ -75,12 +76,23 @@ class ScriptRunner:
         self._loads = 0
 
     async def load(self, seen_loads: int | None = None) -> None:
-        """Loads every script on every node, unless another load finished since `seen_loads`."""
+        """Loads every script on every node, unless another load finished since `seen_loads`.
+
+        A single Redis gets them in one round trip: after a restart every process that
+        calls the scripts (profile service, decision replicas) loads them while Redis is
+        still busy replaying its log. A cluster client sends each to every primary.
+        """
         async with self._loading:
             if seen_loads is not None and seen_loads != self._loads:
                 return
-            for source in self._sources.values():
-                await self._client.script_load(source)
+            if isinstance(self._client, Redis):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for source in self._sources.values():
+                        pipe.script_load(source)
+                    await pipe.execute()
+            else:
+                for source in self._sources.values():
+                    await self._client.script_load(source)
             self._loads += 1
 
     async def _ready(self) -> int:
