@@ -159,3 +159,20 @@ def test_serve_runs_the_services_main_with_the_flags(capsys: pytest.CaptureFixtu
     # A bad flag value stops the service before it binds anything, naming the setting.
     assert main(["serve", "decision", "--budget-ms", "-1"]) == 2
     assert "EMMA_DECISION_BUDGET_MS=-1.0: must be > 0" in capsys.readouterr().err
+
+
+def test_faults_run_the_replicas_on_services_unless_told(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parse("faults").dependencies == "services"
+    assert parse("faults", "--dependencies", "in-process").dependencies == "in-process"
+    with pytest.raises(SystemExit) as refused:
+        parse("faults", "--dependencies", "grpc")
+    assert refused.value.code == 2
+    assert "--dependencies" in capsys.readouterr().err
+
+
+def test_bench_spreads_calls_over_connections(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse("bench").connections == 8
+    assert main(["bench", "--connections", "0"]) == 2
+    assert "--connections must be 1..64" in capsys.readouterr().err
