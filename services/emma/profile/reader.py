@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,7 @@ from emma.profile.config import ProfileConfig
 from emma.profile.model import CustomerRef, Profile
 from emma.profile.store import ProfileStore
 from emma.profile.v1 import profile_pb2
-from emma.profile.wallet import Entry
+from emma.profile.wallet import Entry, open_entries
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.redis_client import connect_any_redis
 
@@ -24,14 +23,6 @@ def checked_customer(message: Any, field: str = "customer") -> CustomerRef:
     validation.validate_customer(ref, field)
     trace.get_current_span().set_attribute(f"emma.{field}", pseudonymise(ref.value))
     return ref
-
-
-def open_entries(held: Mapping[str, str], now: datetime) -> list[Entry]:
-    """The open entries of a wallet hash as read, soonest to expire first (the order of
-    Wallet.open_offers)."""
-    parsed = (Entry.parse(field, value) for field, value in held.items())
-    entries = [e for e in parsed if e is not None and e.is_open(now)]
-    return sorted(entries, key=lambda e: (e.expires, e.event_id))
 
 
 class ProfileReader:

@@ -105,6 +105,18 @@ class Entry:
         return offer
 
 
+def parsed_entries(held: Mapping[str, str]) -> list[Entry]:
+    """The entries of a wallet hash as read; malformed ones left out."""
+    parsed = (Entry.parse(field, value) for field, value in held.items())
+    return [entry for entry in parsed if entry is not None]
+
+
+def open_entries(held: Mapping[str, str], now: datetime) -> list[Entry]:
+    """The open entries of a wallet hash as read, soonest to expire first."""
+    entries = [entry for entry in parsed_entries(held) if entry.is_open(now)]
+    return sorted(entries, key=lambda entry: (entry.expires, entry.event_id))
+
+
 def wallet_key(prefix: str, customer_id: str) -> str:
     return customer_keys(prefix, customer_id).tag + ":w"
 
@@ -113,8 +125,8 @@ def merge_ops(held: Mapping[str, str]) -> list[list[Any]]:
     """A wallet hash as stored, as ops that apply it to another wallet: applied there, the
     entries combine as if both had been recorded under one customer (a redeemed entry stays
     redeemed, an entry past its grace is pruned, not revived)."""
-    parsed = (Entry.parse(field, value) for field, value in sorted(held.items()))
-    return [op for entry in parsed if entry is not None for op in entry.ops()]
+    entries = sorted(parsed_entries(held), key=lambda entry: entry.event_id)
+    return [op for entry in entries for op in entry.ops()]
 
 
 def _ops(messages: Sequence[profile_pb2.Event], now: datetime, lifetime: timedelta) -> list[Any]:
@@ -199,15 +211,15 @@ class Wallet:
                 return
         raise Aborted("events: the customer's profile kept changing, retry")
 
+    async def _held(self, customer_id: str) -> dict[str, str]:
+        return cast(dict[str, str], await self._client.hgetall(self.key(customer_id)))
+
     async def entries(self, customer_id: str) -> list[Entry]:
-        raw = cast(dict[str, str], await self._client.hgetall(self.key(customer_id)))
-        parsed = (Entry.parse(field, value) for field, value in raw.items())
-        return [entry for entry in parsed if entry is not None]
+        return parsed_entries(await self._held(customer_id))
 
     async def open_offers(self, customer_id: str, now: datetime) -> list[profile_pb2.WalletOffer]:
         """The customer's open offers, soonest to expire first."""
-        entries = [e for e in await self.entries(customer_id) if e.is_open(now)]
-        return [e.proto() for e in sorted(entries, key=lambda e: (e.expires, e.event_id))]
+        return [entry.proto() for entry in open_entries(await self._held(customer_id), now)]
 
     async def with_profile(
         self, ref: CustomerRef, read: Awaitable[T], customer_id_of: Any, now: datetime
