@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.duration_pb2 import Duration
@@ -270,6 +271,11 @@ def resolve_request(request: DecideInput) -> context_pb2.ResolveRequest:
     return message
 
 
+def ranked_affinities(scores: Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
+    """Affinities as the pipeline ranks them: highest first, ties in the profile's order."""
+    return tuple(sorted(scores, key=lambda affinity: -affinity[1]))
+
+
 def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> CustomerView:
     """What the decision uses of a profile; an unknown customer is available but not found."""
     if not response.found:
@@ -301,8 +307,8 @@ def customer_view(response: profile_pb2.GetProfileResponse, now: datetime) -> Cu
         disliked_categories=frozenset(preferences.disliked_categories),
         liked_products=frozenset(preferences.liked_products),
         liked_categories=frozenset(preferences.liked_categories),
-        category_affinities=tuple(
-            sorted(((a.key, a.score) for a in profile.category_affinities), key=lambda a: -a[1])
+        category_affinities=ranked_affinities(
+            (a.key, a.score) for a in profile.category_affinities
         ),
         days_since_purchase=days_since,
         purchase_count=profile.rfm.purchase_count,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from emma.decision.convert import CHANNELS, PURPOSES, STATUSES
+from emma.decision.convert import CHANNELS, PURPOSES, STATUSES, ranked_affinities
 from emma.decision.domain import Channel, ConsentStatus, CustomerView, Purpose, QuietHours
 from emma.decision.wallet import HeldOffer
 from emma.profile.model import Profile
@@ -47,8 +47,8 @@ def customer_view_of(
         disliked_categories=frozenset(preferences.disliked_categories),
         liked_products=frozenset(preferences.liked_products),
         liked_categories=frozenset(preferences.liked_categories),
-        category_affinities=tuple(
-            sorted(((a.key, a.score) for a in profile.category_affinities), key=lambda a: -a[1])
+        category_affinities=ranked_affinities(
+            (a.key, a.score) for a in profile.category_affinities
         ),
         days_since_purchase=None
         if last is None
