@@ -3,9 +3,13 @@ stepped, and nothing of the customer is left in its state, timers or outbound st
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
 
 from emma.common.v1 import common_pb2
+from emma.decision.v1 import decision_pb2
 from emma.profile.outbox import EVENTS_FIELD, RECORDED_FIELD, Erasure
 from emma.profile.v1 import profile_pb2
 from emma.runtime.privacy import pseudonymise
@@ -111,3 +115,60 @@ async def test_events_recorded_before_an_erasure_bring_nothing_back(moments: Mom
     await moments.record(look(anna, FRIDAY_NOON))
     await moments.step()
     assert await moments.redis.zcard(f"{prefix}:due") == 1
+
+
+async def erase_now(moments: Moments, ref: common_pb2.CustomerRef) -> None:
+    """Erases the customer and has the engine process the erasure at once, as another
+    replica would while this one is busy with the customer's events."""
+    await moments.profile.EraseCustomer(profile_pb2.EraseCustomerRequest(customer=ref))
+    entries = await moments.redis.xrange(moments.engine.config.events_stream)
+    [erased] = [e for _, fields in entries if (e := Erasure.of_entry(fields)) is not None]
+    await moments.engine.erase(erased)
+
+
+async def test_an_erasure_while_a_firing_decides_publishes_nothing(
+    moments: Moments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    decide = moments.engine._decide
+
+    async def erased_while_deciding(*args: Any) -> decision_pb2.DecideResponse:
+        response = await decide(*args)
+        await erase_now(moments, anna)
+        return response
+
+    monkeypatch.setattr(moments.engine, "_decide", erased_while_deciding)
+    await moments.record(ping(anna, FRIDAY_NOON - minutes(1)))
+    await moments.step()
+
+    assert await moments.outbound() == []
+    assert moments.engine.stats["erased"] == 1
+    assert moments.engine.stats["skipped.erased"] == 1
+    assert moments.engine.stats["fired"] == 0
+    # Nothing under the customer's pseudonyms but the tombstones.
+    assert {key.split(":")[2] for key in await trigger_keys(moments)} == {"erased"}
+
+
+async def test_an_erasure_while_events_are_handled_leaves_no_timer(
+    moments: Moments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anna = customer()
+    await moments.consent(anna)
+    handle_event = moments.engine.handle_event
+
+    async def erased_first(event: profile_pb2.Event, recorded: datetime) -> None:
+        # The batch passed its tombstone check before the erasure was processed.
+        await erase_now(moments, anna)
+        await handle_event(event, recorded)
+
+    monkeypatch.setattr(moments.engine, "handle_event", erased_first)
+    await moments.record(look(anna, FRIDAY_NOON - minutes(1)))
+    await moments.step()
+
+    prefix = moments.engine.config.state_prefix
+    assert await moments.redis.zcard(f"{prefix}:due") == 0
+    assert await moments.redis.hlen(f"{prefix}:timer") == 0
+    assert moments.engine.stats["skipped.erased"] == 1
+    assert moments.engine.stats["scheduled"] == 0
+    assert {key.split(":")[2] for key in await trigger_keys(moments)} == {"erased"}

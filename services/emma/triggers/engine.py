@@ -18,7 +18,8 @@ State keys (prefix `emma:trg` by default; customer keys hold pseudonyms only):
 
 An erasure entry on the events stream deletes the customer's keys, timers and outbound
 entries (emma.triggers.erasure); its tombstones make events recorded before the erasure,
-if processed after it, change nothing.
+if processed after it, change nothing, and refuse the timers and outbound actions of
+firings that were on their way when it was processed.
 """
 
 from __future__ import annotations
@@ -253,6 +254,7 @@ class Engine:
         if await self.redis.exists(seen_key):
             self.stats["skipped.seen"] += 1
             return
+        recorded_ms = int(recorded.timestamp() * 1000)
         at = event.time.ToDatetime(tzinfo=UTC) if event.HasField("time") else recorded
         stale = self.clock() - at > timedelta(seconds=self.config.staleness_s)
         payload = event.WhichOneof("payload")
@@ -260,13 +262,13 @@ class Engine:
         if payload == "offer_response":
             await self._redeemed(event, at)
         elif payload == "purchase":
-            await self._purchase(event, at)
+            await self._purchase(event, at, recorded_ms)
         elif payload == "interaction" and not stale:
             for rule in self.rules.of_kind("viewed_not_bought"):
                 if (timer := kinds.viewed(rule, event, at)) is not None:
-                    await self._schedule(timer)
+                    await self._schedule(_recorded_at(timer, recorded_ms))
         elif payload == "life_event":
-            firings += await self._life_event(event, at)
+            firings += await self._life_event(event, at, recorded_ms)
         elif payload == "support_contact":
             for rule in self.rules.of_kind("negative_sentiment"):
                 if (firing := kinds.unhappy(rule, event, at)) is not None:
@@ -282,7 +284,7 @@ class Engine:
             if self.clock() - firing.at > staleness:
                 self.stats["skipped.stale"] += 1
                 continue
-            await self.fire(firing)
+            await self.fire(dataclasses.replace(firing, recorded_ms=recorded_ms))
         # Marked last: a crash before this processes the event again, and every firing is
         # deduplicated per customer, rule and window.
         ttl = int(max(self.config.staleness_s, 86_400) * 2)
@@ -309,7 +311,7 @@ class Engine:
             raise Retry from error
         self.stats["rewarded"] += 1
 
-    async def _purchase(self, event: profile_pb2.Event, at: datetime) -> None:
+    async def _purchase(self, event: profile_pb2.Event, at: datetime, recorded_ms: int) -> None:
         for rule in self.rules.of_kind("viewed_not_bought"):
             for key in kinds.bought(rule, event):
                 await self._cancel(key)
@@ -329,9 +331,11 @@ class Engine:
             await self.redis.hset(key, mapping={p: h.encode() for p, h in histories.items()})
             await self.redis.expire(key, int(timedelta(days=400).total_seconds()))
             for timer in kinds.replenishment(rule, event, at, histories):
-                await self._schedule(timer)
+                await self._schedule(_recorded_at(timer, recorded_ms))
 
-    async def _life_event(self, event: profile_pb2.Event, at: datetime) -> list[Firing]:
+    async def _life_event(
+        self, event: profile_pb2.Event, at: datetime, recorded_ms: int
+    ) -> list[Firing]:
         firings = []
         for rule in self.rules.of_kind("life_event"):
             if (firing := kinds.life_event(rule, event, at)) is not None:
@@ -340,7 +344,7 @@ class Engine:
             zone = self.config.default_time_zone
             for outcome in kinds.anniversary(rule, event, at, self.clock(), zone):
                 if isinstance(outcome, Timer):
-                    await self._schedule(outcome)
+                    await self._schedule(_recorded_at(outcome, recorded_ms))
                 else:
                     # The day itself is the moment: recorded late on the day, it still counts.
                     firings.append(outcome)
@@ -375,19 +379,15 @@ class Engine:
     # --- timers -------------------------------------------------------------------------------
 
     async def _schedule(self, timer: Timer) -> None:
-        body = timers.encode(timer.firing)
         # The identifier's index of timers, so an erasure finds them without a scan; it
         # lives until a while after the latest of them is due.
-        index = self.keys.timers_of(kinds.timer_identifier(timer.key))
-        ttl = timers.index_ttl_s(timer.due, self.clock())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(f"{self._p}:timer", timer.key, body)
-            pipe.zadd(f"{self._p}:due", {timer.key: timer.due.timestamp()})
-            pipe.sadd(index, timer.key)
-            pipe.expire(index, ttl, nx=True)
-            pipe.expire(index, ttl, gt=True)
-            await pipe.execute()
-        self.stats["scheduled"] += 1
+        identifier = kinds.timer_identifier(timer.key)
+        index = self.keys.timers_of(identifier)
+        tombstone = self.keys.erased(identifier)
+        if await self.timers.schedule(timer, self.clock(), index, tombstone):
+            self.stats["scheduled"] += 1
+        else:
+            self.stats["skipped.erased"] += 1
 
     async def _cancel(self, key: str) -> None:
         if await self.redis.zrem(f"{self._p}:due", key):
@@ -516,7 +516,8 @@ class Engine:
         expires = decided + rule.expires
         if send_at >= expires:
             return "skipped.expired"
-        await self._publish(rule, firing, subject, response, channel, send_at, expires)
+        if not await self._publish(rule, firing, subject, response, channel, send_at, expires):
+            return "skipped.erased"
         return "fired"
 
     async def _fired_in_older_window(self, subject: str, rule: Rule, firing: Firing) -> bool:
@@ -571,7 +572,9 @@ class Engine:
         channel: str,
         send_at: datetime,
         expires: datetime,
-    ) -> None:
+    ) -> bool:
+        """Appends the outbound action; False, appending nothing, when the recipient was
+        erased since the firing's events were recorded."""
         kind, value = firing.customer
         fields = {
             "event_id": response.event_id,
@@ -591,10 +594,20 @@ class Engine:
         }
         # With the entry, atomically, the customer's index of entries: an erasure deletes
         # them (they name the recipient) without scanning the stream.
-        await erasure.publish_outbound(
+        published = await erasure.publish_outbound(
             self.redis,
             self.config.outbound_stream,
             self.config.outbound_maxlen,
             self.keys.outbound_of(subject),
+            self.keys.erased(erasure.identifier_pseudonym(kind, value)),
+            firing.recorded_ms,
             fields,
         )
+        return published is not None
+
+
+def _recorded_at(timer: Timer, recorded_ms: int) -> Timer:
+    """The timer with its firing stamped with when its events were recorded."""
+    return dataclasses.replace(
+        timer, firing=dataclasses.replace(timer.firing, recorded_ms=recorded_ms)
+    )

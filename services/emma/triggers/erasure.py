@@ -137,23 +137,45 @@ def windowed_keys(
     return found
 
 
-# XADD and the customer's index of outbound entries in one step. KEYS: stream, index.
-# ARGV: maxlen, index TTL seconds, then field, value pairs. Returns the entry id.
-_PUBLISH = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+# The first lines of a script that writes what names an identifier: it returns nil, writing
+# nothing, when the identifier's tombstone says it was erased at or after `recorded` (ms),
+# the time the events the write comes from were recorded.
+ERASED_SINCE = """
+local erased = redis.call('GET', {tombstone})
+if erased and tonumber(erased) >= tonumber({recorded}) then return nil end
+"""
+
+# XADD and the customer's index of outbound entries in one step, unless the identifier was
+# erased since. KEYS: stream, index, the recipient's tombstone. ARGV: maxlen, index TTL
+# seconds, recorded (ms), then field, value pairs. Returns the entry id, or nil.
+_PUBLISH = (
+    ERASED_SINCE.format(tombstone="KEYS[3]", recorded="ARGV[3]")
+    + """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 4))
 redis.call('SADD', KEYS[2], id)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return id
 """
+)
 
 
 async def publish_outbound(
-    client: redis.Redis, stream: str, maxlen: int, index: str, fields: dict[str, str]
-) -> str:
-    """Appends an outbound action and indexes it under its customer; returns the entry id."""
+    client: redis.Redis,
+    stream: str,
+    maxlen: int,
+    index: str,
+    tombstone: str,
+    recorded_ms: int,
+    fields: dict[str, str],
+) -> str | None:
+    """Appends an outbound action and indexes it under its customer; returns the entry id,
+    or None, publishing nothing, when `tombstone` says the recipient was erased at or after
+    `recorded_ms`."""
     pairs = [part for field, value in fields.items() for part in (field, value)]
-    entry_id = await client.eval(_PUBLISH, 2, stream, index, maxlen, OUTBOUND_INDEX_TTL_S, *pairs)
-    return _text(entry_id)
+    entry_id = await client.eval(
+        _PUBLISH, 3, stream, index, tombstone, maxlen, OUTBOUND_INDEX_TTL_S, recorded_ms, *pairs
+    )
+    return None if entry_id is None else _text(entry_id)
 
 
 def _text(value: bytes | str) -> str:
@@ -178,6 +200,12 @@ async def forget(
     entries removed."""
     subject = pseudonymise(erasure.customer_id)
     identifiers = identifier_pseudonyms(erasure)
+    # Tombstones first: a timer or outbound entry written after them is refused (the
+    # scripts above), and one written before them is in the indexes read next.
+    async with client.pipeline(transaction=False) as pipe:
+        for identifier in identifiers:
+            pipe.set(keys.erased(identifier), erasure.recorded_ms, ex=tombstone_ttl_s)
+        await pipe.execute()
     async with client.pipeline(transaction=False) as pipe:
         for identifier in identifiers:
             pipe.smembers(keys.timers_of(identifier))
@@ -193,8 +221,6 @@ async def forget(
         *(keys.timers_of(identifier) for identifier in identifiers),
     ]
     async with client.pipeline(transaction=False) as pipe:
-        for identifier in identifiers:
-            pipe.set(keys.erased(identifier), erasure.recorded_ms, ex=tombstone_ttl_s)
         if timers:
             pipe.zrem(keys.due, *timers)
             pipe.hdel(keys.timer, *timers)
@@ -202,7 +228,7 @@ async def forget(
             pipe.xdel(outbound_stream, *outbound)
         pipe.delete(*doomed)
         replies = await pipe.execute()
-    return sum(int(r) for r in replies[len(identifiers) :])
+    return sum(int(r) for r in replies)
 
 
 async def erased_before(

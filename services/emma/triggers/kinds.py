@@ -45,6 +45,10 @@ class Firing:
     # Which yearly moment: the life event (birthday, anniversary). A rule may cover both, and
     # each day is honoured every year.
     moment: str = ""
+    # When the batch of events that led here was recorded (ms since the epoch). An erasure
+    # of the identifier recorded at or after it voids the firing: nothing is scheduled or
+    # published for it, even when the erasure is processed while it is on its way.
+    recorded_ms: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from emma.triggers.erasure import TIMER_INDEX_SLACK
+from emma.triggers.erasure import ERASED_SINCE, TIMER_INDEX_SLACK
 from emma.triggers.kinds import Firing, Timer
 
 # A yearly moment that must be tried again waits under its own key, so the retry does not
@@ -39,6 +39,24 @@ return 1
 """
 
 
+# Writes a timer and indexes it under its identifier, unless the identifier was erased
+# since the firing's events were recorded (an erasure processed meanwhile must not get the
+# timer, which names the identifier, back). KEYS: due zset, timer hash, the identifier's
+# index, its tombstone. ARGV: key, body, due (epoch s), index TTL (s), recorded (ms).
+# Returns 1 if written.
+_SCHEDULE = (
+    ERASED_SINCE.format(tombstone="KEYS[4]", recorded="ARGV[5]")
+    + """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[4], 'NX')
+redis.call('EXPIRE', KEYS[3], ARGV[4], 'GT')
+return 1
+"""
+)
+
+
 def index_ttl_s(due: datetime, now: datetime) -> int:
     """TTL of an identifier's timer index that holds a timer due at `due`."""
     return int(max(due - now + TIMER_INDEX_SLACK, TIMER_INDEX_SLACK).total_seconds())
@@ -60,6 +78,8 @@ def encode(firing: Firing) -> str:
         raw["year"] = firing.year
     if firing.moment:
         raw["moment"] = firing.moment
+    if firing.recorded_ms:
+        raw["recorded"] = firing.recorded_ms
     return json.dumps(raw)
 
 
@@ -77,6 +97,7 @@ def decode(body: str | bytes) -> Firing:
         day=str(raw.get("day", "")),
         year=int(raw.get("year", 0)),
         moment=str(raw.get("moment", "")),
+        recorded_ms=int(raw.get("recorded", 0)),
     )
 
 
@@ -87,6 +108,21 @@ class TimerStore:
         self.due = due
         self.timer = timer
         self._take = client.register_script(_TAKE)
+        self._schedule = client.register_script(_SCHEDULE)
+
+    async def schedule(self, timer: Timer, now: datetime, index: str, tombstone: str) -> bool:
+        """Writes `timer` (replacing one with its key) and adds it to the identifier's
+        `index`; False, writing nothing, when `tombstone` says the identifier was erased
+        since the firing's events were recorded."""
+        args: list[str | float | int] = [
+            timer.key,
+            encode(timer.firing),
+            timer.due.timestamp(),
+            index_ttl_s(timer.due, now),
+            timer.firing.recorded_ms,
+        ]
+        keys = [self.due, self.timer, index, tombstone]
+        return bool(await self._schedule(keys=keys, args=args))
 
     async def take(
         self,
