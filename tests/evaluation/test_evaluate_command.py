@@ -54,12 +54,14 @@ def logged(
     )
 
 
-async def write_log(redis_url: str) -> list[float]:
-    """Decisions, rewards and activations through the service's own DecisionStore."""
+async def write_log(redis_url: str) -> tuple[list[float], int]:
+    """Decisions, rewards (some retried) and activations through the service's own
+    DecisionStore; the rewards per evaluated decision and how many were retried."""
     client = connect_redis(redis_url)
     store = DecisionStore(client, "emma:decisions", "emma:rewards", 100_000, 3600.0)
     rng = np.random.default_rng(4)
     rewards = []
+    retried = 0
     try:
         for i in range(EVENTS):
             kind = int(rng.integers(0, 3))
@@ -74,17 +76,21 @@ async def write_log(redis_url: str) -> list[float]:
             reward = float(rng.random() < synthetic.MU[kind, index])
             rewards.append(reward)
             if reward:
-                await store.reward(f"e{i}", 1.0, "click", at + timedelta(seconds=2))
+                # Every seventh Reward is retried: its idempotency key makes it count once.
+                for _ in range(2 if i % 7 == 0 else 1):
+                    clicked = at + timedelta(seconds=2)
+                    await store.reward(f"e{i}", 1.0, "click", clicked, key=f"click:e{i}")
+                retried += i % 7 == 0
         await store.reward("unknown", 1.0, "click", synthetic.START)
     finally:
         await client.aclose()
-    return rewards
+    return rewards, retried
 
 
 async def test_evaluate_reads_joins_estimates_exports_and_plots(
     redis_url: str, catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rewards = await write_log(redis_url)
+    rewards, retried = await write_log(redis_url)
     report_path, plot_path, export = tmp_path / "r.json", tmp_path / "r.png", tmp_path / "log.json"
     code = main(
         [
@@ -102,6 +108,7 @@ async def test_evaluate_reads_joins_estimates_exports_and_plots(
     assert f"{len(rewards)} decisions evaluated of {EVENTS} logged" in out
     assert "100 deferred and never activated" in out
     assert "1 for unknown decisions" in out
+    assert retried > 0 and f"{retried} repeated rewards" in out
     for name in ("live", "baseline", "uniform", "--cb_explore_adf --epsilon 0.05 -q UA"):
         assert name in out
 

@@ -107,10 +107,17 @@ def test_fallbacks_duplicates_and_unknown_event_ids_are_left_out_and_counted() -
 
 def test_reward_stream_lines_parse_as_the_service_writes_them() -> None:
     value = parse_outcome(
-        {"EventId": "e", "v": 2.5, "kind": "redeem", "Timestamp": "2026-03-01T09:00:01.000Z"},
+        {
+            "EventId": "e",
+            "v": 2.5,
+            "kind": "redeem",
+            "Timestamp": "2026-03-01T09:00:01.000Z",
+            "key": "redeem:ev-1",
+        },
         "reward",
     )
     assert (value.event_id, value.activation, value.value) == ("e", False, 2.5)
+    assert value.key == "redeem:ev-1"
     assert value.timestamp == START + timedelta(seconds=1)
     shown = parse_outcome(
         {"EventId": "e", "ActionTaken": True, "Timestamp": "2026-03-01T09:00:00.000Z"}, "activation"
@@ -241,3 +248,25 @@ def test_the_join_counts_an_outcome_exactly_when_the_learner_learns_it(
         int("unknown" in learner_counts),
         int("late" in learner_counts),
     )
+
+
+def test_a_retried_reward_counts_once_as_the_learner_counts_it() -> None:
+    """Reward's retries repeat their idempotency key; rewards without one always count."""
+    sent = [("k1", 1.0), ("k1", 1.0), ("k2", 2.0), ("", 0.5), ("", 0.5)]
+    learner = Join(WINDOW_S, Aggregation.SUM, 0.0, grace_s=GRACE_S)
+    steps = [learner.decision(DecisionEntry("1000-0", "e", False, 4))]
+    steps += [
+        learner.outcome(OutcomeEntry(f"{2000 + i}-0", "e", False, value, key))
+        for i, (key, value) in enumerate(sent)
+    ]
+    steps.append(learner.close(10**9))
+    [update] = [update for step in steps for update in step.updates]
+
+    outcomes = [
+        Outcome("e", False, value, START, entry_time(f"{2000 + i}-0"), key=key)
+        for i, (key, value) in enumerate(sent)
+    ]
+    event = dataclasses.replace(decision("e"), logged_at=entry_time("1000-0"))
+    [joined], stats = join([event], outcomes, window_s=WINDOW_S, grace_s=GRACE_S)
+    assert joined.reward == 4.0 == update.reward
+    assert stats.duplicate_rewards == 1

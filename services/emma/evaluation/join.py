@@ -34,6 +34,7 @@ class JoinStats:
     single_action: int = 0
     late_outcomes: int = 0
     unknown_outcomes: int = 0
+    duplicate_rewards: int = 0
 
 
 def _ms(instant: datetime) -> int:
@@ -74,7 +75,8 @@ def join(
     gets `default_reward`. A deferred decision counts only when it was activated in time
     (it may never have been shown). A decision with a single action (the fallback) is left
     out: every policy would choose it, so it says nothing about which policy is better.
-    Repeated event ids keep the first decision.
+    Repeated event ids keep the first decision, and a reward repeating an earlier one's
+    idempotency key (a retried Reward) counts once, as the learner drops it.
     """
     rule = JoinRule.of(window_s, grace_s)
     by_event: dict[str, list[Outcome]] = collections.defaultdict(list)
@@ -104,7 +106,7 @@ def join(
         if len(event.actions) < 2:
             stats.single_action += 1
             continue
-        rewards = [o.value for o in timely if not o.activation]
+        rewards = _once_per_key([o for o in timely if not o.activation], stats)
         stats.evaluated += 1
         stats.rewarded += bool(rewards)
         joined.append(
@@ -118,3 +120,17 @@ def join(
         len(found) for event_id, found in by_event.items() if event_id not in seen
     )
     return joined, stats
+
+
+def _once_per_key(rewards: list[Outcome], stats: JoinStats) -> list[float]:
+    """The rewards' values, each idempotency key's first only (a reward without a key
+    always counts); the repeats are counted in `stats`."""
+    keys: set[str] = set()
+    values = []
+    for reward in rewards:
+        if reward.key and reward.key in keys:
+            stats.duplicate_rewards += 1
+            continue
+        keys.add(reward.key)
+        values.append(reward.value)
+    return values

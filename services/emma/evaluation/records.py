@@ -61,6 +61,8 @@ class Outcome:
     value: float
     timestamp: datetime | None
     logged_at: datetime | None = None
+    # The caller's idempotency key: a retried Reward repeats it, and counts once.
+    key: str = ""
 
 
 def _value_of(features: Mapping[str, float], name: str) -> str:
@@ -164,9 +166,11 @@ def parse_outcome(line: Mapping[str, Any], kind: str = "") -> Outcome:
             raise LogFormatError(f"{event_id}: v must be a number") from None
         if not math.isfinite(value):
             raise LogFormatError(f"{event_id}: v must be finite")
+    key = line.get("key", "")
     return Outcome(
         event_id=event_id,
         activation=activation,
         value=value,
         timestamp=parse_timestamp(line.get("Timestamp")),
+        key=key if isinstance(key, str) else "",
     )

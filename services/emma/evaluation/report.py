@@ -33,7 +33,8 @@ def stats_line(stats: JoinStats) -> str:
         f"({stats.rewarded} with a reward; left out: {stats.not_activated} deferred and never "
         f"activated, {stats.single_action} single-action (fallback), "
         f"{stats.duplicate_decisions} duplicates); outcomes ignored: {stats.late_outcomes} "
-        f"after the window, {stats.unknown_outcomes} for unknown decisions"
+        f"after the window, {stats.unknown_outcomes} for unknown decisions, "
+        f"{stats.duplicate_rewards} repeated rewards (same idempotency key)"
     )
 
 
