@@ -1,6 +1,8 @@
 """The fault suite end to end: kills, a Redis restart and a freeze under load lose no reward.
 
-The short profile runs here (about a minute); EMMA_FAULTS_PROFILE=long runs the long one.
+The short profile runs here (about a minute), once with the decision replicas reading
+profiles and context over gRPC and once in process; EMMA_FAULTS_PROFILE=long runs the long
+one.
 Latency goals are reported by `emma faults`, not asserted: on a shared CI machine they
 measure the neighbours as much as Emma.
 """
@@ -8,6 +10,7 @@ measure the neighbours as much as Emma.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -20,16 +23,24 @@ from emma.faults.run import PROFILES, run
 PROFILE = os.environ.get(PROFILE_ENV, "short")
 
 
+@pytest.fixture(scope="module", params=["services", "in-process"])
+def dependencies(request: pytest.FixtureRequest) -> str:
+    """How the decision replicas read profiles and context: over gRPC from the services,
+    whose deaths they must survive, or in process (the default), from the profile store."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    # One run for every test of the module: it takes a minute.
-    return asyncio.run(run(PROFILES[PROFILE], Path(tmp_path_factory.mktemp("faults"))))
+def report(dependencies: str, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    # One run for every test of the module and mode: it takes a minute.
+    profile = dataclasses.replace(PROFILES[PROFILE], dependencies=dependencies)
+    return asyncio.run(run(profile, Path(tmp_path_factory.mktemp("faults"))))
 
 
 pytestmark = [pytest.mark.timeout(3600 if PROFILE == "long" else 600)]
 
 
-def test_every_fault_ran_and_the_mesh_came_back(report: Report) -> None:
+def test_every_fault_ran_and_the_mesh_came_back(report: Report, dependencies: str) -> None:
     names = [fault.name for fault in report.faults]
     assert names[:6] == [
         "kill profile",
@@ -39,9 +50,11 @@ def test_every_fault_ran_and_the_mesh_came_back(report: Report) -> None:
         "stop redis (AOF)",
         "freeze profile (SIGSTOP)",
     ]
-    # Every fault had calls in it, and the profile's absence showed as degraded answers.
+    # Every fault had calls in it, and the profile's absence showed as degraded answers:
+    # the profile service's, or in process the profile store's.
     assert all(fault.decides > 0 for fault in report.faults)
-    assert report.faults[0].degraded.get("profile", 0) > 0
+    without_profile = report.faults[0 if dependencies == "services" else 4]
+    assert without_profile.degraded.get("profile", 0) > 0
 
 
 def test_no_caller_sees_unavailable_or_internal(report: Report) -> None:
