@@ -52,7 +52,14 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 
 def test_every_target_against_a_running_mesh(mesh: Mesh) -> None:
-    targets = ("floor", "decide", "profile.get", "profile.record", "context.resolve")
+    targets = (
+        "floor",
+        "decide",
+        "decision.health",
+        "profile.get",
+        "profile.record",
+        "context.resolve",
+    )
     settings = BenchSettings(
         addresses={
             "decision": mesh.decision_address,

@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
         help="open-loop load generator: latency percentiles of Decide and the services",
         description="Sends requests at a fixed rate whatever the answers do (open loop; "
         "latency counts from when a request was due, so queueing is never hidden), for "
-        "each target in turn: decide, profile.get, profile.record, context.resolve and "
+        "each target in turn: decide, decision.health (the decision service's server "
+        "stack without Decide's work), profile.get, profile.record, context.resolve and "
         "floor (a plain gRPC echo chain of Decide's shape, whose percentiles every other "
         "target is divided by). Starts a private mesh (Redis, services, learner) unless "
         "--decision-addr / --profile-addr / --context-addr name running services.",
@@ -35,7 +36,14 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--target",
         action="append",
-        choices=["decide", "profile.get", "profile.record", "context.resolve", "floor"],
+        choices=[
+            "decide",
+            "decision.health",
+            "profile.get",
+            "profile.record",
+            "context.resolve",
+            "floor",
+        ],
         help="what to drive, repeatable, in order (default: floor, then decide)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s (default 200)")

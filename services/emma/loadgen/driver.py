@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from emma.context.v1 import context_pb2_grpc
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
@@ -20,6 +21,7 @@ from emma.profile.v1 import profile_pb2, profile_pb2_grpc
 # Which service each target calls, for the address it needs.
 TARGETS = {
     "decide": "decision",
+    "decision.health": "decision",
     "profile.get": "profile",
     "profile.record": "profile",
     "context.resolve": "context",
@@ -60,6 +62,21 @@ def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: floa
             response.fallback,
             response.candidate_count,
         )
+
+    return call
+
+
+def health_call(chan: grpc.aio.Channel, timeout_s: float) -> Call:
+    """The decision service's health check: its gRPC server, interceptors and tracing as
+    Decide meets them, with none of Decide's work behind them."""
+    stub = health_pb2_grpc.HealthStub(chan)
+    request = health_pb2.HealthCheckRequest(
+        service=decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
+    )
+
+    async def call(index: int) -> Outcome:
+        await stub.Check(request, timeout=timeout_s)
+        return OK
 
     return call
 
@@ -139,6 +156,7 @@ async def run_phase(
             await chan.channel_ready()
         builders: dict[str, Callable[[grpc.aio.Channel], Call]] = {
             "decide": lambda chan: decide_call(chan, load, phase.timeout_s),
+            "decision.health": lambda chan: health_call(chan, phase.timeout_s),
             "profile.get": lambda chan: profile_get_call(chan, load, phase.timeout_s),
             "profile.record": lambda chan: profile_record_call(chan, load, phase.timeout_s),
             "context.resolve": lambda chan: resolve_call(chan, load, phase.timeout_s),
