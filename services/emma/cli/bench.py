@@ -28,7 +28,7 @@ def register(commands: Any) -> None:
         description="Sends requests at a fixed rate whatever the answers do (open loop; "
         "latency counts from when a request was due, so queueing is never hidden), for "
         "each target in turn: decide, decision.health (the decision service's server "
-        "stack without Decide's work), profile.get, profile.record, context.resolve and "
+        "without Decide's work), profile.get, profile.record, context.resolve and "
         "floor (a plain gRPC echo chain of Decide's shape, whose percentiles every other "
         "target is divided by). Starts a private mesh (Redis, services, learner) unless "
         "--decision-addr / --profile-addr / --context-addr name running services.",

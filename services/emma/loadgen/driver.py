@@ -67,8 +67,9 @@ def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: floa
 
 
 def health_call(chan: grpc.aio.Channel, timeout_s: float) -> Call:
-    """The decision service's health check: its gRPC server, interceptors and tracing as
-    Decide meets them, with none of Decide's work behind them."""
+    """The decision service's health check: its gRPC server and worker processes as Decide
+    meets them, with none of Decide's work behind them (nor a span or metric sample, which
+    health checks do not get)."""
     stub = health_pb2_grpc.HealthStub(chan)
     request = health_pb2.HealthCheckRequest(
         service=decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
