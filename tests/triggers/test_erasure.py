@@ -150,25 +150,34 @@ async def test_an_erasure_while_a_firing_decides_publishes_nothing(
     assert {key.split(":")[2] for key in await trigger_keys(moments)} == {"erased"}
 
 
-async def test_an_erasure_while_events_are_handled_leaves_no_timer(
+async def test_an_erasure_while_events_are_handled_leaves_no_timer_nor_history(
     moments: Moments, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     anna = customer()
     await moments.consent(anna)
     handle_event = moments.engine.handle_event
+    erased: list[bool] = []
 
     async def erased_first(event: profile_pb2.Event, recorded: datetime) -> None:
         # The batch passed its tombstone check before the erasure was processed.
-        await erase_now(moments, anna)
+        if not erased:
+            await erase_now(moments, anna)
+            erased.append(True)
         await handle_event(event, recorded)
 
     monkeypatch.setattr(moments.engine, "handle_event", erased_first)
-    await moments.record(look(anna, FRIDAY_NOON - minutes(1)))
+    now = FRIDAY_NOON - minutes(1)
+    coffee = [
+        purchase(anna, now - timedelta(days=28 - 14 * i), "filter_coffee", "coffee")
+        for i in range(3)
+    ]
+    await moments.record(look(anna, now), *coffee)
     await moments.step()
 
     prefix = moments.engine.config.state_prefix
     assert await moments.redis.zcard(f"{prefix}:due") == 0
     assert await moments.redis.hlen(f"{prefix}:timer") == 0
-    assert moments.engine.stats["skipped.erased"] == 1
-    assert moments.engine.stats["scheduled"] == 0
+    # Not the view's timer, nor the purchases' replenishment histories.
     assert {key.split(":")[2] for key in await trigger_keys(moments)} == {"erased"}
+    assert moments.engine.stats["skipped.erased"] == 4
+    assert moments.engine.stats["scheduled"] == 0

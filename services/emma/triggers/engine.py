@@ -18,8 +18,8 @@ State keys (prefix `emma:trg` by default; customer keys hold pseudonyms only):
 
 An erasure entry on the events stream deletes the customer's keys, timers and outbound
 entries (emma.triggers.erasure); its tombstones make events recorded before the erasure,
-if processed after it, change nothing, and refuse the timers and outbound actions of
-firings that were on their way when it was processed.
+if processed after it, change nothing, and refuse the timers, outbound actions and
+replenishment histories of events and firings on their way when it was processed.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class Engine:
         if await self.redis.exists(seen_key):
             self.stats["skipped.seen"] += 1
             return
-        recorded_ms = int(recorded.timestamp() * 1000)
+        recorded_ms = round(recorded.timestamp() * 1000)
         at = event.time.ToDatetime(tzinfo=UTC) if event.HasField("time") else recorded
         stale = self.clock() - at > timedelta(seconds=self.config.staleness_s)
         payload = event.WhichOneof("payload")
@@ -319,8 +319,8 @@ class Engine:
             products = kinds.replenishable(rule, event)
             if not products:
                 continue
-            kind, value = kinds.customer_of(event)
-            key = f"{self._p}:rep:{pseudonymise(f'{kind}:{value}')}"
+            identifier = erasure.identifier_pseudonym(*kinds.customer_of(event))
+            key = self.keys.replenishment(identifier)
             stored = await self.redis.hmget(key, products)
             histories = {
                 product: kinds.replenished(
@@ -328,8 +328,16 @@ class Engine:
                 )
                 for product, old in zip(products, stored, strict=True)
             }
-            await self.redis.hset(key, mapping={p: h.encode() for p, h in histories.items()})
-            await self.redis.expire(key, int(timedelta(days=400).total_seconds()))
+            if not await erasure.remember_histories(
+                self.redis,
+                key,
+                self.keys.erased(identifier),
+                recorded_ms,
+                {product: history.encode() for product, history in histories.items()},
+                int(timedelta(days=400).total_seconds()),
+            ):
+                self.stats["skipped.erased"] += 1
+                return
             for timer in kinds.replenishment(rule, event, at, histories):
                 await self._schedule(_recorded_at(timer, recorded_ms))
 

@@ -159,6 +159,33 @@ return id
 )
 
 
+# A customer's replenishment histories (HSET and EXPIRE), unless the identifier was erased
+# since. KEYS: the history hash, the identifier's tombstone. ARGV: TTL seconds, recorded
+# (ms), then product, history pairs. Returns 1 if written, or nil.
+_REMEMBER = (
+    ERASED_SINCE.format(tombstone="KEYS[2]", recorded="ARGV[2]")
+    + """
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+)
+
+
+async def remember_histories(
+    client: redis.Redis,
+    key: str,
+    tombstone: str,
+    recorded_ms: int,
+    histories: dict[str, str],
+    ttl_s: int,
+) -> bool:
+    """Writes replenishment histories under `key`; False, writing nothing, when
+    `tombstone` says the customer was erased at or after `recorded_ms`."""
+    pairs = [part for product, history in histories.items() for part in (product, history)]
+    return bool(await client.eval(_REMEMBER, 2, key, tombstone, ttl_s, recorded_ms, *pairs))
+
+
 async def publish_outbound(
     client: redis.Redis,
     stream: str,
