@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 import redis
@@ -18,7 +18,7 @@ from emma.decision.bandit import Bandit
 from emma.decision.catalog import load_catalog
 from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
 from emma.decision.contacts import ContactGate, ContactStore
-from emma.decision.decision_log import DecisionStore
+from emma.decision.decision_log import DecisionStore, EncodedDecision, LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation
 from emma.decision.log_buffer import LogBuffer
 from emma.decision.pipeline import Decider, Decision, Degraded, PipelineSettings
@@ -111,7 +111,7 @@ async def test_decisions_answered_while_redis_is_down_are_logged_in_order_after(
     own_redis: RedisServer, client: aioredis.Redis
 ) -> None:
     _, store = decider(client, None)
-    buffer = LogBuffer(store.append_many, 100)
+    buffer = LogBuffer(store, 100)
     pipeline, _ = decider(client, buffer)
     before = await decide(pipeline, 2)
     assert await logged_event_ids(own_redis.url) == [d.event_id for d in before]
@@ -138,7 +138,7 @@ async def test_a_full_buffer_drops_the_entry_and_the_answer_says_so(
     own_redis: RedisServer, client: aioredis.Redis
 ) -> None:
     _, store = decider(client, None)
-    buffer = LogBuffer(store.append_many, 3)
+    buffer = LogBuffer(store, 3)
     pipeline, _ = decider(client, buffer)
     own_redis.stop()
     during = await decide(pipeline, 5)
@@ -168,7 +168,7 @@ async def test_a_write_that_timed_out_in_a_stalled_redis_is_logged_and_not_flagg
     own_redis: RedisServer, client: aioredis.Redis
 ) -> None:
     _, store = decider(client, None)
-    buffer = LogBuffer(store.append_many, 100)
+    buffer = LogBuffer(store, 100)
     pipeline, _ = decider(client, buffer)
     await decide(pipeline, 1)  # connected
     stall = asyncio.create_task(asyncio.to_thread(_stall, own_redis.port, 1.0))
@@ -196,7 +196,7 @@ async def test_close_writes_what_is_buffered_or_counts_it_lost(
     own_redis: RedisServer, client: aioredis.Redis
 ) -> None:
     _, store = decider(client, None)
-    buffer = LogBuffer(store.append_many, 100)
+    buffer = LogBuffer(store, 100)
     pipeline, _ = decider(client, buffer)
     own_redis.stop()
     during = await decide(pipeline, 4)
@@ -208,7 +208,7 @@ async def test_close_writes_what_is_buffered_or_counts_it_lost(
     finally:
         back.stop()
 
-    away = LogBuffer(store.append_many, 100)
+    away = LogBuffer(store, 100)
     pipeline, _ = decider(client, away)
     await decide(pipeline, 2)
     # Shutdown with Redis still away: the entries are lost, counted, and no more are taken.
@@ -223,7 +223,7 @@ async def test_a_capped_decision_queues_behind_the_buffered_ones(
 ) -> None:
     _, store = decider(client, None)
     # Retries far apart: Redis is back while the entries still wait, and close() writes them.
-    buffer = LogBuffer(store.append_many, 100, retry_s=(600.0, 600.0))
+    buffer = LogBuffer(store, 100, retry_s=(600.0, 600.0))
     pipeline, _ = decider(client, buffer, capped=True)
     own_redis.stop()
     # The counters are down too: nothing capped is sent, an in-app offer is, and buffered.
@@ -254,7 +254,7 @@ async def test_an_outcome_of_a_buffered_decision_lands_after_its_entry(
 ) -> None:
     _, store = decider(client, None)
     # Retries far apart: only the reward's own call cuts the wait short.
-    buffer = LogBuffer(store.append_many, 100, retry_s=(600.0, 600.0))
+    buffer = LogBuffer(store, 100, retry_s=(600.0, 600.0))
     store.settle_log = functools.partial(buffer.settle, CATCH_UP_S)
     pipeline, _ = decider(client, buffer)
     own_redis.stop()
@@ -272,3 +272,48 @@ async def test_an_outcome_of_a_buffered_decision_lands_after_its_entry(
     assert [fields["event_id"] for _, fields in logged] == [decision.event_id]
     assert [fields["event_id"] for _, fields in rewards] == [decision.event_id]
     assert entry_ms(rewards[0][0]) >= entry_ms(logged[0][0])
+
+
+class CountingStore(DecisionStore):
+    """The service's store, counting what the buffer asks of it."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        super().__init__(client, STREAM, "emma:rewards", maxlen=10_000, window_s=60.0)
+        self.encoded = 0
+        self.batches: list[int] = []
+
+    def encode(self, decision: LoggedDecision) -> EncodedDecision:
+        self.encoded += 1
+        return super().encode(decision)
+
+    async def append_encoded(self, entries: Sequence[EncodedDecision]) -> None:
+        self.batches.append(len(entries))
+        await super().append_encoded(entries)
+
+
+async def test_while_redis_is_away_each_attempt_sends_one_entry_encoded_once(
+    own_redis: RedisServer, client: aioredis.Redis
+) -> None:
+    counting = CountingStore(client)
+    buffer = LogBuffer(counting, 100, batch=10, retry_s=(0.005, 0.005))
+    pipeline, _ = decider(client, buffer)
+    own_redis.stop()
+    during = await decide(pipeline, 30)
+    await asyncio.sleep(0.2)  # many attempts while Redis is away
+    attempts_away = len(counting.batches)
+    assert attempts_away >= 5
+    # The first write that fails finds Redis away: every later attempt probes with one.
+    assert counting.batches[1:] == [1] * (attempts_away - 1)
+
+    back = restart(own_redis)
+    try:
+        await caught_up(buffer)
+        logged = await logged_event_ids(back.url)
+    finally:
+        back.stop()
+    assert logged == [d.event_id for d in during]
+    # Probes of one entry until one got through, then the other 29 in full batches.
+    assert set(counting.batches[1:-3]) == {1}
+    assert counting.batches[-3:] == [10, 10, 9]
+    # Each entry was encoded when it was kept, never again for a retry.
+    assert counting.encoded == 30

@@ -227,11 +227,12 @@ class DecisionStore:
         # One script call costs the client less than a two-command pipeline, on every Decide.
         await self._append(keys=entry.script_keys(), args=entry.script_args())
 
-    async def append_many(self, decisions: Sequence[LoggedDecision]) -> None:
-        """One round trip for several decisions, written in the order given (catching up)."""
+    async def append_encoded(self, entries: Sequence[EncodedDecision]) -> None:
+        """One round trip for several encoded decisions, written in the order given
+        (catching up)."""
         async with self.client.pipeline(transaction=False) as pipe:
-            for decision in decisions:
-                self.encode(decision).queue(pipe)
+            for entry in entries:
+                entry.queue(pipe)
             await pipe.execute()
 
     async def known(self, event_id: str) -> bool:

@@ -83,7 +83,7 @@ def build_decider(
         encode=store.encode,
     )
     # Entries whose log write failed wait here until Redis answers again.
-    log_buffer = LogBuffer(store.append_many, config.log_buffer_entries)
+    log_buffer = LogBuffer(store, config.log_buffer_entries)
     observe_log_buffer(log_buffer)
     if config.log_buffer_entries > 0:
         # An outcome of a buffered decision waits (a little) for its entry to be written.
