@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 import pytest
 import redis
 import redis.asyncio as aioredis
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from emma.decision.bandit import Bandit
 from emma.decision.catalog import load_catalog
@@ -317,3 +318,26 @@ async def test_while_redis_is_away_each_attempt_sends_one_entry_encoded_once(
     assert counting.batches[-3:] == [10, 10, 9]
     # Each entry was encoded when it was kept, never again for a retry.
     assert counting.encoded == 30
+
+
+async def test_the_buffer_writes_outside_the_trace_of_the_decision_that_started_it(
+    own_redis: RedisServer, client: aioredis.Redis, spans: InMemorySpanExporter
+) -> None:
+    _, store = decider(client, None)
+    buffer = LogBuffer(store, 100)
+    pipeline, _ = decider(client, buffer)
+    own_redis.stop()
+    await decide(pipeline, 3)
+    back = restart(own_redis)
+    try:
+        await caught_up(buffer)
+    finally:
+        back.stop()
+    finished = spans.get_finished_spans()
+    decisions = {s.context.trace_id for s in finished if s.name == "emma.decision.log"}
+    writes = [s for s in finished if s.name.startswith("XADD")]
+    assert decisions and writes
+    # Catching up is the buffer's own work: a root of its own, not a child of whichever
+    # decision happened to start it (its waterfall would show the whole outage).
+    assert all(s.parent is None for s in writes)
+    assert not {s.context.trace_id for s in writes} & decisions

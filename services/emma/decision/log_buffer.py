@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import itertools
 import logging
 from collections.abc import Sequence
@@ -90,7 +91,11 @@ class LogBuffer:
             return False
         self._entries.append(self._store.encode(entry))
         if self._task is None:
-            self._task = asyncio.create_task(self._drain(), name="emma.decision.log_buffer")
+            # In a context of its own: catching up is not the work of the decision that
+            # happened to start it, whose trace would otherwise hold the whole outage.
+            self._task = asyncio.create_task(
+                self._drain(), name="emma.decision.log_buffer", context=contextvars.Context()
+            )
         return True
 
     async def drained(self) -> None:
