@@ -104,6 +104,17 @@ async def caught_up(buffer: LogBuffer) -> None:
     assert not buffer.waiting
 
 
+async def back_and_caught_up(server: RedisServer, buffer: LogBuffer) -> list[str]:
+    """Starts Redis again on the stopped one's port, waits until the buffer caught up and
+    returns the event ids the log then holds; that Redis is stopped again after."""
+    back = restart(server)
+    try:
+        await caught_up(buffer)
+        return await logged_event_ids(back.url)
+    finally:
+        back.stop()
+
+
 async def decide(pipeline: Decider, count: int) -> list[Decision]:
     return [await pipeline.decide(request(customer_value=f"c-{i}")) for i in range(count)]
 
@@ -147,13 +158,7 @@ async def test_a_full_buffer_drops_the_entry_and_the_answer_says_so(
     assert flagged == [False, False, False, True, True]
     assert len(buffer) == 3 and buffer.dropped == 2
 
-    back = restart(own_redis)
-    try:
-        await caught_up(buffer)
-        logged = await logged_event_ids(back.url)
-    finally:
-        back.stop()
-    assert logged == [d.event_id for d in during[:3]]
+    assert await back_and_caught_up(own_redis, buffer) == [d.event_id for d in during[:3]]
 
 
 async def test_without_a_buffer_a_failed_write_is_flagged(
@@ -306,13 +311,7 @@ async def test_while_redis_is_away_each_attempt_sends_one_entry_encoded_once(
     # The first write that fails finds Redis away: every later attempt probes with one.
     assert counting.batches[1:] == [1] * (attempts_away - 1)
 
-    back = restart(own_redis)
-    try:
-        await caught_up(buffer)
-        logged = await logged_event_ids(back.url)
-    finally:
-        back.stop()
-    assert logged == [d.event_id for d in during]
+    assert await back_and_caught_up(own_redis, buffer) == [d.event_id for d in during]
     # Probes of one entry until one got through, then the other 29 in full batches.
     assert set(counting.batches[1:-3]) == {1}
     assert counting.batches[-3:] == [10, 10, 9]
@@ -327,12 +326,8 @@ async def test_the_buffer_writes_outside_the_trace_of_the_decision_that_started_
     buffer = LogBuffer(store, 100)
     pipeline, _ = decider(client, buffer)
     own_redis.stop()
-    await decide(pipeline, 3)
-    back = restart(own_redis)
-    try:
-        await caught_up(buffer)
-    finally:
-        back.stop()
+    during = await decide(pipeline, 3)
+    assert await back_and_caught_up(own_redis, buffer) == [d.event_id for d in during]
     finished = spans.get_finished_spans()
     decisions = {s.context.trace_id for s in finished if s.name == "emma.decision.log"}
     writes = [s for s in finished if s.name.startswith("XADD")]
