@@ -45,7 +45,7 @@ def test_a_target_without_an_address_is_refused(capsys: pytest.CaptureFixture[st
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with Mesh(
         ports=MeshPorts.free(),
-        env={"EMMA_CATALOG": str(BENCH_CATALOG)},
+        env={"EMMA_CATALOG": str(BENCH_CATALOG), "EMMA_DECISION_WORKERS": "2"},
         run_dir=tmp_path_factory.mktemp("mesh"),
     ) as running:
         yield running
@@ -67,6 +67,7 @@ def test_every_target_against_a_running_mesh(mesh: Mesh) -> None:
             "context": mesh.context_address,
         },
         targets=targets,
+        pids=mesh.pids,
         rate=40,
         duration_s=1.0,
         warmup_s=0.5,
@@ -85,3 +86,11 @@ def test_every_target_against_a_running_mesh(mesh: Mesh) -> None:
     assert set(decide["ratio_to_floor"]) == {"p50", "p90", "p99", "p99.9", "max"}
     sizes = report["settings"]["floor_sizes"]
     assert sizes["response"] > 100  # measured from a real Decide, not the default
+    # The decision service's workers that worked (in 1.5 s, connections may all have
+    # gone to one of the two), busiest first, together no more than the whole service.
+    workers = decide["worker_cpu_ms_per_request"].get("decision", [])
+    assert workers == sorted(workers, reverse=True)
+    assert sum(workers) <= decide["cpu_ms_per_request"]["decision"] + 0.01
+    if Path("/proc/stat").exists():
+        assert 0.0 <= decide["machine"]["steal_pct"] <= 100.0
+        assert all("steal_pct" in point for point in decide["timeline"])

@@ -65,3 +65,35 @@ def per_request_ms(
         for name in before
         if name in after
     }
+
+
+def worker_snapshot(pids: Mapping[str, int]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process under each named one that has several (a
+    service's worker processes), by process id."""
+    taken: dict[str, dict[int, float]] = {}
+    for name, pid in pids.items():
+        children = {child: cpu_seconds(child) for child in descendants(pid)}
+        known = {child: seconds for child, seconds in children.items() if seconds is not None}
+        if len(known) > 1:
+            taken[name] = known
+    return taken
+
+
+def per_worker_ms(
+    before: Mapping[str, Mapping[int, float]],
+    after: Mapping[str, Mapping[int, float]],
+    requests: int,
+) -> dict[str, list[float]]:
+    """CPU milliseconds per request of each worker that worked between two snapshots, the
+    busiest first: with one port shared, how evenly the callers' connections spread."""
+    if requests <= 0:
+        return {}
+    spread = {}
+    for name, workers in before.items():
+        later = after.get(name, {})
+        spent = [later[pid] - seconds for pid, seconds in workers.items() if pid in later]
+        # Helpers that do no request work (multiprocessing's resource tracker) spend nothing.
+        busy = sorted((s * 1000 / requests for s in spent if s > 0), reverse=True)
+        if len(busy) > 1:
+            spread[name] = [round(ms, 3) for ms in busy]
+    return spread

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 from hdrh.histogram import HdrHistogram
 
+from emma.loadgen.machine import CpuSampler
 from emma.loadgen.schedule import Sent
 
 # Microseconds, from 1 us to 10 minutes, with 3 significant digits (0.1 % resolution).
@@ -86,11 +87,17 @@ class Recorder:
         self.times = array("d")
         self.latencies_ms = array("d")
         self.first_due: float | None = None
+        # The due time of the earliest successful request: where the timeline starts.
+        self.first_answered_due: float | None = None
         self.last_sent = 0.0
         self.last_done = 0.0
         self.degraded_decisions = 0
-        # CPU milliseconds per request of each process under test, when known.
+        # CPU milliseconds per request of each process under test, when known; and of each
+        # worker process of those that have several (how evenly their connections spread).
         self.cpu_ms: dict[str, float] = {}
+        self.worker_cpu_ms: dict[str, list[float]] = {}
+        # The machine's time (steal, idle) sampled while this target ran (machine.py).
+        self.machine: CpuSampler | None = None
         self.measuring: Callable[[int], bool] = lambda index: True
 
     def record(self, sent: Sent) -> None:
@@ -112,6 +119,8 @@ class Recorder:
         self.latency.record_value(_us(latency))
         self.service_time.record_value(_us(sent.done - sent.sent))
         self.times.append(sent.due - self.start)
+        if self.first_answered_due is None or sent.due < self.first_answered_due:
+            self.first_answered_due = sent.due
         self.latencies_ms.append(latency * 1000)
         if isinstance(result, Outcome) and result is not OK:
             self.degraded.update(result.degraded)
@@ -143,4 +152,14 @@ class Recorder:
             "service_time_ms": summary_ms(self.service_time),
             "send_lag_ms": summary_ms(self.send_lag),
             "cpu_ms_per_request": dict(self.cpu_ms),
+            "worker_cpu_ms_per_request": dict(self.worker_cpu_ms),
+            "machine": self.machine_share(),
         }
+
+    def machine_share(self) -> dict[str, float]:
+        """Percent of the machine's time stolen and idle from the first measured request's
+        due time to the last answer; empty where it was not sampled."""
+        if self.machine is None or self.first_due is None:
+            return {}
+        share = self.machine.share(self.first_due, self.last_done)
+        return dataclasses.asdict(share) if share is not None else {}

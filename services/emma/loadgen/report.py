@@ -20,7 +20,8 @@ GOAL_HIGH_RATE = 600.0
 
 
 def timeline(recorder: Recorder, step_s: float = 1.0) -> list[dict[str, float]]:
-    """Per `step_s` of due time: answers, p50, p99 and max latency in ms."""
+    """Per `step_s` of due time: answers, p50, p99 and max latency in ms, and the percent
+    of the machine's time stolen by its neighbours (where sampled)."""
     if not recorder.times:
         return []
     times = np.frombuffer(recorder.times, dtype=np.float64)
@@ -31,15 +32,21 @@ def timeline(recorder: Recorder, step_s: float = 1.0) -> list[dict[str, float]]:
     for bucket in np.unique(buckets):
         values = latencies[buckets == bucket]
         p50, p99 = np.percentile(values, [50, 99])
-        points.append(
-            {
-                "t": round(float(bucket * step_s), 3),
-                "count": int(values.size),
-                "p50": round(float(p50), 3),
-                "p99": round(float(p99), 3),
-                "max": round(float(values.max()), 3),
-            }
-        )
+        point = {
+            "t": round(float(bucket * step_s), 3),
+            "count": int(values.size),
+            "p50": round(float(p50), 3),
+            "p99": round(float(p99), 3),
+            "max": round(float(values.max()), 3),
+        }
+        if recorder.machine is not None and recorder.first_answered_due is not None:
+            begins = recorder.first_answered_due + float(bucket * step_s)
+            # The last second may end before a whole step: the run ended with its answers.
+            ends = min(begins + step_s, max(recorder.last_done, begins))
+            share = recorder.machine.share(begins, ends)
+            if share is not None:
+                point["steal_pct"] = share.steal_pct
+        points.append(point)
     return points
 
 
@@ -100,7 +107,7 @@ def document(
 def table(report: Mapping[str, Any]) -> str:
     """The results as a fixed-width text table, latencies in ms."""
     header = ["target", "rate/s", "achieved", "ok", "errors", "degraded"]
-    header += [*RATIO_KEYS, "x floor p50", "x floor p99", "cpu ms/req"]
+    header += [*RATIO_KEYS, "x floor p50", "x floor p99", "cpu ms/req", "steal %"]
     rows = [header]
     for name, r in report["results"].items():
         latency = r["latency_ms"]
@@ -118,6 +125,8 @@ def table(report: Mapping[str, Any]) -> str:
                 f"{ratio['p99']:.2f}" if ratio else "",
                 # Every process under test together (services, or the chain's three).
                 f"{sum(r['cpu_ms_per_request'].values()):.2f}" if r["cpu_ms_per_request"] else "",
+                # The machine's time taken by other guests meanwhile (machine.py).
+                f"{r['machine']['steal_pct']:.1f}" if r.get("machine") else "",
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -131,15 +140,23 @@ def table(report: Mapping[str, Any]) -> str:
 
 
 def plot(report: Mapping[str, Any], path: Path, title: str = "") -> None:
-    """Per-second p50 (solid) and p99 (dashed) latency of every target over the run, as PNG."""
+    """Per-second p50 (solid) and p99 (dashed) latency of every target over the run, as PNG;
+    below it, where sampled, the percent of the machine's time its neighbours took."""
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
-    for index, (name, result) in enumerate(report["results"].items()):
+    results = report["results"]
+    with_steal = any("steal_pct" in p for r in results.values() for p in r["timeline"])
+    if with_steal:
+        figure, (axes, steal) = plt.subplots(
+            2, 1, sharex=True, figsize=(8, 4.8), dpi=100, height_ratios=(3, 1)
+        )
+    else:
+        figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
+    for index, (name, result) in enumerate(results.items()):
         points: Sequence[Mapping[str, float]] = result["timeline"]
         if not points:
             continue
@@ -147,6 +164,9 @@ def plot(report: Mapping[str, Any], path: Path, title: str = "") -> None:
         t = [p["t"] for p in points]
         axes.plot(t, [p["p50"] for p in points], color=color, label=f"{name} p50")
         axes.plot(t, [p["p99"] for p in points], color=color, linestyle="--", label=f"{name} p99")
+        if with_steal:
+            stolen = [p for p in points if "steal_pct" in p]
+            steal.plot([p["t"] for p in stolen], [p["steal_pct"] for p in stolen], color=color)
     axes.set_yscale("log")
     # Plain numbers (1, 2, 5, 10, 20 ms) on the log axis rather than powers of ten.
     plain = matplotlib.ticker.FuncFormatter(
@@ -154,7 +174,13 @@ def plot(report: Mapping[str, Any], path: Path, title: str = "") -> None:
     )
     axes.yaxis.set_major_formatter(plain)
     axes.yaxis.set_minor_formatter(plain)
-    axes.set_xlabel("seconds into the measured run")
+    if with_steal:
+        steal.set_ylabel("steal %")
+        steal.set_ylim(bottom=0)
+        steal.grid(True, alpha=0.3)
+        steal.set_xlabel("seconds into the measured run")
+    else:
+        axes.set_xlabel("seconds into the measured run")
     axes.set_ylabel("latency from due time (ms)")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small", ncol=2)

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from emma.loadgen import cpu, driver, floor, workload
+from emma.loadgen import cpu, driver, floor, machine, workload
 from emma.loadgen.recorder import Recorder
 from emma.loadgen.schedule import Schedule
 from emma.runtime import eventloop
@@ -92,10 +92,15 @@ async def _drive(
                 settings.timeout_s,
                 settings.connections,
             )
-            before = cpu.snapshot(pids)
-            recorder = await driver.run_phase(phase, settings.workload, sizes)
+            before, workers_before = cpu.snapshot(pids), cpu.worker_snapshot(pids)
+            async with machine.CpuSampler() as sampler:
+                recorder = await driver.run_phase(phase, settings.workload, sizes)
             total = recorder.warmup + recorder.issued
             recorder.cpu_ms = cpu.per_request_ms(before, cpu.snapshot(pids), total)
+            recorder.worker_cpu_ms = cpu.per_worker_ms(
+                workers_before, cpu.worker_snapshot(pids), total
+            )
+            recorder.machine = sampler
             recorders[target] = recorder
     finally:
         if chain is not None:
