@@ -88,7 +88,7 @@ def test_till_reminds_redeems_the_wallet_coupon_and_activates(client_mesh: Mesh)
     assert f"redeemed: {offer_id}" in lines
     assert any(line.startswith("receipt printed: activated ") for line in lines), lines
     assert lines[-1] == "purchase recorded: receipt r-4711"
-    with ProfileClient(client_mesh.profile_address, deadline=10) as profile:
+    with ProfileClient(client_mesh.profile_address, deadline=10, connections=2) as profile:
         # Closed for every touchpoint: the app's view of the wallet no longer holds it.
         assert event_id not in {held.event_id for held in profile.wallet("app_user_id:app-anna")}
 

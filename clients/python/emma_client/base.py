@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
 DEFAULT_DEADLINE_S = 2.0
+# More connections than this to one address are more likely a mistake than a need.
+MAX_CONNECTIONS = 64
+
+T = TypeVar("T")
+
+
+class Turns(Generic[T]):
+    """Items used in turn, one per call: calls spread over a client's connections. Safe
+    from several threads (a C iterator's step holds the GIL)."""
+
+    def __init__(self, items: Sequence[T]) -> None:
+        self.items = tuple(items)
+        self._cycle = itertools.cycle(self.items)
+
+    def next(self) -> T:
+        return next(self._cycle)
 
 
 class ClientSettings:
-    """The address, default deadline and wait-for-ready choice of a client, validated."""
+    """The address, default deadline, wait-for-ready choice and number of connections of
+    a client, validated."""
 
     def __init__(
-        self, address: str, deadline: float, wait_for_ready: bool, token: str | None = None
+        self,
+        address: str,
+        deadline: float,
+        wait_for_ready: bool,
+        token: str | None = None,
+        connections: int = 1,
     ) -> None:
         if deadline <= 0:
             raise ValueError(f"deadline must be > 0 seconds, got {deadline}")
+        if not 1 <= connections <= MAX_CONNECTIONS:
+            raise ValueError(f"connections must be 1..{MAX_CONNECTIONS}, got {connections}")
         if token is not None and (not token or token != token.strip() or " " in token):
             raise ValueError("token must be non-empty and without spaces")
         self.address = address
         self.deadline = deadline
         self.wait_for_ready = wait_for_ready
+        self.connections = connections
         # Sent as metadata, not as call credentials: those need TLS, and a service behind a
         # TLS-terminating proxy still checks the token.
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None

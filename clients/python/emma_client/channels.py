@@ -47,8 +47,13 @@ def service_config(retry: RetryPolicy | None) -> str:
     return json.dumps({"methodConfig": [method]})
 
 
-def channel_options(retry: RetryPolicy | None) -> list[tuple[str, Any]]:
+def channel_options(
+    retry: RetryPolicy | None, own_connection: bool = False
+) -> list[tuple[str, Any]]:
+    """The SDK's channel options; `own_connection` keeps the channel from sharing its
+    connection with other channels to the same address (gRPC shares them unless told)."""
     return [
+        *([("grpc.use_local_subchannel_pool", 1)] if own_connection else []),
         ("grpc.enable_retries", 1 if retry is not None else 0),
         ("grpc.service_config", service_config(retry)),
         # A mesh that is restarting should be found again quickly, not after gRPC's default 1 s+.
@@ -83,19 +88,27 @@ def tls_credentials(
     )
 
 
-def sync_channel(
-    address: str, retry: RetryPolicy | None, credentials: grpc.ChannelCredentials | None
-) -> grpc.Channel:
-    options = channel_options(retry)
+def sync_channels(
+    address: str,
+    retry: RetryPolicy | None,
+    credentials: grpc.ChannelCredentials | None,
+    count: int = 1,
+) -> list[grpc.Channel]:
+    """`count` channels to `address`, each on a connection of its own when several."""
+    options = channel_options(retry, own_connection=count > 1)
     if credentials is None:
-        return grpc.insecure_channel(address, options=options)
-    return grpc.secure_channel(address, credentials, options=options)
+        return [grpc.insecure_channel(address, options=options) for _ in range(count)]
+    return [grpc.secure_channel(address, credentials, options=options) for _ in range(count)]
 
 
-def aio_channel(
-    address: str, retry: RetryPolicy | None, credentials: grpc.ChannelCredentials | None
-) -> grpc.aio.Channel:
-    options = channel_options(retry)
+def aio_channels(
+    address: str,
+    retry: RetryPolicy | None,
+    credentials: grpc.ChannelCredentials | None,
+    count: int = 1,
+) -> list[grpc.aio.Channel]:
+    """`count` asyncio channels to `address`, each on a connection of its own when several."""
+    options = channel_options(retry, own_connection=count > 1)
     if credentials is None:
-        return grpc.aio.insecure_channel(address, options=options)
-    return grpc.aio.secure_channel(address, credentials, options=options)
+        return [grpc.aio.insecure_channel(address, options=options) for _ in range(count)]
+    return [grpc.aio.secure_channel(address, credentials, options=options) for _ in range(count)]

@@ -9,8 +9,8 @@ from typing import Unpack
 import grpc
 
 from emma_client import requests
-from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
-from emma_client.channels import RetryPolicy, sync_channel
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, Turns
+from emma_client.channels import RetryPolicy, sync_channels
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
 from emma_client.protos.emma.decision.v1 import decision_pb2_grpc
@@ -23,7 +23,10 @@ class EmmaClient(ClientSettings):
     `deadline` too. UNAVAILABLE is retried by gRPC with backoff within the deadline.
     `wait_for_ready` makes calls wait (within their deadline) for a service that is
     still starting instead of failing fast. `credentials` turns on TLS (see
-    `tls_credentials`); `token` is the caller's bearer token.
+    `tls_credentials`); `token` is the caller's bearer token. `connections` opens that
+    many connections and sends the calls over them in turn: a service whose worker
+    processes share one port (EMMA_DECISION_WORKERS) gives each connection to one worker,
+    so a client with one connection keeps all its calls on one of them.
     """
 
     def __init__(
@@ -35,10 +38,13 @@ class EmmaClient(ClientSettings):
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
         token: str | None = None,
+        connections: int = 1,
     ) -> None:
-        super().__init__(address, deadline, wait_for_ready, token)
-        self._channel = sync_channel(address, retry, credentials)
-        self._stub = decision_pb2_grpc.DecisionServiceStub(self._channel)
+        super().__init__(address, deadline, wait_for_ready, token, connections)
+        self._channels = sync_channels(address, retry, credentials, connections)
+        self._stubs = Turns(
+            [decision_pb2_grpc.DecisionServiceStub(channel) for channel in self._channels]
+        )
 
     def decide(
         self,
@@ -50,7 +56,7 @@ class EmmaClient(ClientSettings):
         """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
         request = requests.decide_request(customer, **options)
         try:
-            response = self._stub.Decide(request, **self._call_options(deadline))
+            response = self._stubs.next().Decide(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Decide", error) from error
         return Decision.from_proto(response)
@@ -61,7 +67,7 @@ class EmmaClient(ClientSettings):
         """Confirms a deferred decision was shown; False when it was already activated."""
         request = requests.activate_request(event_id, time)
         try:
-            response = self._stub.Activate(request, **self._call_options(deadline))
+            response = self._stubs.next().Activate(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Activate", error) from error
         return response.activated
@@ -83,13 +89,14 @@ class EmmaClient(ClientSettings):
         """
         request = requests.reward_request(event_id, value, kind, time, idempotency_key)
         try:
-            response = self._stub.Reward(request, **self._call_options(deadline))
+            response = self._stubs.next().Reward(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Reward", error) from error
         return response.accepted
 
     def close(self) -> None:
-        self._channel.close()
+        for channel in self._channels:
+            channel.close()
 
     def __enter__(self) -> EmmaClient:
         return self

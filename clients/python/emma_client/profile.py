@@ -9,8 +9,8 @@ from types import TracebackType
 import grpc
 
 from emma_client import events
-from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
-from emma_client.channels import RetryPolicy, sync_channel
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, Turns
+from emma_client.channels import RetryPolicy, sync_channels
 from emma_client.errors import EmmaError
 from emma_client.models import WalletOffer
 from emma_client.protos.emma.profile.v1 import profile_pb2, profile_pb2_grpc
@@ -32,17 +32,20 @@ class ProfileClient(ClientSettings):
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
         token: str | None = None,
+        connections: int = 1,
     ) -> None:
-        super().__init__(address, deadline, wait_for_ready, token)
-        self._channel = sync_channel(address, retry, credentials)
-        self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
+        super().__init__(address, deadline, wait_for_ready, token, connections)
+        self._channels = sync_channels(address, retry, credentials, connections)
+        self._stubs = Turns(
+            [profile_pb2_grpc.ProfileServiceStub(channel) for channel in self._channels]
+        )
 
     def wallet(
         self, customer: CustomerLike, *, deadline: float | None = None
     ) -> tuple[WalletOffer, ...]:
         """The offers the customer holds open; empty for an unknown customer."""
         try:
-            response = self._stub.GetProfile(
+            response = self._stubs.next().GetProfile(
                 events.profile_request(customer), **self._call_options(deadline)
             )
         except grpc.RpcError as error:
@@ -93,13 +96,14 @@ class ProfileClient(ClientSettings):
 
     def _record(self, request: profile_pb2.RecordEventsRequest, deadline: float | None) -> bool:
         try:
-            response = self._stub.RecordEvents(request, **self._call_options(deadline))
+            response = self._stubs.next().RecordEvents(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("RecordEvents", error) from error
         return response.accepted == len(request.events)
 
     def close(self) -> None:
-        self._channel.close()
+        for channel in self._channels:
+            channel.close()
 
     def __enter__(self) -> ProfileClient:
         return self

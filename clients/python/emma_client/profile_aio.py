@@ -9,8 +9,8 @@ from types import TracebackType
 import grpc
 
 from emma_client import events
-from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings
-from emma_client.channels import RetryPolicy, aio_channel
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, Turns
+from emma_client.channels import RetryPolicy, aio_channels
 from emma_client.errors import EmmaError
 from emma_client.models import WalletOffer
 from emma_client.protos.emma.profile.v1 import profile_pb2, profile_pb2_grpc
@@ -32,17 +32,20 @@ class AsyncProfileClient(ClientSettings):
         credentials: grpc.ChannelCredentials | None = None,
         wait_for_ready: bool = False,
         token: str | None = None,
+        connections: int = 1,
     ) -> None:
-        super().__init__(address, deadline, wait_for_ready, token)
-        self._channel = aio_channel(address, retry, credentials)
-        self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel)
+        super().__init__(address, deadline, wait_for_ready, token, connections)
+        self._channels = aio_channels(address, retry, credentials, connections)
+        self._stubs = Turns(
+            [profile_pb2_grpc.ProfileServiceStub(channel) for channel in self._channels]
+        )
 
     async def wallet(
         self, customer: CustomerLike, *, deadline: float | None = None
     ) -> tuple[WalletOffer, ...]:
         """The offers the customer holds open; empty for an unknown customer."""
         try:
-            response = await self._stub.GetProfile(
+            response = await self._stubs.next().GetProfile(
                 events.profile_request(customer), **self._call_options(deadline)
             )
         except grpc.RpcError as error:
@@ -95,13 +98,16 @@ class AsyncProfileClient(ClientSettings):
         self, request: profile_pb2.RecordEventsRequest, deadline: float | None
     ) -> bool:
         try:
-            response = await self._stub.RecordEvents(request, **self._call_options(deadline))
+            response = await self._stubs.next().RecordEvents(
+                request, **self._call_options(deadline)
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("RecordEvents", error) from error
         return response.accepted == len(request.events)
 
     async def close(self) -> None:
-        await self._channel.close(None)
+        for channel in self._channels:
+            await channel.close(None)
 
     async def __aenter__(self) -> AsyncProfileClient:
         return self

@@ -57,7 +57,9 @@ async def open_app(emma: AsyncEmmaClient, app_user: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    async with AsyncEmmaClient(args.decision_addr, deadline=args.deadline) as emma:
+    # Calls in parallel over several connections: a decision service running several
+    # worker processes on its port gives each connection to one of them.
+    async with AsyncEmmaClient(args.decision_addr, deadline=args.deadline, connections=4) as emma:
         for line in await asyncio.gather(*(open_app(emma, user) for user in args.app_users)):
             print(line)
     return 0
