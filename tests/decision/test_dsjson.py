@@ -23,6 +23,7 @@ from emma.decision.features import (
     shared_line,
     vw_lines,
 )
+from emma.decision.log_line import line_of
 from emma.decision.v1 import decision_pb2
 from emma.learner.trainer import Agreement, Trainer
 
@@ -84,7 +85,7 @@ async def test_logged_lines_with_joined_rewards_train_vw(
     assert rewards, "the uniform first policy explores every action"
 
     entries = await stream_entries(redis_url, "emma:decisions")
-    lines = [json.loads(fields["json"]) for fields in entries]
+    lines = [line_of(fields) for fields in entries]
     assert {line["EventId"] for line in lines} == {r.event_id for r in responses}
     # Each line carries the policy's reasons and the baseline's choice for the learner.
     assert all(line["_emma"]["reasons"] and line["_emma"]["policy"] == "learner" for line in lines)

@@ -19,6 +19,7 @@ from emma.decision.config import DEFAULT_VW_ARGS
 from emma.decision.contacts import ContactGate, ContactStore, forget_customer, salted_pseudonym
 from emma.decision.decision_log import DecisionStore, EncodedContext, LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation
+from emma.decision.log_line import line_of
 from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.policy import Cap, ContactPolicy
 from emma.runtime.privacy import pseudonymise
@@ -251,7 +252,7 @@ async def test_a_lost_reservation_logs_only_the_action_answered(
     assert [e["event_id"] for e in entries] == [d.event_id for d in decisions]
     assert {e["channel"] for e in entries} == {"in_app"}
     for entry, decision in zip(entries, decisions, strict=True):
-        line = json.loads(entry["json"])
+        line = line_of(entry)
         assert line["p"][0] == pytest.approx(decision.probability)
         logged = [(r["code"], r["detail"]) for r in line["_emma"]["reasons"]]
         assert logged == list(decision.reasons)
@@ -266,7 +267,7 @@ async def test_a_deferred_decision_remembers_and_logs_in_one_go(
     assert await client.exists(f"{PREFIX}:pending:{decision.event_id}")
     entries = await stream_entries(redis_url, STREAM)
     assert [e["event_id"] for e in entries] == [decision.event_id]
-    assert json.loads(entries[0]["json"])["_skipLearn"] is True
+    assert line_of(entries[0])["_skipLearn"] is True
 
 
 def test_a_pre_encoded_context_gives_the_same_line() -> None:

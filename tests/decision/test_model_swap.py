@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ import vowpalwabbit
 from emma.decision.bandit import Model, sample_index, save_workspace, with_floor
 from emma.decision.config import DEFAULT_VW_ARGS
 from emma.decision.features import vw_lines
+from emma.decision.log_line import line_of
 from emma.decision.v1 import decision_pb2
 from emma.learner.snapshots import Snapshot
 
@@ -119,7 +119,7 @@ async def test_a_logged_decision_replays_to_the_same_choice(
     await publish(raw, 3, data)
     stub = await start_decision(exploration_floor=0.05)
     responses = [await stub.Decide(decide_request()) for _ in range(20)]
-    lines = [json.loads(e["json"]) for e in await stream_entries(redis_url, "emma:decisions")]
+    lines = [line_of(e) for e in await stream_entries(redis_url, "emma:decisions")]
     model = Model.from_bytes(DEFAULT_VW_ARGS, data, "learner-3")
     for response, line in zip(responses, lines, strict=True):
         assert line["VWState"]["m"] == response.model_version == "learner-3"
@@ -144,7 +144,7 @@ async def test_baseline_mode_serves_the_catalog_priority_with_certainty(
     codes = {reason.code: reason.detail for reason in responses[0].reasons}
     assert codes["policy.mode"] == "baseline"
     assert "chosen.baseline" in codes and "chosen.model" not in codes
-    line = json.loads((await stream_entries(redis_url, "emma:decisions"))[0]["json"])
+    line = line_of((await stream_entries(redis_url, "emma:decisions"))[0])
     assert line["_emma"]["policy"] == "baseline"
     assert line["_emma"]["baselineIndex"] == line["_labelIndex"]
 

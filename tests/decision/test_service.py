@@ -12,6 +12,7 @@ from google.protobuf.duration_pb2 import Duration
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from emma.common.v1 import common_pb2
+from emma.decision.log_line import line_of
 from emma.decision.v1 import decision_pb2
 
 from .conftest import StartDecision, stream_entries
@@ -153,7 +154,7 @@ async def test_decisions_are_logged_as_dsjson_on_the_stream(
         assert fields["event_id"] == response.event_id
         assert fields["offer_id"] == response.offer.offer_id
         assert fields["customer"].startswith("p-") and "c-42" not in json.dumps(fields)
-        line = json.loads(fields["json"])
+        line = line_of(fields)
         assert line["EventId"] == response.event_id
         assert line["Timestamp"] == "2026-06-15T08:00:00.000Z"
         assert line["a"][0] == line["_label_Action"] == line["_labelIndex"] + 1
@@ -192,7 +193,7 @@ async def test_reward_for_unknown_event_is_not_accepted_but_recorded(
     response = await stub.Reward(decision_pb2.RewardRequest(event_id="f" * 32, value=1.0))
     assert response.accepted is False
     entries = await stream_entries(redis_url, "emma:rewards")
-    assert json.loads(entries[0]["json"])["EventId"] == "f" * 32
+    assert line_of(entries[0])["EventId"] == "f" * 32
 
 
 async def test_rewards_are_recorded_for_the_learner_and_the_replica_learns_nothing(
@@ -213,11 +214,11 @@ async def test_rewards_are_recorded_for_the_learner_and_the_replica_learns_nothi
     assert [(e["event_id"], e["type"], e["key"]) for e in entries] == [
         (first.event_id, "reward", "order-7")
     ] * 2
-    assert json.loads(entries[0]["json"]) == {
+    assert line_of(entries[0]) == {
         "EventId": first.event_id,
         "v": 1.0,
         "kind": "redeem",
-        "Timestamp": json.loads(entries[0]["json"])["Timestamp"],
+        "Timestamp": line_of(entries[0])["Timestamp"],
         "key": "order-7",
     }
 

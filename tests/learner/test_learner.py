@@ -12,6 +12,7 @@ from emma.decision.bandit import Model
 from emma.decision.config import DEFAULT_VW_ARGS
 from emma.decision.decision_log import DecisionStore
 from emma.decision.features import shared_line, vw_lines
+from emma.decision.log_line import LINE_FIELD, PLAIN_LINE_FIELD, line_text
 from emma.learner.learner import Learner
 from emma.learner.snapshots import read_snapshot
 from emma.learner.tasks import cancel
@@ -179,3 +180,22 @@ async def test_a_second_learner_waits_for_the_lease(
     assert second.updates == 1
     await second.stop()
     await task
+
+
+async def test_entries_with_a_plain_line_written_before_compression_are_learned_too(
+    store: DecisionStore, raw: aioredis.Redis, start_learner: StartLearner
+) -> None:
+    compressed = await log_decision(store, 1)
+    plain = await log_decision(store, 2)
+    # The second entry again, as entries were written before lines were compressed.
+    entry_id, fields = (await raw.xrange("emma:decisions"))[-1]
+    text = line_text(fields)
+    await raw.xdel("emma:decisions", entry_id)
+    del fields[LINE_FIELD.encode()]
+    await raw.xadd("emma:decisions", {**fields, PLAIN_LINE_FIELD.encode(): text.encode()})
+    await start_learner()
+    for event_id in (compressed, plain):
+        await store.reward(event_id, 1.0, "click", datetime.now(UTC))
+    snapshot = await wait_for_snapshot(raw, lambda s: s.meta["updates"] == 2)
+    assert snapshot.meta["counts"]["learned"] == 2
+    assert "unreadable" not in snapshot.meta["counts"]

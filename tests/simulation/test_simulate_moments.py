@@ -16,6 +16,7 @@ import redis
 from emma.cli.main import main
 from emma.cli.mesh import Mesh, MeshPorts
 from emma.cli.simulate import stop_wall_clock_engine
+from emma.decision.log_line import line_of
 from emma.simulation.driver import DriveSettings
 from emma.simulation.moments import MomentSettings
 from emma.simulation.moments_report import moments_text, summarise_moments
@@ -88,7 +89,7 @@ async def test_moments_are_fired_delivered_redeemed_and_learned(mesh: Mesh) -> N
         logged: dict[str, dict[str, str]] = {}
         entries: list[tuple[str, dict[str, str]]] = client.xrange("emma:decisions")  # type: ignore[assignment]
         for _, fields in entries:
-            line = json.loads(fields["json"])
+            line = line_of(fields)
             if "moment" in line["_emma"]:
                 logged[line["EventId"]] = line["_emma"]["moment"]
         for entry in published:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from emma.common.v1 import common_pb2
+from emma.decision.log_line import line_text
 from emma.profile.v1 import profile_pb2
 
 from .conftest import FRIDAY_NOON, MITTE, Moments, customer, event, minutes
@@ -66,7 +67,7 @@ async def test_the_decision_is_logged_as_a_moment(moments: Moments) -> None:
     [action] = await moments.outbound()
     entries = await moments.redis.xrange("emma:decisions")
     logged = [f for _, f in entries if f[b"event_id"].decode() == action["event_id"]]
-    assert logged and b'"moment":{"rule":"geofence-entry"' in logged[0][b"json"]
+    assert logged and '"moment":{"rule":"geofence-entry"' in line_text(logged[0])
 
 
 async def test_withdrawn_consent_sends_nothing(moments: Moments) -> None:

@@ -1,4 +1,8 @@
-"""The decision log: DSJSON lines on a Redis stream, and the activations and rewards beside it."""
+"""The decision log: DSJSON lines on a Redis stream, and the activations and rewards beside it.
+
+Each decision entry holds its line compressed (emma.decision.log_line) beside plain fields
+that the learner and delivery systems read without it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
+
+from emma.decision.log_line import LINE_FIELD, pack_line
 
 # Keys carry no customer data, only the random event id.
 DECISION_KEY = "emma:decision:{}"
@@ -206,7 +212,7 @@ class DecisionStore:
         return EncodedDecision(
             stream=self.decision_stream,
             fields={
-                "json": decision.dsjson_text(),
+                LINE_FIELD: pack_line(decision.dsjson_text()),
                 "event_id": decision.event_id,
                 "offer_id": decision.offer_id,
                 "channel": decision.channel,

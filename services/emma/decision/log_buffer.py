@@ -15,8 +15,9 @@ from emma.decision.decision_log import EncodedDecision, LoggedDecision
 
 log = logging.getLogger(__name__)
 
-# Entries written per round trip while catching up. Packing one costs about 70 us of the
-# event loop's time (13 KB at 50 actions), so a batch holds Decide up by about 2 ms.
+# Entries written per round trip while catching up. Packing one cost about 70 us of the
+# event loop's time when entries held their line uncompressed (13 KB at 50 actions; about
+# 4 KB now), so a batch holds Decide up by at most about 2 ms.
 BATCH = 25
 # One catching-up round trip may take this long; a batch that did not finish stays buffered.
 WRITE_TIMEOUT_S = 1.0

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import redis
 
+from emma.decision.log_line import line_of
 from emma.evaluation.join import JoinedEvent
 from emma.evaluation.records import (
     LogFormatError,
@@ -45,6 +46,13 @@ def _stream(
         start = "(" + str(page[-1][0])
 
 
+def _decision_line(fields: dict[str, Any], stream: str) -> dict[str, Any]:
+    try:
+        return line_of(fields)
+    except ValueError as error:
+        raise LogFormatError(f"{stream}: an entry has no readable line: {error}") from None
+
+
 def _json_field(fields: dict[str, Any], stream: str) -> dict[str, Any]:
     text = fields.get("json")
     if not isinstance(text, str):
@@ -66,7 +74,8 @@ def read_redis(
     try:
         decisions = [
             dataclasses.replace(
-                parse_decision(_json_field(fields, decision_stream)), logged_at=entry_time(entry)
+                parse_decision(_decision_line(fields, decision_stream)),
+                logged_at=entry_time(entry),
             )
             for entry, fields in _stream(client, decision_stream, limit)
         ]

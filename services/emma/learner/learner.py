@@ -15,6 +15,7 @@ import redis
 import redis.asyncio as aioredis
 
 from emma.decision.decision_log import ACTIVATION
+from emma.decision.log_line import line_of
 from emma.learner.config import LearnerConfig
 from emma.learner.join import (
     Aggregation,
@@ -264,8 +265,8 @@ class Learner:
                 log.warning("decision trimmed before learning", extra={"event_id": update.event_id})
                 continue
             try:
-                lines.append((json.loads(fields["json"]), update.reward))
-            except (KeyError, json.JSONDecodeError):
+                lines.append((line_of(fields), update.reward))
+            except ValueError:
                 self.counts["unreadable"] += 1
         return lines
 

@@ -1,0 +1,65 @@
+"""A decision's DSJSON line as its log entry holds it: zlib-compressed, then base64.
+
+Most of a line is the scored actions' features, the same few objects in decision after
+decision; zlib takes a line of 9.2 KB (50 actions) to 1.5 KB in about 30 us, and a
+whole entry from 12.7 KB of Redis memory to 4.2 KB and from 11.1 KB of append-only file
+to 3.5 KB (docs/operations.md). So the log of a reward window, and the file Redis
+replays after a restart, shrink about threefold. Base64 keeps the field text, so every
+client reads it, decoding responses or not.
+
+Entries written before lines were compressed keep the line as plain JSON in `json`;
+readers take either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+# The entry field of the compressed line, and of a plain one (entries written before).
+LINE_FIELD = "zjson"
+PLAIN_LINE_FIELD = "json"
+# zlib's fastest level: within a few percent of its best on these lines, at half the time.
+LEVEL = 1
+
+
+def pack_line(text: str) -> str:
+    """The entry field's value for the DSJSON line `text`."""
+    return base64.b64encode(zlib.compress(text.encode(), LEVEL)).decode("ascii")
+
+
+def line_text(fields: Mapping[str, Any] | Mapping[bytes, Any]) -> str:
+    """The DSJSON text of a decision entry's fields, as any Redis client returns them (str
+    or bytes keys and values); ValueError when the entry holds no readable line."""
+    packed = _field(fields, LINE_FIELD)
+    if packed is not None:
+        try:
+            return zlib.decompress(base64.b64decode(packed, validate=True)).decode()
+        except (binascii.Error, zlib.error, UnicodeDecodeError) as error:
+            raise ValueError(f"{LINE_FIELD}: not a compressed line: {error}") from None
+    plain = _field(fields, PLAIN_LINE_FIELD)
+    if plain is None:
+        raise ValueError(f"no {LINE_FIELD} (or {PLAIN_LINE_FIELD}) field")
+    return plain.decode() if isinstance(plain, bytes) else plain
+
+
+def line_of(fields: Mapping[str, Any] | Mapping[bytes, Any]) -> dict[str, Any]:
+    """The DSJSON line of a decision entry, parsed; ValueError when there is none."""
+    try:
+        line = json.loads(line_text(fields))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"the line is not JSON: {error}") from None
+    if not isinstance(line, dict):
+        raise ValueError("the line is not a JSON object")
+    return line
+
+
+def _field(fields: Mapping[str, Any] | Mapping[bytes, Any], name: str) -> str | bytes | None:
+    value = fields.get(name)  # type: ignore[call-overload]
+    if value is None:
+        value = fields.get(name.encode())  # type: ignore[call-overload]
+    return value
