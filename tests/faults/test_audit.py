@@ -10,9 +10,12 @@ import redis
 
 from emma.faults.audit import (
     DECISION_STREAM,
+    GROUP,
     MODEL_KEY,
     REWARD_STREAM,
     audit,
+    backlog,
+    backlog_by_stream,
     entries,
     learner_grace_s,
 )
@@ -194,3 +197,30 @@ def test_the_grace_is_the_learners_own_unless_the_run_sets_one(
     # The mesh's processes inherit the suite's environment: the learner would run with this.
     monkeypatch.setenv("EMMA_OUTCOME_GRACE_S", "0.5")
     assert learner_grace_s() == 0.5
+
+
+def test_the_backlog_says_what_the_learner_was_given_and_what_it_has_not_read(
+    client: redis.Redis,
+) -> None:
+    for at_ms in (1_000, 2_000, 3_000):
+        log_decision(client, f"e{at_ms}", at_ms)
+    log_reward(client, "e1000", 4_000)
+    for stream in (DECISION_STREAM, REWARD_STREAM):
+        client.xgroup_create(stream, GROUP, id="0")
+    # The learner was given two decisions and acknowledged one; the reward is unread.
+    [(_, given)] = client.xreadgroup(GROUP, "learner", {DECISION_STREAM: ">"}, count=2)
+    client.xack(DECISION_STREAM, GROUP, given[0][0])
+    assert backlog_by_stream(client) == {
+        DECISION_STREAM: {"pending": 1, "unread": 1},
+        REWARD_STREAM: {"pending": 0, "unread": 1},
+    }
+    assert backlog(client) == 3
+    # Everything read and acknowledged: nothing left.
+    for stream in (DECISION_STREAM, REWARD_STREAM):
+        client.xreadgroup(GROUP, "learner", {stream: ">"})
+        pending = client.xpending_range(stream, GROUP, "-", "+", 10)
+        client.xack(stream, GROUP, *(entry["message_id"] for entry in pending))
+    assert backlog_by_stream(client) == {
+        DECISION_STREAM: {"pending": 0, "unread": 0},
+        REWARD_STREAM: {"pending": 0, "unread": 0},
+    }

@@ -55,6 +55,8 @@ class Audit:
     model_updates: int
     pending: int
     caught_up: bool
+    # The backlog per stream: given to the learner and not acknowledged, and not read yet.
+    backlog: dict[str, dict[str, int]]
     counts: dict[str, int]
     # The event ids of the lost decisions, to place them in time.
     lost_event_ids: frozenset[str] = frozenset()
@@ -116,16 +118,37 @@ def checkpoint(client: redis.Redis) -> dict[str, Any]:
     return {} if raw is None else dict(json.loads(raw))
 
 
-def backlog(client: redis.Redis) -> int:
-    """Entries the learner has not acknowledged yet, or not even read, on both streams."""
-    total = 0
+def _stream_id(text: str | bytes) -> tuple[int, int]:
+    millis, _, sequence = (text.decode() if isinstance(text, bytes) else text).partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def backlog_by_stream(client: redis.Redis) -> dict[str, dict[str, int]]:
+    """Per stream, the entries the learner's group was given but has not acknowledged
+    (`pending`) and those it has not read yet (`unread`).
+
+    Unread is 0 once the group was given the stream's last entry, whatever Redis's own
+    `lag` says: that figure is an estimate, which Redis cannot always keep after trims.
+    """
+    found: dict[str, dict[str, int]] = {}
     for stream in (DECISION_STREAM, REWARD_STREAM):
         if not client.exists(stream):
             continue
+        last = _stream_id(client.xinfo_stream(stream)["last-generated-id"])
         for group in client.xinfo_groups(stream):
-            if group["name"].decode() == GROUP:
-                total += int(group["pending"]) + int(group.get("lag") or 0)
-    return total
+            if group["name"].decode() != GROUP:
+                continue
+            delivered = _stream_id(group["last-delivered-id"])
+            # Behind the last entry: Redis's estimate, or at least one when it has none.
+            lag = group.get("lag")
+            unread = 0 if delivered >= last else max(1, int(lag)) if lag is not None else 1
+            found[stream] = {"pending": int(group["pending"]), "unread": unread}
+    return found
+
+
+def backlog(client: redis.Redis) -> int:
+    """Entries the learner has not acknowledged yet, or not even read, on both streams."""
+    return sum(sum(counts.values()) for counts in backlog_by_stream(client).values())
 
 
 def wait_caught_up(client: redis.Redis, timeout_s: float) -> bool:
@@ -204,6 +227,7 @@ def audit(
         model_updates=int(meta.get("updates", 0)),
         pending=backlog(client),
         caught_up=caught_up,
+        backlog=backlog_by_stream(client),
         counts=counts,
         lost_event_ids=frozenset(c.event_id for c in lost),
     )

@@ -235,10 +235,20 @@ def text(report: Report) -> str:
         f"{audit.rewarded_expected} rewarded decisions, {audit.rewarded_learned} learned "
         "with their reward",
         f"learner: {audit.learnable_logged} learnable decisions logged, {audit.learned} learned, "
-        f"{audit.model_updates} model updates, backlog {audit.pending}, "
+        f"{audit.model_updates} model updates, backlog {audit.pending}{_backlog(audit)}, "
         f"caught up {audit.caught_up}",
         "",
     ]
     for goal, met in report.goals().items():
         lines.append(f"  [{'ok' if met else 'FAIL'}] {goal}")
     return "\n".join(lines)
+
+
+def _backlog(audit: Audit) -> str:
+    """Where a backlog is: " (emma:rewards pending 3, unread 0)", or nothing when none."""
+    parts = [
+        f"{stream} pending {counts['pending']}, unread {counts['unread']}"
+        for stream, counts in audit.backlog.items()
+        if any(counts.values())
+    ]
+    return f" ({'; '.join(parts)})" if parts else ""
