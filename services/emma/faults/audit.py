@@ -18,6 +18,7 @@ from emma.faults.load import DECIDE, REWARD, Call
 from emma.learner.config import LearnerConfig
 from emma.learner.timing import JoinRule, Timing
 from emma.runtime.config import load_config
+from emma.runtime.stream_groups import unread
 
 DECISION_STREAM = "emma:decisions"
 REWARD_STREAM = "emma:rewards"
@@ -118,31 +119,21 @@ def checkpoint(client: redis.Redis) -> dict[str, Any]:
     return {} if raw is None else dict(json.loads(raw))
 
 
-def _stream_id(text: str | bytes) -> tuple[int, int]:
-    millis, _, sequence = (text.decode() if isinstance(text, bytes) else text).partition("-")
-    return int(millis), int(sequence or 0)
-
-
 def backlog_by_stream(client: redis.Redis) -> dict[str, dict[str, int]]:
     """Per stream, the entries the learner's group was given but has not acknowledged
     (`pending`) and those it has not read yet (`unread`).
 
-    Unread is 0 once the group was given the stream's last entry, whatever Redis's own
-    `lag` says: that figure is an estimate, which Redis cannot always keep after trims.
+    Unread as emma.runtime.stream_groups counts it: Redis's own `lag` is wrong after trims.
     """
     found: dict[str, dict[str, int]] = {}
     for stream in (DECISION_STREAM, REWARD_STREAM):
         if not client.exists(stream):
             continue
-        last = _stream_id(client.xinfo_stream(stream)["last-generated-id"])
+        last = client.xinfo_stream(stream)["last-generated-id"]
         for group in client.xinfo_groups(stream):
             if group["name"].decode() != GROUP:
                 continue
-            delivered = _stream_id(group["last-delivered-id"])
-            # Behind the last entry: Redis's estimate, or at least one when it has none.
-            lag = group.get("lag")
-            unread = 0 if delivered >= last else max(1, int(lag)) if lag is not None else 1
-            found[stream] = {"pending": int(group["pending"]), "unread": unread}
+            found[stream] = {"pending": int(group["pending"]), "unread": unread(group, last)}
     return found
 
 

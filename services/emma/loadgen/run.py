@@ -18,6 +18,7 @@ from emma.loadgen import cpu, driver, floor, machine, workload
 from emma.loadgen.recorder import Recorder
 from emma.loadgen.schedule import Schedule
 from emma.runtime import eventloop
+from emma.runtime.stream_groups import unread
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ async def consumers_caught_up(
     try:
         while time.monotonic() - started < timeout_s:
             groups: list[dict[str, Any]] = await client.xinfo_groups(stream)
-            if all(not g.get("lag") and not g.get("pending") for g in groups):
+            last = (await client.xinfo_stream(stream))["last-generated-id"]
+            if all(not unread(g, last) and not g.get("pending") for g in groups):
                 break
             await asyncio.sleep(0.2)
     except redis.ResponseError:  # no such stream: nothing to wait for
