@@ -114,7 +114,8 @@ async def consumers_caught_up(
 ) -> float:
     """Seconds until every consumer group of `stream` has read and acknowledged all of it
     (or `timeout_s` passed: the run goes on, and the CPU figures say so)."""
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    # Bytes, not text: XINFO STREAM returns the first and last entries, which are protobuf.
+    client = aioredis.Redis.from_url(redis_url)
     started = time.monotonic()
     try:
         while time.monotonic() - started < timeout_s:
