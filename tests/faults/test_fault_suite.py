@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from emma.cli.faults import PROFILE_ENV
-from emma.faults.report import Report
+from emma.faults.report import Report, text
 from emma.faults.run import PROFILES, run
 
 PROFILE = os.environ.get(PROFILE_ENV, "short")
@@ -55,6 +55,14 @@ def test_every_fault_ran_and_the_mesh_came_back(report: Report, dependencies: st
     assert all(fault.decides > 0 for fault in report.faults)
     without_profile = report.faults[0 if dependencies == "services" else 4]
     assert without_profile.degraded.get("profile", 0) > 0
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="/proc/stat is Linux's")
+def test_the_report_says_how_much_of_the_machine_other_guests_took(report: Report) -> None:
+    # Latency is not asserted, but a reader must be able to tell a stolen second from Emma.
+    assert 0.0 <= report.machine["steal_pct"] <= 100.0
+    assert all(fault.steal_pct is not None for fault in report.faults)
+    assert "of the machine stolen by other guests" in text(report).splitlines()[0]
 
 
 def test_no_caller_sees_unavailable_or_internal(report: Report) -> None:

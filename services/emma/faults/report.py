@@ -11,6 +11,7 @@ from typing import Any
 from emma.faults.audit import Audit
 from emma.faults.load import DECIDE, REWARD, Call
 from emma.faults.scenario import KILLED_REPLICA, Window
+from emma.loadgen.machine import CpuSampler
 from emma.loadgen.recorder import new_histogram, summary_ms
 
 
@@ -57,6 +58,8 @@ class FaultFigures:
     max_ms: float
     # The decision service's own p99 (server spans); None when no span arrived.
     server_p99_ms: float | None = None
+    # Percent of the machine's time other guests took meanwhile; None where not sampled.
+    steal_pct: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +82,9 @@ class Report:
     # far above the core count (other work competing with the mesh).
     load_average: float = 0.0
     cores: int = 0
+    # Percent of the machine's time stolen by other guests and idle over the run
+    # (emma.loadgen.machine); empty where not sampled.
+    machine: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def errors_total(self) -> int:
@@ -126,6 +132,7 @@ def build(
     budget_ms: float,
     duration_s: float,
     warmup_until: float = 0.0,
+    machine: CpuSampler | None = None,
 ) -> Report:
     """The figures of a run; calls due before `warmup_until` (cold connections and caches)
     count for errors and losses but not for latency and degraded answers."""
@@ -164,6 +171,7 @@ def build(
                 summary["p99"],
                 summary["max"],
                 server["p99"] if server["calls"] else None,
+                _steal(machine, window.injected, window.settled),
             )
         )
     return Report(
@@ -189,7 +197,21 @@ def build(
         audit=audit,
         load_average=round(os.getloadavg()[0], 2),
         cores=os.cpu_count() or 0,
+        machine=_whole_run(machine, calls),
     )
+
+
+def _steal(machine: CpuSampler | None, start: float, end: float) -> float | None:
+    share = machine.share(start, end) if machine is not None else None
+    return share.steal_pct if share is not None else None
+
+
+def _whole_run(machine: CpuSampler | None, calls: Sequence[Call]) -> dict[str, float]:
+    """Steal and idle from the first call's due time to the last answer."""
+    if machine is None or not calls:
+        return {}
+    share = machine.share(min(c.due for c in calls), max(c.done for c in calls))
+    return dataclasses.asdict(share) if share is not None else {}
 
 
 def text(report: Report) -> str:
@@ -198,7 +220,7 @@ def text(report: Report) -> str:
     lines = [
         f"fault run: {report.duration_s:.0f} s at {report.rate:g} Decide/s, "
         f"budget {report.budget_ms:g} ms; load average {report.load_average:g} "
-        f"on {report.cores} cores",
+        f"on {report.cores} cores{_machine(report)}",
         f"calls: {report.calls.get(DECIDE, 0)} Decide, {report.calls.get(REWARD, 0)} Reward",
         f"errors returned to callers: {report.errors_total} {report.errors or ''} "
         f"({report.errors_in_flight_at_kill} of {report.decides_in_flight_at_kill} Decide calls "
@@ -219,13 +241,14 @@ def text(report: Report) -> str:
     lines.append("")
     lines.append(
         f"{'fault':<26} {'back in':>8} {'decides':>8} {'errors':>7} {'lost':>5} {'p99 ms':>8}"
-        f" {'own p99':>8}  degraded"
+        f" {'own p99':>8} {'steal':>6}  degraded"
     )
     for fault in report.faults:
         own = "-" if fault.server_p99_ms is None else f"{fault.server_p99_ms:.1f}"
+        steal = "-" if fault.steal_pct is None else f"{fault.steal_pct:.1f}%"
         lines.append(
             f"{fault.name:<26} {fault.recovery_s:>7.2f}s {fault.decides:>8} {fault.errors:>7} "
-            f"{fault.lost:>5} {fault.p99_ms:>8.1f} {own:>8}  {fault.degraded or '-'}"
+            f"{fault.lost:>5} {fault.p99_ms:>8.1f} {own:>8} {steal:>6}  {fault.degraded or '-'}"
         )
     lines += [
         "",
@@ -252,3 +275,10 @@ def _backlog(audit: Audit) -> str:
         if any(counts.values())
     ]
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _machine(report: Report) -> str:
+    """Where sampled, ", 1.2 % of the machine stolen by other guests"."""
+    if not report.machine:
+        return ""
+    return f", {report.machine['steal_pct']:g} % of the machine stolen by other guests"

@@ -20,6 +20,7 @@ from emma.faults.report import Report, build
 from emma.faults.scenario import Timing, Window, faults, run_faults
 from emma.faults.server_time import over_budget_waterfalls, with_server_times
 from emma.loadgen import workload
+from emma.loadgen.machine import CpuSampler
 from emma.traces.receiver import TraceServer
 from emma_client import AsyncEmmaClient
 
@@ -136,6 +137,8 @@ class Driven:
     audit: auditing.Audit
     duration_s: float
     warmup_until: float
+    # The machine's time (steal, idle) sampled while the load ran.
+    machine: CpuSampler | None = None
 
     def report(self, calls: list[Call]) -> Report:
         return build(
@@ -146,6 +149,7 @@ class Driven:
             self.profile.budget_ms,
             self.duration_s,
             self.warmup_until,
+            self.machine,
         )
 
 
@@ -153,7 +157,7 @@ async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> Driven:
     load = workload.Workload(customers=profile.customers, prefix="faults")
     async with grpc.aio.insecure_channel(mesh.address("profile")) as channel:
         await workload.seed(channel, load)
-    async with AsyncEmmaClient(mesh.decision_target) as client:
+    async with AsyncEmmaClient(mesh.decision_target) as client, CpuSampler() as machine:
         driver = Load(client, profile.rate, load)
         stop = asyncio.Event()
         started = time.perf_counter()
@@ -174,4 +178,4 @@ async def _drive(profile: Profile, mesh: FaultMesh, store: AofRedis) -> Driven:
         client_redis.close()
     # The first half of the calm start warms connections and caches up; it is not measured.
     warmup_until = started + profile.timing.warmup_s / 2
-    return Driven(profile, calls, list(windows), audit, duration, warmup_until)
+    return Driven(profile, calls, list(windows), audit, duration, warmup_until, machine)
