@@ -15,7 +15,7 @@ import pytest
 from emma.loadgen import cpu
 from emma.loadgen.machine import CpuSampler, CpuTimes, read_cpu_times, share_between
 from emma.loadgen.recorder import Recorder
-from emma.loadgen.report import document, table, timeline
+from emma.loadgen.report import document, noise_warnings, table, timeline
 from emma.loadgen.schedule import Sent
 
 ON_LINUX = Path("/proc/stat").exists()
@@ -141,3 +141,23 @@ def _children(pid: int) -> list[int]:
     for task in os.listdir(f"/proc/{pid}/task"):
         found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
     return found
+
+
+def test_targets_run_while_other_guests_took_the_machine_are_called_noisy() -> None:
+    def result(steal: float, seconds: list[float]) -> dict[str, object]:
+        return {
+            "machine": {"steal_pct": steal, "idle_pct": 50.0},
+            "timeline": [{"t": float(i), "steal_pct": s} for i, s in enumerate(seconds)],
+        }
+
+    report = {
+        "results": {
+            "floor": result(0.4, [0.0, 1.0, 0.2]),
+            "decision.health": result(1.5, [0.0, 12.0, 0.5]),  # one bad second
+            "decide": result(3.2, [3.0, 3.5, 3.1]),
+            "profile.get": {"machine": {}, "timeline": []},  # not sampled
+        }
+    }
+    warnings = noise_warnings(report)
+    assert [line.split(":")[0] for line in warnings] == ["decision.health", "decide"]
+    assert "3.2 % of the machine stolen" in warnings[1] and "up to 3.5 %" in warnings[1]

@@ -113,7 +113,7 @@ def _given(args: argparse.Namespace) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     # Late imports: the load generator pulls in numpy and hdrh, which other commands skip.
-    from emma.loadgen.report import table
+    from emma.loadgen.report import noise_warnings, table
     from emma.loadgen.run import DEFAULT_TARGETS, BenchSettings, bench, missing_addresses, write
     from emma.loadgen.trace_sink import TraceSink
     from emma.loadgen.workload import Workload
@@ -211,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
     print(table(report))
     for goal in report["goals"]:
         print(f"  {'met    ' if goal['met'] else 'not met'}  {goal['goal']} ({goal['value']})")
+    for warning in noise_warnings(report):
+        print(f"  noisy    {warning}")
     write(report, args.json, args.plot)
     if args.json:
         print(f"report: {args.json}")

@@ -104,6 +104,25 @@ def document(
     }
 
 
+# Percent of the machine stolen by other guests above which a target's figures are suspect.
+NOISY_STEAL_PCT = 2.0
+
+
+def noise_warnings(report: Mapping[str, Any]) -> list[str]:
+    """A line for each target during which other guests took more than NOISY_STEAL_PCT of
+    the machine, or some second of which they took more than five times that."""
+    lines = []
+    for name, result in report["results"].items():
+        steal = result.get("machine", {}).get("steal_pct")
+        worst = max((p.get("steal_pct", 0.0) for p in result["timeline"]), default=0.0)
+        if steal is not None and (steal > NOISY_STEAL_PCT or worst > 5 * NOISY_STEAL_PCT):
+            lines.append(
+                f"{name}: {steal:g} % of the machine stolen by other guests (up to {worst:g} % "
+                "in one second); its percentiles measure them too, run it again to compare"
+            )
+    return lines
+
+
 def table(report: Mapping[str, Any]) -> str:
     """The results as a fixed-width text table, latencies in ms."""
     header = ["target", "rate/s", "achieved", "ok", "errors", "degraded"]
