@@ -1,4 +1,5 @@
-"""A Reward that meets a restarting Redis waits for it, within its patience, instead of failing."""
+"""A Reward that meets a restarting Redis is held until Redis is back (keyed, with a buffer),
+or waits for it within its patience, instead of failing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from emma.decision.decision_log import DecisionStore
-from emma.decision.feedback import Feedback, StoreUnavailable
+from emma.decision.feedback import Feedback, Recorded, StoreUnavailable
+from emma.decision.outcome_buffer import OutcomeBuffer
 from emma.faults.redis_aof import AofRedis
 from emma.runtime.redis_client import connect_redis
 
@@ -37,7 +39,8 @@ async def test_a_keyed_reward_lands_once_when_redis_is_back_within_the_patience(
     await asyncio.sleep(0.3)
     assert not pending.done()
     await asyncio.to_thread(redis_aof.start)
-    assert await asyncio.wait_for(pending, 15) is False  # recorded; the decision is unknown
+    # Recorded; the decision is unknown.
+    assert await asyncio.wait_for(pending, 15) == Recorded(accepted=False)
     entries = await client.xrange("emma:rewards")
     assert [fields["key"] for _, fields in entries] == ["order-1"]
     await client.aclose()
@@ -54,4 +57,50 @@ async def test_a_reward_without_key_fails_at_once_and_one_past_the_patience_fail
         await asyncio.wait_for(Feedback(store, redis_patience_s=60.0).reward("e1", 1.0, "", NOW), 5)
     with pytest.raises(StoreUnavailable):
         await Feedback(store, redis_patience_s=0.2).reward("e1", 1.0, "", NOW, key="k")
+    await client.aclose()
+
+
+async def test_keyed_rewards_are_held_while_redis_is_away_and_written_once_when_back(
+    redis_aof: AofRedis,
+) -> None:
+    client = connect_redis(redis_aof.url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+    held = OutcomeBuffer(store, capacity=2, retry_s=(0.05, 0.1))
+    feedback = Feedback(store, redis_patience_s=0.2, held=held)
+    await client.ping()
+    await asyncio.to_thread(redis_aof.stop)
+    # Answered at once, not at the caller's deadline: held, in arrival order.
+    for key in ("order-1", "order-2"):
+        recorded = await asyncio.wait_for(feedback.reward("e1", 1.0, "buy", NOW, key=key), 1)
+        assert recorded == Recorded(accepted=True, held=True)
+    assert len(held) == 2
+    # Full: the next one waits out its patience and fails as before; without a key, at once.
+    with pytest.raises(StoreUnavailable):
+        await feedback.reward("e1", 1.0, "buy", NOW, key="order-3")
+    with pytest.raises(StoreUnavailable):
+        await feedback.reward("e1", 1.0, "buy", NOW)
+    await asyncio.sleep(0.3)
+    assert len(held) == 2  # still away: kept
+    await asyncio.to_thread(redis_aof.start)
+    await asyncio.wait_for(held.drained(), 15)
+    entries = await client.xrange("emma:rewards")
+    assert [fields["key"] for _, fields in entries] == ["order-1", "order-2"]
+    assert (held.written, len(held)) == (2, 0)
+    # Redis answers again: rewards are written at once, not held.
+    assert await feedback.reward("e1", 1.0, "buy", NOW, key="order-4") == Recorded(False)
+    await client.aclose()
+
+
+async def test_rewards_still_held_at_shutdown_are_counted_lost(redis_aof: AofRedis) -> None:
+    client = connect_redis(redis_aof.url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+    held = OutcomeBuffer(store, capacity=10, retry_s=(0.05, 0.1))
+    await asyncio.to_thread(redis_aof.stop)
+    feedback = Feedback(store, held=held)
+    assert (await feedback.reward("e1", 1.0, "buy", NOW, key="k1")).held
+    assert await held.close(0.3) == 1
+    assert held.dropped == 1
+    # Closed: nothing more is held.
+    with pytest.raises(StoreUnavailable):
+        await Feedback(store, redis_patience_s=0.1, held=held).reward("e1", 1.0, "", NOW, key="k2")
     await client.aclose()

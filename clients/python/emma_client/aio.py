@@ -82,7 +82,9 @@ class AsyncEmmaClient(ClientSettings):
         idempotency_key: str | None = None,
         deadline: float | None = None,
     ) -> bool:
-        """Reports an outcome; False when the event id is not (or no longer) known.
+        """Reports an outcome; False when the event id is not (or no longer) known. True
+        too when the service holds it in memory until its Redis answers again (every
+        reward from this client has a key, so it is safe to hold).
 
         Retries of this call count once. Pass `idempotency_key` (e.g. the order id) to make
         your own retries of the same outcome count once too.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Protocol
 import grpc
 import redis.asyncio as redis
 
+from emma.decision.outcome_buffer import HeldReward, OutcomeBuffer
 from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
 # Longest idempotency key accepted: an order id or a UUID fits many times over.
@@ -27,6 +29,14 @@ class StoreUnavailable(DomainError):
     """Redis could not record the feedback; the caller should retry."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A Reward's outcome: the decision known (True while held), and held in memory."""
+
+    accepted: bool
+    held: bool = False
 
 
 class FeedbackStore(Protocol):
@@ -47,9 +57,12 @@ class Feedback:
         store: FeedbackStore,
         on_activate: Callable[[str, datetime], Awaitable[None]] | None = None,
         redis_patience_s: float = REDIS_PATIENCE_S,
+        held: OutcomeBuffer | None = None,
     ) -> None:
         self.store = store
         self.redis_patience_s = redis_patience_s
+        # Keyed rewards that Redis could not take wait here; None: they fail UNAVAILABLE.
+        self.held = held
         # Runs once per decision, on its first activation: a deferred offer's contact is
         # counted against the frequency caps only now that it was really shown.
         self.on_activate = on_activate
@@ -68,8 +81,9 @@ class Feedback:
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
-    ) -> bool:
-        """Records the reward; returns whether the decision is known (within the window).
+    ) -> Recorded:
+        """Records the reward: whether the decision is known (within the window), or that
+        the reward is held until Redis answers (a keyed one, while Redis is away).
 
         A reward for an unknown decision is recorded all the same: the learner counts it
         as unknown, and a decision logged late by a struggling Redis may still match.
@@ -80,8 +94,16 @@ class Feedback:
         delay = FIRST_RETRY_DELAY_S
         while True:
             try:
-                return await self.store.reward(event_id, value, kind, time, key)
-            except redis.ConnectionError as error:
+                return Recorded(accepted=await self.store.reward(event_id, value, kind, time, key))
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                # A write that timed out may have run: the held copy has the same key.
+                held = HeldReward(event_id, value, kind, time, key)
+                if self.held is not None and self.held.hold(held):
+                    return Recorded(accepted=True, held=True)
+                if isinstance(error, redis.TimeoutError):
+                    raise StoreUnavailable(
+                        f"reward not recorded: {type(error).__name__}"
+                    ) from error
                 # Repeated only with a key: should the first attempt have landed after all,
                 # the learner counts the key once. Without one, the caller decides.
                 if not key or _now() + delay > give_up:

@@ -16,6 +16,7 @@ from emma.runtime.metrics import meter
 if TYPE_CHECKING:
     from emma.decision.domain import DecideInput
     from emma.decision.log_buffer import LogBuffer
+    from emma.decision.outcome_buffer import OutcomeBuffer
     from emma.decision.pipeline import Decision
 
 _CAPPED_REASON = f"filtered.{FREQUENCY_CAP}"
@@ -105,3 +106,38 @@ def observe_log_buffer(buffer: LogBuffer) -> None:
     (`emma.decision_log.dropped`, each a decision missing from the log)."""
     _log_buffers.add(buffer)
     _log_buffer_instruments()
+
+
+_outcome_buffers: weakref.WeakSet[OutcomeBuffer] = weakref.WeakSet()
+
+
+def _held(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(sum(len(buffer) for buffer in _outcome_buffers))]
+
+
+def _held_lost(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(sum(buffer.dropped for buffer in _outcome_buffers))]
+
+
+@functools.cache
+def _outcome_buffer_instruments() -> None:
+    emma = meter()
+    emma.create_observable_gauge(
+        "emma.rewards.held",
+        [_held],
+        unit="{reward}",
+        description="keyed rewards held in memory until Redis answers",
+    )
+    emma.create_observable_counter(
+        "emma.rewards.held_lost",
+        [_held_lost],
+        unit="{reward}",
+        description="held rewards lost: Redis still away at shutdown",
+    )
+
+
+def observe_outcome_buffer(buffer: OutcomeBuffer) -> None:
+    """Exposes the rewards held (`emma.rewards.held`) and those lost at shutdown
+    (`emma.rewards.held_lost`)."""
+    _outcome_buffers.add(buffer)
+    _outcome_buffer_instruments()

@@ -21,7 +21,8 @@ from emma.decision.dependencies import ConnectedDependencies, connect_dependenci
 from emma.decision.erasure import ErasureConsumer
 from emma.decision.feedback import Feedback
 from emma.decision.log_buffer import LogBuffer
-from emma.decision.metrics import observe_log_buffer
+from emma.decision.metrics import observe_log_buffer, observe_outcome_buffer
+from emma.decision.outcome_buffer import OutcomeBuffer
 from emma.decision.pipeline import Decider, PipelineSettings
 from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
@@ -117,11 +118,17 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     async def count_activation(event_id: str, time: datetime) -> None:
         await contacts.activated(event_id, time, decider.catalog.policy)
 
+    # Keyed rewards wait here while Redis does not answer (emma.decision.outcome_buffer).
+    held = (
+        OutcomeBuffer(store, config.reward_buffer_entries) if config.reward_buffer_entries else None
+    )
+    if held is not None:
+        observe_outcome_buffer(held)
     server, port = create_server(
         config.host, config.port, [SERVICE_NAME], reuse_port=config.workers > 1
     )
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(
-        DecisionServicer(decider, Feedback(store, on_activate=count_activation)),
+        DecisionServicer(decider, Feedback(store, on_activate=count_activation, held=held)),
         server.grpc_server,
     )
 
@@ -164,6 +171,8 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     async def close() -> None:
         # First, while Redis is still open: the buffered decisions were answered already.
         await log_buffer.close(LOG_FLUSH_S)
+        if held is not None:
+            await held.close(LOG_FLUSH_S)
         for task in warm_ups:
             task.cancel()
         await asyncio.gather(*warm_ups, return_exceptions=True)

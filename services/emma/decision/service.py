@@ -63,7 +63,7 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         event_id = convert.event_id_of(request.event_id)
         value = convert.reward_value(request.value)
         time = convert.feedback_time(request)
-        accepted = await self.feedback.reward(
+        recorded = await self.feedback.reward(
             event_id, value, request.kind, time, request.idempotency_key
         )
-        return decision_pb2.RewardResponse(accepted=accepted)
+        return decision_pb2.RewardResponse(accepted=recorded.accepted, held=recorded.held)

@@ -495,16 +495,25 @@ class RewardResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     accepted: _builtins.bool
-    """False when the event id is not (or no longer) known."""
+    """False when the event id is not (or no longer) known. True while `held`: whether
+    the decision is known cannot be read then.
+    """
+    held: _builtins.bool
+    """Redis could not be reached: the reward (which has an idempotency key) is held in
+    this replica's memory and written as soon as Redis answers. It is lost only if the
+    replica stops before then; sending it again with the same key is always safe.
+    """
     def __init__(
         self,
         *,
         accepted: _builtins.bool = ...,
+        held: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "held", b"held"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
