@@ -97,16 +97,13 @@ class Feedback:
                 return Recorded(accepted=await self.store.reward(event_id, value, kind, time, key))
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 # A write that timed out may have run: the held copy has the same key.
-                held = HeldReward(event_id, value, kind, time, key)
-                if self.held is not None and self.held.hold(held):
+                reward = HeldReward(event_id, value, kind, time, key)
+                if self.held is not None and self.held.hold(reward):
                     return Recorded(accepted=True, held=True)
-                if isinstance(error, redis.TimeoutError):
-                    raise StoreUnavailable(
-                        f"reward not recorded: {type(error).__name__}"
-                    ) from error
-                # Repeated only with a key: should the first attempt have landed after all,
-                # the learner counts the key once. Without one, the caller decides.
-                if not key or _now() + delay > give_up:
+                # Repeated only with a key, after a refused connection: should the first
+                # attempt have landed after all, the learner counts the key once. Without
+                # one, or after a timeout, the caller decides.
+                if isinstance(error, redis.TimeoutError) or not key or _now() + delay > give_up:
                     raise StoreUnavailable(
                         f"reward not recorded: {type(error).__name__}"
                     ) from error

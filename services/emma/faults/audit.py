@@ -139,7 +139,11 @@ def backlog_by_stream(client: redis.Redis) -> dict[str, dict[str, int]]:
 
 def backlog(client: redis.Redis) -> int:
     """Entries the learner has not acknowledged yet, or not even read, on both streams."""
-    return sum(sum(counts.values()) for counts in backlog_by_stream(client).values())
+    return _total(backlog_by_stream(client))
+
+
+def _total(by_stream: dict[str, dict[str, int]]) -> int:
+    return sum(sum(counts.values()) for counts in by_stream.values())
 
 
 def wait_caught_up(client: redis.Redis, timeout_s: float) -> bool:
@@ -200,6 +204,7 @@ def audit(
 
     lost = [answered[e] for e in answered.keys() - logged]
     meta = checkpoint(client)
+    remaining = backlog_by_stream(client)
     counts = {str(k): int(v) for k, v in meta.get("counts", {}).items()}
     return Audit(
         decisions_answered=len(answered),
@@ -216,9 +221,9 @@ def audit(
         learnable_logged=len(learnable),
         learned=counts.get("learned", 0),
         model_updates=int(meta.get("updates", 0)),
-        pending=backlog(client),
+        pending=_total(remaining),
         caught_up=caught_up,
-        backlog=backlog_by_stream(client),
+        backlog=remaining,
         counts=counts,
         lost_event_ids=frozenset(c.event_id for c in lost),
     )

@@ -210,8 +210,7 @@ def _whole_run(machine: CpuSampler | None, calls: Sequence[Call]) -> dict[str, f
     """Steal and idle from the first call's due time to the last answer."""
     if machine is None or not calls:
         return {}
-    share = machine.share(min(c.due for c in calls), max(c.done for c in calls))
-    return dataclasses.asdict(share) if share is not None else {}
+    return machine.summary(min(c.due for c in calls), max(c.done for c in calls))
 
 
 def text(report: Report) -> str:

@@ -104,6 +104,11 @@ class CpuSampler:
         """Steal and idle over [start, end] (time.perf_counter), if sampled."""
         return share_between(self.samples, start, end)
 
+    def summary(self, start: float, end: float) -> dict[str, float]:
+        """`share` as a report gives it: `steal_pct` and `idle_pct`, or empty if not sampled."""
+        share = self.share(start, end)
+        return dataclasses.asdict(share) if share is not None else {}
+
     def _sample(self) -> bool:
         taken = self._read()
         if taken is not None:

@@ -161,5 +161,4 @@ class Recorder:
         due time to the last answer; empty where it was not sampled."""
         if self.machine is None or self.first_due is None:
             return {}
-        share = self.machine.share(self.first_due, self.last_done)
-        return dataclasses.asdict(share) if share is not None else {}
+        return self.machine.summary(self.first_due, self.last_done)
