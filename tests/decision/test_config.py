@@ -48,7 +48,7 @@ def test_environment_overrides() -> None:
         ({"EMMA_DEFAULT_TIME_ZONE": "Mars/Olympus"}, "EMMA_DEFAULT_TIME_ZONE"),
         ({"EMMA_DECISION_DEPENDENCIES": "grpc"}, "EMMA_DECISION_DEPENDENCIES"),
         ({"EMMA_PROFILE_REDIS_URL": "profiles:6379"}, "EMMA_PROFILE_REDIS_URL"),
-        ({"EMMA_REWARD_BUFFER": "-1"}, "EMMA_REWARD_BUFFER"),
+        ({"EMMA_OUTCOME_BUFFER": "-1"}, "EMMA_OUTCOME_BUFFER"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], named: str) -> None:

@@ -314,14 +314,23 @@ async def test_decide_sets_span_attributes_without_personal_data(
     assert {"emma.decision.eligibility", "emma.decision.predict", "emma.decision.log"} <= names
 
 
-async def test_feedback_with_redis_down_is_unavailable(
+async def test_feedback_with_redis_down_is_held_when_it_can_be_and_unavailable_otherwise(
     start_decision: StartDecision, dead_addr: str
 ) -> None:
     stub = await start_decision(redis_url=f"redis://{dead_addr}/0")
-    for call in (
-        stub.Reward(decision_pb2.RewardRequest(event_id="e", value=1.0)),
-        stub.Activate(decision_pb2.ActivateRequest(event_id="e")),
-    ):
-        with pytest.raises(grpc.aio.AioRpcError) as error:
-            await call
-        assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Recording either twice counts once: held in memory, answered at once.
+    activated = await stub.Activate(decision_pb2.ActivateRequest(event_id="e"))
+    assert (activated.activated, activated.held) == (True, True)
+    keyed = await stub.Reward(
+        decision_pb2.RewardRequest(event_id="e", value=1.0, idempotency_key="k")
+    )
+    assert (keyed.accepted, keyed.held) == (True, True)
+    # A reward without a key could count twice: the caller decides.
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Reward(decision_pb2.RewardRequest(event_id="e", value=1.0))
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    # Without a buffer nothing is held.
+    unbuffered = await start_decision(redis_url=f"redis://{dead_addr}/0", outcome_buffer_entries=0)
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await unbuffered.Activate(decision_pb2.ActivateRequest(event_id="e"))
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE

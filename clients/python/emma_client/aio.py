@@ -64,7 +64,8 @@ class AsyncEmmaClient(ClientSettings):
     async def activate(
         self, event_id: str, *, time: datetime | None = None, deadline: float | None = None
     ) -> bool:
-        """Confirms a deferred decision was shown; False when it was already activated."""
+        """Confirms a deferred decision was shown; False when it was already activated.
+        True too when the service holds it in memory until its Redis answers again."""
         request = requests.activate_request(event_id, time)
         try:
             response = await self._stubs.next().Activate(request, **self._call_options(deadline))

@@ -123,10 +123,10 @@ class DecisionConfig:
         "EMMA_DECISION_LOG_BUFFER",
         "decision-log entries kept in memory while Redis does not answer; 0: none",
     )
-    reward_buffer_entries: int = setting(
+    outcome_buffer_entries: int = setting(
         10_000,
-        "EMMA_REWARD_BUFFER",
-        "keyed rewards held in memory while Redis does not answer; 0: none",
+        "EMMA_OUTCOME_BUFFER",
+        "activations and keyed rewards held in memory while Redis does not answer; 0: none",
     )
     catalog_poll_s: float = setting(
         1.0,
@@ -181,7 +181,7 @@ class DecisionConfig:
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
         require(self.decide_reserve_ms >= 0, "EMMA_DECIDE_RESERVE_MS: must be >= 0")
         require(self.log_buffer_entries >= 0, "EMMA_DECISION_LOG_BUFFER: must be >= 0")
-        require(self.reward_buffer_entries >= 0, "EMMA_REWARD_BUFFER: must be >= 0")
+        require(self.outcome_buffer_entries >= 0, "EMMA_OUTCOME_BUFFER: must be >= 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")
         require(bool(self.contact_key_prefix), "EMMA_CONTACT_KEY_PREFIX: must not be empty")
         require(bool(self.erasure_group), "EMMA_ERASURE_GROUP: must not be empty")

@@ -12,7 +12,7 @@ from typing import Protocol
 import grpc
 import redis.asyncio as redis
 
-from emma.decision.outcome_buffer import HeldReward, OutcomeBuffer
+from emma.decision.outcome_buffer import HeldActivation, HeldReward, OutcomeBuffer
 from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
 # Longest idempotency key accepted: an order id or a UUID fits many times over.
@@ -33,7 +33,9 @@ class StoreUnavailable(DomainError):
 
 @dataclasses.dataclass(frozen=True)
 class Recorded:
-    """A Reward's outcome: the decision known (True while held), and held in memory."""
+    """An outcome's answer: for a Reward, whether the decision is known; for an Activate,
+    whether this was its first activation (both True while held); and whether it is held
+    in memory until Redis answers."""
 
     accepted: bool
     held: bool = False
@@ -61,23 +63,30 @@ class Feedback:
     ) -> None:
         self.store = store
         self.redis_patience_s = redis_patience_s
-        # Keyed rewards that Redis could not take wait here; None: they fail UNAVAILABLE.
+        # Activations and keyed rewards that Redis could not take wait here (it runs
+        # `on_activate` for those it writes); None: they fail UNAVAILABLE.
         self.held = held
         # Runs once per decision, on its first activation: a deferred offer's contact is
         # counted against the frequency caps only now that it was really shown.
         self.on_activate = on_activate
 
-    async def activate(self, event_id: str, time: datetime) -> bool:
-        """True the first time; raises NotFound for a decision no replica logged (or expired)."""
+    async def activate(self, event_id: str, time: datetime) -> Recorded:
+        """Accepted the first time; raises NotFound for a decision no replica logged (or
+        expired). While Redis is away the activation is held, and checked once written."""
         try:
             if not await self.store.known(event_id):
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
             first = await self.store.activate(event_id, time)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            # Recording an activation twice counts it once: a timed-out one may have run.
+            if self.held is not None and self.held.hold(HeldActivation(event_id, time)):
+                return Recorded(accepted=True, held=True)
+            raise StoreUnavailable(f"activation not recorded: {type(error).__name__}") from error
         except redis.RedisError as error:
             raise StoreUnavailable(f"activation not recorded: {type(error).__name__}") from error
         if first and self.on_activate is not None:
             await self.on_activate(event_id, time)
-        return first
+        return Recorded(accepted=first)
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""

@@ -116,28 +116,28 @@ def _held(options: CallbackOptions) -> Iterable[Observation]:
 
 
 def _held_lost(options: CallbackOptions) -> Iterable[Observation]:
-    return [Observation(sum(buffer.dropped for buffer in _outcome_buffers))]
+    return [Observation(sum(buffer.lost for buffer in _outcome_buffers))]
 
 
 @functools.cache
 def _outcome_buffer_instruments() -> None:
     emma = meter()
     emma.create_observable_gauge(
-        "emma.rewards.held",
+        "emma.outcomes.held",
         [_held],
-        unit="{reward}",
-        description="keyed rewards held in memory until Redis answers",
+        unit="{outcome}",
+        description="activations and keyed rewards held in memory until Redis answers",
     )
     emma.create_observable_counter(
-        "emma.rewards.held_lost",
+        "emma.outcomes.held_lost",
         [_held_lost],
-        unit="{reward}",
-        description="held rewards lost: Redis still away at shutdown",
+        unit="{outcome}",
+        description="held activations and rewards lost: Redis still away at shutdown",
     )
 
 
 def observe_outcome_buffer(buffer: OutcomeBuffer) -> None:
-    """Exposes the rewards held (`emma.rewards.held`) and those lost at shutdown
-    (`emma.rewards.held_lost`)."""
+    """Exposes the outcomes held (`emma.outcomes.held`) and those lost at shutdown
+    (`emma.outcomes.held_lost`)."""
     _outcome_buffers.add(buffer)
     _outcome_buffer_instruments()

@@ -1,31 +1,30 @@
-"""Rewards that Redis could not take, held in memory and written, in order, once it answers.
+"""Rewards and activations that Redis could not take, held in memory and written, in order,
+once it answers.
 
-A Reward during a Redis restart used to fail at the caller's deadline: an error for a
-dependency's fault. A reward with an idempotency key can be held instead, since writing
-it twice (a timed-out write that Redis ran after all, then the held copy) counts once:
-the learner drops rewards with a repeated key. The answer then says `held`. Like the
-decision-log buffer (log_buffer.py) this is memory, not disk: a replica that stops before
-Redis is back loses what it holds, and the caller was told so by `held`.
+A Reward or an Activate during a Redis restart used to fail: an error for a dependency's
+fault. Both can be held instead, since writing one twice (a timed-out write that Redis
+ran after all, then the held copy) counts once: the learner drops rewards with a repeated
+idempotency key, and an activation records only the first. A reward without a key is
+never held. The answer then says `held`. Like the decision log's buffer this is memory,
+not disk: a replica that stops before Redis is back loses what it holds, and the caller
+was told so by `held`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import contextvars
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
+
+from emma.runtime.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
 # Delays between attempts while Redis does not answer: a refused connection costs little.
 FIRST_RETRY_S = 0.05
 LAST_RETRY_S = 0.5
-# One write may take this long; one that did not finish is tried again (the key dedups).
-WRITE_TIMEOUT_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,97 +36,69 @@ class HeldReward:
     key: str
 
 
-class RewardWriter(Protocol):
-    """Where held rewards go (emma.decision.decision_log.DecisionStore)."""
+@dataclasses.dataclass(frozen=True)
+class HeldActivation:
+    event_id: str
+    time: datetime
+
+
+HeldOutcome = HeldReward | HeldActivation
+
+
+class OutcomeStore(Protocol):
+    """Where held outcomes go (emma.decision.decision_log.DecisionStore)."""
+
+    async def known(self, event_id: str) -> bool: ...
+
+    async def activate(self, event_id: str, time: datetime) -> bool: ...
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
     ) -> bool: ...
 
 
-class OutcomeBuffer:
-    """At most `capacity` keyed rewards, written oldest first by a task of its own."""
+class OutcomeBuffer(WriteBehind[HeldOutcome]):
+    """At most `capacity` held outcomes, written oldest first by a task of its own.
+
+    A held activation of a decision that no replica logged is dropped when written (the
+    caller, told `held`, could not be told NotFound); the first activation of a known one
+    runs `on_activate`, as an activation answered at once does.
+    """
 
     def __init__(
         self,
-        store: RewardWriter,
+        store: OutcomeStore,
         capacity: int,
         *,
+        on_activate: Callable[[str, datetime], Awaitable[None]] | None = None,
         retry_s: tuple[float, float] = (FIRST_RETRY_S, LAST_RETRY_S),
-        write_timeout_s: float = WRITE_TIMEOUT_S,
     ) -> None:
+        super().__init__("outcomes", self._write_all, capacity, retry_s=retry_s)
         self._store = store
-        self.capacity = capacity
-        self.first_retry_s, self.last_retry_s = retry_s
-        self.write_timeout_s = write_timeout_s
-        self._held: collections.deque[HeldReward] = collections.deque()
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-        self.written = 0
-        self.dropped = 0
+        self.on_activate = on_activate
 
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def hold(self, reward: HeldReward) -> bool:
-        """Keeps a keyed reward to write later; False when full or closing (not kept)."""
-        if not reward.key or self._closed or len(self._held) >= self.capacity:
+    def hold(self, outcome: HeldOutcome) -> bool:
+        """Keeps an outcome to write later; False when not kept (a reward without a key,
+        a full buffer, or a closing one)."""
+        if isinstance(outcome, HeldReward) and not outcome.key:
             return False
-        self._held.append(reward)
-        if self._task is None:
-            # A context of its own: the writes belong to no caller's trace.
-            self._task = asyncio.create_task(
-                self._drain(), name="emma.decision.outcome_buffer", context=contextvars.Context()
-            )
-        return True
+        return self.keep(outcome)
 
-    async def drained(self) -> None:
-        """Returns once everything held is written (waits as long as Redis is away)."""
-        while (task := self._task) is not None:
-            await asyncio.shield(task)
-
-    async def _write_oldest(self) -> bool:
-        reward = self._held[0]
-        try:
-            async with asyncio.timeout(self.write_timeout_s):
+    async def _write_all(self, batch: Sequence[HeldOutcome]) -> None:
+        # One by one, in order: a failure leaves the whole batch held, and writing its
+        # first outcomes again counts them once (the key, the first activation).
+        for outcome in batch:
+            if isinstance(outcome, HeldReward):
                 await self._store.reward(
-                    reward.event_id, reward.value, reward.kind, reward.time, reward.key
+                    outcome.event_id, outcome.value, outcome.kind, outcome.time, outcome.key
                 )
-        except Exception:  # Redis still away: keep it, try again later
-            return False
-        # Only this task removes rewards and hold() only appends: the head is still it.
-        self._held.popleft()
-        self.written += 1
-        return True
+            else:
+                await self._activate(outcome)
 
-    async def _drain(self) -> None:
-        delay = self.first_retry_s
-        try:
-            while self._held:
-                if await self._write_oldest():
-                    delay = self.first_retry_s
-                    continue
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.last_retry_s)
-            log.info("held rewards written", extra={"written": self.written})
-        finally:
-            # No await between the empty check and here: hold() starts a new task if needed.
-            self._task = None
-
-    async def close(self, timeout_s: float) -> int:
-        """Graceful shutdown: writes what is held within `timeout_s`; returns how many
-        rewards are left (lost) and refuses new ones."""
-        self._closed = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self.drained()
-        task = self._task
-        if task is not None:  # Redis still away: stop trying
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        left = len(self._held)
-        if left:
-            log.warning("held rewards lost at shutdown", extra={"rewards": left})
-            self.dropped += left
-        return left
+    async def _activate(self, activation: HeldActivation) -> None:
+        if not await self._store.known(activation.event_id):
+            log.info("held activation of an unknown decision dropped")
+            return
+        first = await self._store.activate(activation.event_id, activation.time)
+        if first and self.on_activate is not None:
+            await self.on_activate(activation.event_id, activation.time)

@@ -435,7 +435,7 @@ class Decider:
         buffer = self.log_buffer
         if buffer is not None and buffer.waiting:
             # Behind the entries already waiting for Redis, so the log stays in order.
-            return buffer.keep(logged)
+            return buffer.keep_decision(logged)
         # What is left of the budget (at least log_timeout_s); an entry not written by then
         # waits in the buffer, so a slow Redis never holds the answer past its budget.
         timeout = max(deadline - self.clock(), self.settings.log_timeout_s)
@@ -447,7 +447,7 @@ class Decider:
                 # A timed-out write may still have run: a second copy is harmless (the
                 # learner drops a repeated event id), a missing one is not.
                 log.warning("decision log write failed", extra={"error": type(error).__name__})
-                return buffer.keep(logged) if buffer is not None else False
+                return buffer.keep_decision(logged) if buffer is not None else False
 
     def _fallback_channel(
         self, request: DecideInput, customer: CustomerView, situation: Situation

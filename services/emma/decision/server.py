@@ -118,9 +118,12 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     async def count_activation(event_id: str, time: datetime) -> None:
         await contacts.activated(event_id, time, decider.catalog.policy)
 
-    # Keyed rewards wait here while Redis does not answer (emma.decision.outcome_buffer).
+    # Activations and keyed rewards wait here while Redis does not answer
+    # (emma.decision.outcome_buffer).
     held = (
-        OutcomeBuffer(store, config.reward_buffer_entries) if config.reward_buffer_entries else None
+        OutcomeBuffer(store, config.outcome_buffer_entries, on_activate=count_activation)
+        if config.outcome_buffer_entries
+        else None
     )
     if held is not None:
         observe_outcome_buffer(held)

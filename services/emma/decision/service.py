@@ -53,8 +53,8 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
     ) -> decision_pb2.ActivateResponse:
         event_id = convert.event_id_of(request.event_id)
         time = convert.feedback_time(request)
-        activated = await self.feedback.activate(event_id, time)
-        return decision_pb2.ActivateResponse(activated=activated)
+        recorded = await self.feedback.activate(event_id, time)
+        return decision_pb2.ActivateResponse(activated=recorded.accepted, held=recorded.held)
 
     @maps_domain_errors
     async def Reward(

@@ -431,16 +431,25 @@ class ActivateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACTIVATED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     activated: _builtins.bool
-    """False when the decision was already activated."""
+    """False when the decision was already activated. True while `held`: whether it was
+    the first activation, or a decision any replica logged, cannot be read then.
+    """
+    held: _builtins.bool
+    """Redis could not be reached: the activation is held in this replica's memory and
+    written as soon as Redis answers (then dropped if no replica logged the decision).
+    It is lost only if the replica stops before then; activating again is always safe.
+    """
     def __init__(
         self,
         *,
         activated: _builtins.bool = ...,
+        held: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activated", b"activated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activated", b"activated", "held", b"held"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

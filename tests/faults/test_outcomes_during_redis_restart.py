@@ -1,5 +1,5 @@
-"""A Reward that meets a restarting Redis is held until Redis is back (keyed, with a buffer),
-or waits for it within its patience, instead of failing."""
+"""A Reward or an Activate that meets a restarting Redis is held until Redis is back (a
+reward needs a key), or a reward waits for it within its patience, instead of failing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from emma.decision.decision_log import DecisionStore
+from emma.decision.decision_log import DECISION_KEY, DecisionStore
 from emma.decision.feedback import Feedback, Recorded, StoreUnavailable
 from emma.decision.outcome_buffer import OutcomeBuffer
 from emma.faults.redis_aof import AofRedis
@@ -103,4 +103,35 @@ async def test_rewards_still_held_at_shutdown_are_counted_lost(redis_aof: AofRed
     # Closed: nothing more is held.
     with pytest.raises(StoreUnavailable):
         await Feedback(store, redis_patience_s=0.1, held=held).reward("e1", 1.0, "", NOW, key="k2")
+    await client.aclose()
+
+
+async def test_activations_are_held_while_redis_is_away_and_count_the_contact_once_when_back(
+    redis_aof: AofRedis,
+) -> None:
+    client = connect_redis(redis_aof.url)
+    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+    # A decision some replica logged (its marker), which survives the restart (AOF).
+    await client.set(DECISION_KEY.format("shown"), "{}")
+    counted: list[str] = []
+
+    async def count_contact(event_id: str, time: datetime) -> None:
+        counted.append(event_id)
+
+    held = OutcomeBuffer(store, capacity=10, on_activate=count_contact, retry_s=(0.05, 0.1))
+    feedback = Feedback(store, on_activate=count_contact, held=held)
+    await asyncio.to_thread(redis_aof.stop)
+    for event_id in ("shown", "never-logged", "shown"):
+        recorded = await asyncio.wait_for(feedback.activate(event_id, NOW), 1)
+        assert recorded == Recorded(accepted=True, held=True)
+    assert counted == []
+    await asyncio.to_thread(redis_aof.start)
+    await asyncio.wait_for(held.drained(), 15)
+    # The unknown decision's activation is dropped; the contact counts at the first only.
+    entries = await client.xrange("emma:rewards")
+    assert [fields["event_id"] for _, fields in entries] == ["shown", "shown"]
+    assert counted == ["shown"]
+    # Redis answers again: a repeat is answered at once, not held, and counts nothing.
+    assert await feedback.activate("shown", NOW) == Recorded(accepted=False)
+    assert (held.written, len(held), counted) == (3, 0, ["shown"])
     await client.aclose()
