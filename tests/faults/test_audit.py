@@ -19,7 +19,7 @@ from emma.faults.audit import (
     entries,
     learner_grace_s,
 )
-from emma.faults.load import DECIDE, REWARD, Call
+from emma.faults.load import ACTIVATE, DECIDE, REWARD, Call
 from emma.learner.config import LearnerConfig
 from emma.learner.join import Aggregation, DecisionEntry, Finished, Join, OutcomeEntry, entry_ms
 from emma.runtime.redis_server import RedisServer
@@ -47,9 +47,20 @@ def reward(event_id: str, error: str = "") -> Call:
     return Call(REWARD, 0.0, 0.0, 0.01, error, event_id=event_id, key=f"{event_id}:reward")
 
 
-def log_decision(client: redis.Redis, event_id: str, at_ms: int, actions: int = 3) -> None:
-    fields = {"event_id": event_id, "actions": actions, "deferred": 0, "json": "{}"}
+def activate(event_id: str) -> Call:
+    return Call(ACTIVATE, 0.0, 0.0, 0.01, event_id=event_id)
+
+
+def log_decision(
+    client: redis.Redis, event_id: str, at_ms: int, actions: int = 3, deferred: bool = False
+) -> None:
+    fields = {"event_id": event_id, "actions": actions, "deferred": int(deferred), "json": "{}"}
     client.xadd(DECISION_STREAM, fields, id=f"{at_ms}-0")
+
+
+def log_activation(client: redis.Redis, event_id: str, at_ms: int) -> None:
+    fields = {"event_id": event_id, "type": "activation", "json": "{}"}
+    client.xadd(REWARD_STREAM, fields, id=f"{at_ms}-0")
 
 
 def log_reward(client: redis.Redis, event_id: str, at_ms: int) -> None:
@@ -152,11 +163,13 @@ def learn(client: redis.Redis, grace_s: float) -> Finished:
     step = Finished()
     last_ms = 0
     for entry_id, fields in entries(client, DECISION_STREAM):
-        decision = DecisionEntry(entry_id, fields["event_id"], False, int(fields["actions"]))
+        deferred = fields["deferred"] == "1"
+        decision = DecisionEntry(entry_id, fields["event_id"], deferred, int(fields["actions"]))
         step.extend(join.decision(decision))
         last_ms = max(last_ms, entry_ms(entry_id))
     for entry_id, fields in entries(client, REWARD_STREAM):
-        outcome = OutcomeEntry(entry_id, fields["event_id"], False, 1.0, fields["key"])
+        activation = fields["type"] == "activation"
+        outcome = OutcomeEntry(entry_id, fields["event_id"], activation, 1.0, fields.get("key", ""))
         step.extend(join.outcome(outcome))
         last_ms = max(last_ms, entry_ms(entry_id))
     step.extend(join.expire(last_ms + GRACE_MS + 1))
@@ -187,6 +200,31 @@ def test_the_audit_owes_what_the_learners_join_learns_with_a_reward(client: redi
     assert (result.rewards_late, result.rewards_early) == (1, 1)
     assert result.rewards_not_learned == 0
     assert result.learned == result.learnable_logged == 5
+
+
+def test_a_deferred_decision_is_owed_only_once_activated_in_time(client: redis.Redis) -> None:
+    # Shown and bought; shown too late; never shown; shown, but its activation went missing.
+    for i, event_id in enumerate(("shown", "shown-late", "never-shown", "missing")):
+        log_decision(client, event_id, DECIDED_MS + i, deferred=True)
+    log_activation(client, "shown", DECIDED_MS + 10)
+    log_reward(client, "shown", DECIDED_MS + 20)
+    log_reward(client, "never-shown", DECIDED_MS + 30)
+    log_activation(client, "shown-late", DECIDED_MS + 1 + WINDOW_MS + 1)
+    counts = learn(client, GRACE_S).counts
+    checkpoint(client, learned=counts["learned"], rewarded=counts["rewarded"])
+    calls = [
+        *(decide(e) for e in ("shown", "shown-late", "never-shown", "missing")),
+        *(activate(e) for e in ("shown", "shown-late", "missing", "never-logged")),
+        reward("shown"),
+        reward("never-shown"),
+    ]
+    result = audit(client, calls, WINDOW_S, timeout_s=1, grace_s=GRACE_S)
+    # The learner learns the activated one alone, with its reward; the audit owes the same.
+    assert (counts["learned"], counts["rewarded"], counts["not_activated"]) == (1, 1, 3)
+    assert result.learned == result.learnable_logged == 1
+    assert (result.rewarded_expected, result.rewarded_learned) == (1, 1)
+    # An activation of a decision never logged is not owed (a held one is dropped).
+    assert (result.activations_acknowledged, result.activations_lost) == (3, 1)
 
 
 def test_the_grace_is_the_learners_own_unless_the_run_sets_one(

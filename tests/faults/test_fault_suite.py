@@ -77,6 +77,11 @@ def test_no_acknowledged_reward_is_lost(report: Report) -> None:
     assert report.audit.rewards_lost == 0
 
 
+def test_no_acknowledged_activation_is_lost(report: Report) -> None:
+    assert report.audit.activations_acknowledged > 0
+    assert report.audit.activations_lost == 0
+
+
 def test_every_rewarded_decision_is_learned_once_with_its_reward(report: Report) -> None:
     audit = report.audit
     assert audit.caught_up

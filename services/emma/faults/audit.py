@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from emma.faults.load import DECIDE, REWARD, Call
+from emma.faults.load import ACTIVATE, DECIDE, REWARD, Call
 from emma.learner.config import LearnerConfig
 from emma.learner.timing import JoinRule, Timing
 from emma.runtime.config import load_config
@@ -37,10 +37,13 @@ class Audit:
     # (degraded part decision_log), the rest are silent losses.
     decisions_lost: int
     decisions_lost_flagged: int
+    # Answered Activate calls of logged decisions; lost: not on the reward stream.
+    activations_acknowledged: int
+    activations_lost: int
     rewards_acknowledged: int
     # Acknowledged (Reward returned OK) but not on the reward stream.
     rewards_lost: int
-    # Acknowledged rewards of learnable decisions (several choices, not deferred).
+    # Acknowledged rewards of learnable decisions (several choices; deferred ones activated).
     rewards_learnable: int
     # Reward entries of learnable decisions that came after the window: not learned, by design.
     rewards_late: int
@@ -173,20 +176,34 @@ def audit(
     calls = list(calls)
     answered = {c.event_id: c for c in calls if c.kind == DECIDE and not c.error}
     acknowledged = {(c.event_id, c.key) for c in calls if c.kind == REWARD and not c.error}
+    activated = {c.event_id for c in calls if c.kind == ACTIVATE and not c.error}
 
     logged: set[str] = set()
-    # When each learnable decision was logged (Redis's clock, from the entry id).
+    # When each decision with a choice was logged (Redis's clock, from the entry id); the
+    # deferred ones are learnable only once activated within the rule.
     learnable: dict[str, int] = {}
+    deferred: dict[str, int] = {}
     for entry_id, fields in entries(client, DECISION_STREAM):
         event_id = fields.get("event_id", "")
         logged.add(event_id)
-        if int(fields.get("actions", "1")) >= 2 and fields.get("deferred") != "1":
-            learnable.setdefault(event_id, entry_ms(entry_id))
+        if int(fields.get("actions", "1")) >= 2:
+            kind = deferred if fields.get("deferred") == "1" else learnable
+            kind.setdefault(event_id, entry_ms(entry_id))
+    outcomes = list(entries(client, REWARD_STREAM))
+    activations_on_stream: set[str] = set()
+    for entry_id, fields in outcomes:
+        if fields.get("type") != "activation":
+            continue
+        event_id = fields.get("event_id", "")
+        activations_on_stream.add(event_id)
+        logged_ms = deferred.get(event_id)
+        if logged_ms is not None and rule.timing(logged_ms, entry_ms(entry_id)) is Timing.IN_TIME:
+            learnable[event_id] = logged_ms
     on_stream: set[tuple[str, str]] = set()
     # Learnable decisions with a reward within the rule: the learner owes each one.
     rewarded_events: set[str] = set()
     late = early = 0
-    for entry_id, fields in entries(client, REWARD_STREAM):
+    for entry_id, fields in outcomes:
         if fields.get("type") != "reward":
             continue
         event_id = fields.get("event_id", "")
@@ -211,6 +228,9 @@ def audit(
         decisions_logged=len(logged),
         decisions_lost=len(lost),
         decisions_lost_flagged=sum("decision_log" in c.degraded for c in lost),
+        # A held activation of a decision that was never logged is dropped by design.
+        activations_acknowledged=len(activated & logged),
+        activations_lost=len((activated & logged) - activations_on_stream),
         rewards_acknowledged=len(acknowledged),
         rewards_lost=len(acknowledged - on_stream),
         rewards_learnable=sum(event in learnable for event, _ in acknowledged),

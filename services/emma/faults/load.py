@@ -1,4 +1,5 @@
-"""The steady load of a fault run: open-loop Decide calls through the SDK, half of them rewarded."""
+"""The steady load of a fault run: open-loop Decide calls through the SDK, some deferred and
+activated, half of them rewarded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from emma_client import AsyncEmmaClient, EmmaError
 from emma_client.models import Decision
 
 DECIDE = "decide"
+ACTIVATE = "activate"
 REWARD = "reward"
 # Longer than any budget: a call that needs it is late, but it is not counted as an error.
 DEFAULT_DEADLINE_S = 2.0
@@ -69,7 +71,9 @@ def decide_options(request: decision_pb2.DecideRequest) -> dict[str, Any]:
 
 class Load:
     """Decide at `rate` per second, open loop; every `reward_every`-th answered decision gets a
-    Reward with its own idempotency key as soon as it is answered. Every call is kept."""
+    Reward with its own idempotency key as soon as it is answered. Every `defer_every`-th
+    decision is deferred (as an app that shows the offer later asks) and activated once
+    answered, before its reward. Every call is kept."""
 
     def __init__(
         self,
@@ -77,15 +81,17 @@ class Load:
         rate: float,
         load: workload.Workload,
         reward_every: int = 2,
+        defer_every: int = 4,
         deadline_s: float = DEFAULT_DEADLINE_S,
     ) -> None:
         self.client = client
         self.rate = rate
         self.reward_every = reward_every
+        self.defer_every = defer_every
         self.deadline_s = deadline_s
         self.pool = [decide_options(r) for r in workload.decide_requests(load)]
         self.calls: list[Call] = []
-        self._rewards: set[asyncio.Task[None]] = set()
+        self._outcomes: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> list[Call]:
         """Issues Decide calls on schedule until `stop` is set, then waits for the last answers.
@@ -107,7 +113,7 @@ class Load:
             task.add_done_callback(running.discard)
             index += 1
         await asyncio.gather(*running, return_exceptions=True)
-        await asyncio.gather(*self._rewards, return_exceptions=True)
+        await asyncio.gather(*self._outcomes, return_exceptions=True)
         return self.calls
 
     async def _one(self, index: int, due: float) -> None:
@@ -121,7 +127,12 @@ class Load:
 
     async def _decide(self, index: int) -> Decision:
         options = self.pool[index % len(self.pool)]
-        return await self.client.decide(deadline=self.deadline_s, **options)
+        return await self.client.decide(
+            deadline=self.deadline_s, deferred_activation=self._deferred(index), **options
+        )
+
+    def _deferred(self, index: int) -> bool:
+        return index % self.defer_every == 0
 
     def _record(self, sent: Sent) -> None:
         result = sent.result
@@ -138,12 +149,32 @@ class Load:
                     trace_id=result.trace_id,
                 )
             )
-            if sent.index % self.reward_every == 0:
-                task = asyncio.get_running_loop().create_task(self._reward(result.event_id))
-                self._rewards.add(task)
-                task.add_done_callback(self._rewards.discard)
+            activate = self._deferred(sent.index)
+            reward = sent.index % self.reward_every == 0
+            if activate or reward:
+                task = asyncio.get_running_loop().create_task(
+                    self._outcomes_of(result.event_id, activate, reward)
+                )
+                self._outcomes.add(task)
+                task.add_done_callback(self._outcomes.discard)
             return
         self.calls.append(Call(DECIDE, sent.due, sent.sent, sent.done, error=error_name(result)))
+
+    async def _outcomes_of(self, event_id: str, activate: bool, reward: bool) -> None:
+        if activate:
+            await self._activate(event_id)
+        if reward:
+            await self._reward(event_id)
+
+    async def _activate(self, event_id: str) -> None:
+        started = time.perf_counter()
+        error = ""
+        try:
+            await self.client.activate(event_id, deadline=self.deadline_s)
+        except Exception as failure:  # a failed call is a result of the run
+            error = error_name(failure)
+        done = time.perf_counter()
+        self.calls.append(Call(ACTIVATE, started, started, done, error, event_id=event_id))
 
     async def _reward(self, event_id: str) -> None:
         # A stable key: the SDK's retries and ours would count once.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from emma.faults.audit import Audit
-from emma.faults.load import DECIDE, REWARD, Call
+from emma.faults.load import ACTIVATE, DECIDE, REWARD, Call
 from emma.faults.scenario import KILLED_REPLICA, Window
 from emma.loadgen.machine import CpuSampler
 from emma.loadgen.recorder import new_histogram, summary_ms
@@ -109,6 +109,7 @@ class Report:
             and self.p99_during_faults_ms <= self.budget_ms + 1,
             "no answered decision missing from the log": audit.decisions_lost == 0,
             "no acknowledged reward missing from the stream": audit.rewards_lost == 0,
+            "no acknowledged activation missing from the stream": audit.activations_lost == 0,
             "every rewarded decision learned once with its reward": audit.caught_up
             and audit.rewarded_learned == audit.rewarded_expected,
             "every learnable decision learned exactly once": audit.caught_up
@@ -178,7 +179,7 @@ def build(
         rate=rate,
         budget_ms=budget_ms,
         duration_s=round(duration_s, 1),
-        calls={kind: sum(c.kind == kind for c in calls) for kind in (DECIDE, REWARD)},
+        calls={kind: sum(c.kind == kind for c in calls) for kind in (DECIDE, ACTIVATE, REWARD)},
         errors={kind: dict(codes) for kind, codes in errors.items()},
         errors_in_flight_at_kill=sum(bool(c.error) for c in in_flight),
         decides_in_flight_at_kill=len(in_flight),
@@ -220,7 +221,8 @@ def text(report: Report) -> str:
         f"fault run: {report.duration_s:.0f} s at {report.rate:g} Decide/s, "
         f"budget {report.budget_ms:g} ms; load average {report.load_average:g} "
         f"on {report.cores} cores{_machine(report)}",
-        f"calls: {report.calls.get(DECIDE, 0)} Decide, {report.calls.get(REWARD, 0)} Reward",
+        f"calls: {report.calls.get(DECIDE, 0)} Decide, {report.calls.get(ACTIVATE, 0)} Activate, "
+        f"{report.calls.get(REWARD, 0)} Reward",
         f"errors returned to callers: {report.errors_total} {report.errors or ''} "
         f"({report.errors_in_flight_at_kill} of {report.decides_in_flight_at_kill} Decide calls "
         "in flight at the replica kill)",
@@ -253,6 +255,8 @@ def text(report: Report) -> str:
         "",
         f"decisions: {audit.decisions_answered} answered, {audit.decisions_logged} logged, "
         f"{audit.decisions_lost} lost ({audit.decisions_lost_flagged} flagged decision_log)",
+        f"activations: {audit.activations_acknowledged} acknowledged, "
+        f"{audit.activations_lost} lost",
         f"rewards: {audit.rewards_acknowledged} acknowledged, {audit.rewards_lost} lost; "
         f"{audit.rewarded_expected} rewarded decisions, {audit.rewarded_learned} learned "
         "with their reward",
