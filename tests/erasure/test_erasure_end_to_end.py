@@ -107,7 +107,7 @@ async def test_erasure_reaches_every_store_and_a_decide_starts_fresh(mesh: MeshF
 async def test_an_unfinished_erasure_is_claimed_by_another_replica(
     mesh: MeshFactory, redis_url: str
 ) -> None:
-    async with mesh(consume=False) as moments:
+    async with mesh(consume_erasures=False) as moments:
         anna = customer()
         await pushed_and_held(moments, anna)
         client = aioredis.Redis.from_url(redis_url, decode_responses=False)

@@ -3,6 +3,7 @@ real Redis, and a trigger engine stepped by the test under a clock the test sets
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator
@@ -94,25 +95,29 @@ class Moments:
         ]
 
 
-@pytest.fixture
-async def moments(redis_url: str) -> AsyncIterator[Moments]:
+@contextlib.asynccontextmanager
+async def moments_mesh(redis_url: str, consume_erasures: bool = True) -> AsyncIterator[Moments]:
+    """Profile, context and decision servers on `redis_url` and an engine over them, all
+    stopped at the end; without `consume_erasures` the decision server's erasure consumer
+    is off, for tests that drive consumers themselves."""
     profile_server, profile_port = build_profile(
         dataclasses.replace(ProfileConfig(), port=0, redis_url=redis_url)
     )
     context_server, context_port = build_context(dataclasses.replace(ContextConfig(), port=0))
     await profile_server.start()
     await context_server.start()
-    decision_server, decision_port = build_decision(
-        dataclasses.replace(
-            DecisionConfig(),
-            port=0,
-            redis_url=redis_url,
-            profile_addr=f"127.0.0.1:{profile_port}",
-            context_addr=f"127.0.0.1:{context_port}",
-            catalog_path=CATALOG,
-            budget_ms=2000.0,
-        )
+    decision_config = dataclasses.replace(
+        DecisionConfig(),
+        port=0,
+        redis_url=redis_url,
+        profile_addr=f"127.0.0.1:{profile_port}",
+        context_addr=f"127.0.0.1:{context_port}",
+        catalog_path=CATALOG,
+        budget_ms=2000.0,
     )
+    if not consume_erasures:
+        decision_config = dataclasses.replace(decision_config, profile_events_stream="")
+    decision_server, decision_port = build_decision(decision_config)
     await decision_server.start()
     channels = [
         grpc.aio.insecure_channel(f"127.0.0.1:{port}")
@@ -138,6 +143,12 @@ async def moments(redis_url: str) -> AsyncIterator[Moments]:
         await client.aclose()
         for server in (decision_server, profile_server, context_server):
             await server.stop(0)
+
+
+@pytest.fixture
+async def moments(redis_url: str) -> AsyncIterator[Moments]:
+    async with moments_mesh(redis_url) as mesh:
+        yield mesh
 
 
 def minutes(n: float) -> timedelta:
