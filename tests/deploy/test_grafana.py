@@ -18,7 +18,13 @@ from emma.triggers.config import TriggerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-_KINDS = {"create_counter", "create_histogram", "create_observable_gauge"}
+_KINDS = {
+    "create_counter",
+    "create_histogram",
+    "create_observable_counter",
+    "create_observable_gauge",
+}
+_COUNTERS = {"create_counter", "create_observable_counter"}
 
 
 def prometheus_names() -> set[str]:
@@ -37,7 +43,7 @@ def prometheus_names() -> set[str]:
             units = [k.value for k in node.keywords if k.arg == "unit"]
             unit = units[0].value if units and isinstance(units[0], ast.Constant) else ""
             base = str(node.args[0].value).replace(".", "_") + ("_seconds" if unit == "s" else "")
-            if node.func.attr == "create_counter":
+            if node.func.attr in _COUNTERS:
                 names.add(base + "_total")
             elif node.func.attr == "create_histogram":
                 names.update(f"{base}_{suffix}" for suffix in ("bucket", "count", "sum"))
