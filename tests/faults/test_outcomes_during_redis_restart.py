@@ -127,11 +127,13 @@ async def test_activations_are_held_while_redis_is_away_and_count_the_contact_on
     assert counted == []
     await asyncio.to_thread(redis_aof.start)
     await asyncio.wait_for(held.drained(), 15)
-    # The unknown decision's activation is dropped; the contact counts at the first only.
+    # All written, in order (the learner counts the unknown one as such); the contact hook
+    # runs at each decision's first activation only (the real one counts nothing for a
+    # decision without a pending contact).
     entries = await client.xrange("emma:rewards")
-    assert [fields["event_id"] for _, fields in entries] == ["shown", "shown"]
-    assert counted == ["shown"]
+    assert [fields["event_id"] for _, fields in entries] == ["shown", "never-logged", "shown"]
+    assert counted == ["shown", "never-logged"]
     # Redis answers again: a repeat is answered at once, not held, and counts nothing.
     assert await feedback.activate("shown", NOW) == Recorded(accepted=False)
-    assert (held.written, len(held), counted) == (3, 0, ["shown"])
+    assert (held.written, len(held), counted) == (3, 0, ["shown", "never-logged"])
     await client.aclose()

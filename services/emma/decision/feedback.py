@@ -12,6 +12,7 @@ from typing import Protocol
 import grpc
 import redis.asyncio as redis
 
+from emma.decision.event_ids import issued_ms
 from emma.decision.outcome_buffer import HeldActivation, HeldReward, OutcomeBuffer
 from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
@@ -23,6 +24,13 @@ MAX_KEY_LENGTH = 256
 REDIS_PATIENCE_S = 1.0
 FIRST_RETRY_DELAY_S = 0.05
 MAX_RETRY_DELAY_S = 0.4
+# A decision made this recently that Redis does not know yet may be in another replica's
+# log buffer, written within moments of Redis answering again: Activate looks again, every
+# UNKNOWN_RECHECK_S for up to UNKNOWN_PATIENCE_S, before it answers NOT_FOUND. (Older or
+# foreign ids are answered at once.) Wide enough for clocks of replicas apart by seconds.
+RECENT_DECISION_S = 10.0
+UNKNOWN_PATIENCE_S = 1.0
+UNKNOWN_RECHECK_S = 0.05
 
 
 class StoreUnavailable(DomainError):
@@ -74,7 +82,7 @@ class Feedback:
         """Accepted the first time; raises NotFound for a decision no replica logged (or
         expired). While Redis is away the activation is held, and checked once written."""
         try:
-            if not await self.store.known(event_id):
+            if not await self._known(event_id):
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
             first = await self.store.activate(event_id, time)
         except (redis.ConnectionError, redis.TimeoutError) as error:
@@ -87,6 +95,17 @@ class Feedback:
         if first and self.on_activate is not None:
             await self.on_activate(event_id, time)
         return Recorded(accepted=first)
+
+    async def _known(self, event_id: str) -> bool:
+        """Whether any replica logged the decision, waiting a little for a recent one."""
+        give_up = _now() + UNKNOWN_PATIENCE_S
+        while not await self.store.known(event_id):
+            made_ms = issued_ms(event_id)
+            recent = made_ms is not None and abs(_wall_ms() - made_ms) <= RECENT_DECISION_S * 1000
+            if not recent or _now() + UNKNOWN_RECHECK_S > give_up:
+                return False
+            await asyncio.sleep(UNKNOWN_RECHECK_S)
+        return True
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
@@ -124,3 +143,7 @@ class Feedback:
 
 def _now() -> float:
     return time.monotonic()
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000

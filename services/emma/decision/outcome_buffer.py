@@ -48,8 +48,6 @@ HeldOutcome = HeldReward | HeldActivation
 class OutcomeStore(Protocol):
     """Where held outcomes go (emma.decision.decision_log.DecisionStore)."""
 
-    async def known(self, event_id: str) -> bool: ...
-
     async def activate(self, event_id: str, time: datetime) -> bool: ...
 
     async def reward(
@@ -60,9 +58,10 @@ class OutcomeStore(Protocol):
 class OutcomeBuffer(WriteBehind[HeldOutcome]):
     """At most `capacity` held outcomes, written oldest first by a task of its own.
 
-    A held activation of a decision that no replica logged is dropped when written (the
-    caller, told `held`, could not be told NotFound); the first activation of a known one
-    runs `on_activate`, as an activation answered at once does.
+    A held activation is written without asking whether its decision is known: its entry
+    may still wait in another replica's buffer, and the learner counts an activation of a
+    decision that never comes as unknown. The first activation runs `on_activate`, as an
+    activation answered at once does (it counts nothing for a decision it does not know).
     """
 
     def __init__(
@@ -96,9 +95,6 @@ class OutcomeBuffer(WriteBehind[HeldOutcome]):
                 await self._activate(outcome)
 
     async def _activate(self, activation: HeldActivation) -> None:
-        if not await self._store.known(activation.event_id):
-            log.info("held activation of an unknown decision dropped")
-            return
         first = await self._store.activate(activation.event_id, activation.time)
         if first and self.on_activate is not None:
             await self.on_activate(activation.event_id, activation.time)

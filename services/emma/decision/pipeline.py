@@ -8,7 +8,6 @@ import dataclasses
 import enum
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -30,6 +29,7 @@ from emma.decision.domain import (
     DecideInput,
     Situation,
 )
+from emma.decision.event_ids import new_event_id
 from emma.decision.features import (
     ActionFeatureCache,
     CustomerMatch,
@@ -103,10 +103,6 @@ class PipelineSettings:
     log_timeout_s: float
     # Least part of the budget kept back from the dependencies for deciding (reserve.py).
     decide_reserve_s: float = 0.003
-
-
-def new_event_id() -> str:
-    return uuid.uuid4().hex
 
 
 def schedule(action: elig.Action, request: DecideInput, situation: Situation) -> datetime:

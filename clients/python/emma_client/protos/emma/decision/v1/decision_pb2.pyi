@@ -438,7 +438,8 @@ class ActivateResponse(_message.Message):
     """
     held: _builtins.bool
     """Redis could not be reached: the activation is held in this replica's memory and
-    written as soon as Redis answers (then dropped if no replica logged the decision).
+    written as soon as Redis answers (the learner counts it unknown if no replica logged
+    the decision).
     It is lost only if the replica stops before then; activating again is always safe.
     """
     def __init__(

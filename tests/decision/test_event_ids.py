@@ -1,0 +1,27 @@
+"""Event ids are UUIDv7: valid UUIDs that tell when their decision was made."""
+
+from __future__ import annotations
+
+import uuid
+
+from emma.decision.event_ids import issued_ms, new_event_id
+
+JUNE_MS = 1_780_000_000_000
+
+
+def test_an_event_id_is_a_version_7_uuid_that_carries_its_time() -> None:
+    event_id = new_event_id(JUNE_MS)
+    parsed = uuid.UUID(hex=event_id)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert issued_ms(event_id) == JUNE_MS
+    assert len({new_event_id(JUNE_MS) for _ in range(1000)}) == 1000
+
+
+def test_later_decisions_sort_after_earlier_ones() -> None:
+    ids = [new_event_id(JUNE_MS + step) for step in range(50)]
+    assert ids == sorted(ids)
+
+
+def test_ids_made_elsewhere_carry_no_time() -> None:
+    for foreign in (uuid.uuid4().hex, "e1", "order-42", "z" * 32, ""):
+        assert issued_ms(foreign) is None
