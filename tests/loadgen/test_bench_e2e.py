@@ -35,6 +35,24 @@ def test_floor_through_the_cli_writes_json_and_plot(
     assert "floor" in capsys.readouterr().out
 
 
+def test_rounds_through_the_cli_sum_their_requests_and_keep_each_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report_path = tmp_path / "bench.json"
+    code = main(
+        ["bench", "--target", "floor", "--rate", "50", "--duration", "1", "--warmup", "0.2",
+         "--rounds", "2", "--timeout", "5", "--json", str(report_path)]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    floor = report["results"]["floor"]
+    assert report["settings"]["rounds"] == 2
+    assert (floor["issued"], floor["ok"]) == (100, 100)
+    assert len(floor["rounds"]) == 2
+    assert all(r["latency_ms"]["p50"] > 0 for r in floor["rounds"])
+    assert "floor p50 by round:" in capsys.readouterr().out
+
+
 def test_a_target_without_an_address_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["bench", "--target", "decide", "--profile-addr", "127.0.0.1:1"])
     assert code == 2

@@ -83,7 +83,7 @@ def test_the_report_gives_steal_per_second_and_per_target() -> None:
     recorder.machine = sampler
     points = timeline(recorder)
     assert [p["steal_pct"] for p in points] == [10.0, 40.0]
-    report = document({"decide": recorder}, {"decide": 200.0}, {"rate": 200.0})
+    report = document([{"decide": recorder}], {"decide": 200.0}, {"rate": 200.0})
     machine = report["results"]["decide"]["machine"]
     # From the first request's due time to the last answer.
     whole = share_between(sampler.samples, 10.0, recorder.last_done)
@@ -97,7 +97,7 @@ def test_the_report_gives_steal_per_second_and_per_target() -> None:
 def test_without_samples_the_report_says_nothing_of_the_machine() -> None:
     recorder = Recorder(start=0.0)
     recorder.record(Sent(0, 1.0, 1.0, 1.001, None))
-    result = document({"floor": recorder}, {"floor": 1.0}, {})["results"]["floor"]
+    result = document([{"floor": recorder}], {"floor": 1.0}, {})["results"]["floor"]
     assert result["machine"] == {}
     assert "steal_pct" not in result["timeline"][0]
 

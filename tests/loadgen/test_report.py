@@ -25,7 +25,7 @@ def _report() -> dict[str, object]:
         "floor": _recorder(1.0),
         "decide": _recorder(2.0, outcome=Outcome(("context",), False, 50)),
     }
-    return document(recorders, {"floor": 200.0, "decide": 200.0}, {"rate": 200.0})
+    return document([recorders], {"floor": 200.0, "decide": 200.0}, {"rate": 200.0})
 
 
 def test_report_shape_and_ratio_to_the_floor() -> None:
@@ -63,3 +63,33 @@ def test_table_and_plot(tmp_path: Path) -> None:
     path = tmp_path / "latency.png"
     plot(report, path, "test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rounds_compare_each_target_with_the_floor_of_its_own_round() -> None:
+    # The machine slowed in round 2 (the floor too); decide was slow alone in round 3.
+    floors, decides = (1.0, 2.0, 1.0), (2.0, 4.0, 3.0)
+    rounds = []
+    for number, (floor_ms, decide_ms) in enumerate(zip(floors, decides, strict=True)):
+        decide = _recorder(decide_ms)
+        decide.cpu_ms = {"decision": 4.0 + number}
+        rounds.append({"floor": _recorder(floor_ms), "decide": decide})
+    report = json.loads(
+        json.dumps(document(rounds, {"floor": 200.0, "decide": 200.0}, {"rate": 200.0}))
+    )
+    decide = report["results"]["decide"]
+    assert (decide["issued"], decide["ok"], decide["error_count"]) == (1200, 1200, 0)
+    # Percentiles over every request; the ratio as the median of the rounds' ratios (2, 2,
+    # 3), not the ratio of the merged percentiles (3 / 1).
+    assert decide["latency_ms"]["p50"] == pytest.approx(3.0, rel=0.01)
+    assert [r["ratio_to_floor"]["p50"] for r in decide["rounds"]] == pytest.approx(
+        [2, 2, 3], rel=0.01
+    )
+    assert decide["ratio_to_floor"]["p50"] == pytest.approx(2.0, rel=0.01)
+    assert decide["cpu_ms_per_request"] == {"decision": 5.0}
+    # The rounds' seconds one after another: two per round.
+    assert [point["t"] for point in decide["timeline"]] == [0, 1, 2, 3, 4, 5]
+    goals = {goal["goal"]: goal["value"] for goal in report["goals"]}
+    assert goals["p50 within 1.5x of the floor"] == pytest.approx(2.0, rel=0.01)
+    assert "decide p50 by round: 2.00 / 4.00 / 3.00 ms; x floor p50: 2.00 / 2.00 / 3.00" in table(
+        report
+    )

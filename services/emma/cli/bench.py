@@ -49,6 +49,14 @@ def register(commands: Any) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="requests/s (default 200)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="drive the targets in turn this many times (each for --warmup and --duration): "
+        "each round's ratio to the floor compares neighbours in time on a machine whose "
+        "speed drifts; the report gives their median (default 1)",
+    )
     parser.add_argument("--timeout", type=float, default=1.0, help="deadline of each call, s")
     parser.add_argument("--customers", type=int, default=500, help="synthetic customers")
     parser.add_argument(
@@ -93,6 +101,8 @@ def register(commands: Any) -> None:
 def _check(args: argparse.Namespace) -> str | None:
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.timeout <= 0:
         return "--rate, --duration and --timeout must be > 0, --warmup >= 0"
+    if not 1 <= args.rounds <= 100:
+        return "--rounds must be 1..100"
     if args.customers < 1:
         return "--customers must be >= 1"
     if not 1 <= args.connections <= 64:
@@ -131,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         duration_s=args.duration,
         warmup_s=args.warmup,
+        rounds=args.rounds,
         timeout_s=args.timeout,
         connections=args.connections,
         workload=Workload(customers=args.customers),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from emma.loadgen.recorder import PERCENTILES, Recorder
+from emma.loadgen.rounds import combine
 
 VERSION = 1
 RATIO_KEYS = (*PERCENTILES, "max")
@@ -79,10 +80,10 @@ def goals(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"goal": goal, "met": bool(met), "value": value} for goal, met, value in checks]
 
 
-def document(
-    recorders: Mapping[str, Recorder], rates: Mapping[str, float], settings: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The JSON report: settings, one result per target, ratios to the floor, goals."""
+def round_results(
+    recorders: Mapping[str, Recorder], rates: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """One round's result per target, with its ratios to the floor of the same round."""
     results: dict[str, dict[str, Any]] = {}
     for name, recorder in recorders.items():
         result = recorder.result(name, rates[name])
@@ -93,6 +94,23 @@ def document(
         for name, result in results.items():
             if name != "floor":
                 result["ratio_to_floor"] = ratios(result, floor)
+    return results
+
+
+def document(
+    rounds: Sequence[Mapping[str, Recorder]],
+    rates: Mapping[str, float],
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The JSON report: settings, one result per target (over every round), ratios to the
+    floor, goals."""
+    per_round = [round_results(recorders, rates) for recorders in rounds]
+    results = per_round[0]
+    if len(per_round) > 1:
+        results = {
+            name: combine(name, [r[name] for r in per_round], [rd[name] for rd in rounds])
+            for name in per_round[0]
+        }
     load = os.getloadavg()
     return {
         "version": VERSION,
@@ -149,13 +167,31 @@ def table(report: Mapping[str, Any]) -> str:
             ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
+    lines = [
         "  ".join(
             cell.rjust(width) if i else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         )
         for row in rows
-    )
+    ]
+    return "\n".join([*lines, *_round_lines(report)])
+
+
+def _round_lines(report: Mapping[str, Any]) -> list[str]:
+    """Under a run of several rounds, each target's p50 (and ratio) round by round."""
+    lines = []
+    for name, result in report["results"].items():
+        rounds = result.get("rounds")
+        if not rounds:
+            continue
+        p50s = " / ".join(f"{r['latency_ms']['p50']:.2f}" for r in rounds)
+        line = f"  {name} p50 by round: {p50s} ms"
+        if all("ratio_to_floor" in r for r in rounds):
+            line += "; x floor p50: " + " / ".join(
+                f"{r['ratio_to_floor']['p50']:.2f}" for r in rounds
+            )
+        lines.append(line)
+    return lines
 
 
 def plot(report: Mapping[str, Any], path: Path, title: str = "") -> None:

@@ -36,6 +36,8 @@ class BenchSettings:
     rate: float = 200.0
     duration_s: float = 10.0
     warmup_s: float = 2.0
+    # The targets in turn, this many times over (floor, decide, floor, decide, ...).
+    rounds: int = 1
     timeout_s: float = 1.0
     connections: int = 1
     workload: workload.Workload = workload.DEFAULT
@@ -60,7 +62,7 @@ def missing_addresses(settings: BenchSettings) -> list[str]:
 
 async def _drive(
     settings: BenchSettings, progress: Callable[[str], None]
-) -> tuple[dict[str, Recorder], floor.Sizes]:
+) -> tuple[list[dict[str, Recorder]], floor.Sizes]:
     addresses = dict(settings.addresses)
     if settings.seed_customers and "profile" in addresses:
         async with driver.channel(addresses["profile"]) as chan:
@@ -70,43 +72,52 @@ async def _drive(
             waited = await consumers_caught_up(settings.redis_url, settings.events_stream)
             progress(f"profile-event consumers caught up after {waited:.1f} s")
     sizes = await driver.measure_sizes(addresses, settings.workload)
-    recorders: dict[str, Recorder] = {}
+    rounds: list[dict[str, Recorder]] = []
     chain: floor.EchoChain | None = None
     try:
         if "floor" in settings.targets:
             chain = floor.EchoChain(sizes).start()
             addresses["floor"] = chain.address
-        for target in settings.targets:
-            pids = (
-                {f"floor.{n}": pid for n, pid in zip("bca", chain.pids, strict=True)}
-                if target == "floor" and chain is not None
-                else dict(settings.pids)
-            )
-            progress(
-                f"{target}: {settings.rate:g}/s for {settings.warmup_s:g} s warm-up "
-                f"+ {settings.duration_s:g} s"
-            )
-            phase = driver.Phase(
-                target,
-                addresses[driver.TARGETS[target]],
-                settings.schedule(),
-                settings.timeout_s,
-                settings.connections,
-            )
-            before, workers_before = cpu.snapshot(pids), cpu.worker_snapshot(pids)
-            async with machine.CpuSampler() as sampler:
-                recorder = await driver.run_phase(phase, settings.workload, sizes)
-            total = recorder.warmup + recorder.issued
-            recorder.cpu_ms = cpu.per_request_ms(before, cpu.snapshot(pids), total)
-            recorder.worker_cpu_ms = cpu.per_worker_ms(
-                workers_before, cpu.worker_snapshot(pids), total
-            )
-            recorder.machine = sampler
-            recorders[target] = recorder
+        for number in range(1, settings.rounds + 1):
+            recorders: dict[str, Recorder] = {}
+            for target in settings.targets:
+                pids = (
+                    {f"floor.{n}": pid for n, pid in zip("bca", chain.pids, strict=True)}
+                    if target == "floor" and chain is not None
+                    else dict(settings.pids)
+                )
+                which = f"round {number}/{settings.rounds}, " if settings.rounds > 1 else ""
+                progress(
+                    f"{which}{target}: {settings.rate:g}/s for {settings.warmup_s:g} s warm-up "
+                    f"+ {settings.duration_s:g} s"
+                )
+                phase = driver.Phase(
+                    target,
+                    addresses[driver.TARGETS[target]],
+                    settings.schedule(),
+                    settings.timeout_s,
+                    settings.connections,
+                )
+                recorders[target] = await _measure(phase, settings, sizes, pids)
+            rounds.append(recorders)
     finally:
         if chain is not None:
             chain.stop()
-    return recorders, sizes
+    return rounds, sizes
+
+
+async def _measure(
+    phase: driver.Phase, settings: BenchSettings, sizes: floor.Sizes, pids: Mapping[str, int]
+) -> Recorder:
+    """One target for one round, with the CPU of the processes under test and the machine's."""
+    before, workers_before = cpu.snapshot(pids), cpu.worker_snapshot(pids)
+    async with machine.CpuSampler() as sampler:
+        recorder = await driver.run_phase(phase, settings.workload, sizes)
+    total = recorder.warmup + recorder.issued
+    recorder.cpu_ms = cpu.per_request_ms(before, cpu.snapshot(pids), total)
+    recorder.worker_cpu_ms = cpu.per_worker_ms(workers_before, cpu.worker_snapshot(pids), total)
+    recorder.machine = sampler
+    return recorder
 
 
 async def consumers_caught_up(
@@ -136,12 +147,13 @@ def bench(settings: BenchSettings, progress: Callable[[str], None] | None = None
     from emma.loadgen.report import document
 
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    recorders, sizes = eventloop.run(_drive(settings, say))
+    rounds, sizes = eventloop.run(_drive(settings, say))
     described = {
         "targets": list(settings.targets),
         "rate": settings.rate,
         "duration_s": settings.duration_s,
         "warmup_s": settings.warmup_s,
+        "rounds": settings.rounds,
         "timeout_s": settings.timeout_s,
         "connections": settings.connections,
         "customers": settings.workload.customers,
@@ -149,7 +161,7 @@ def bench(settings: BenchSettings, progress: Callable[[str], None] | None = None
         "event_loop": eventloop.loop_name(),
         "floor_sizes": dataclasses.asdict(sizes),
     }
-    return document(recorders, dict.fromkeys(recorders, settings.rate), described)
+    return document(rounds, dict.fromkeys(settings.targets, settings.rate), described)
 
 
 def write(report: Mapping[str, Any], json_path: Path | None, plot_path: Path | None) -> None:
