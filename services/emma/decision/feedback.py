@@ -80,7 +80,7 @@ class Feedback:
 
     async def activate(self, event_id: str, time: datetime) -> Recorded:
         """Accepted the first time; raises NotFound for a decision no replica logged (or
-        expired). While Redis is away the activation is held, and checked once written."""
+        expired). While Redis is away the activation is held and answered so."""
         try:
             if not await self._known(event_id):
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")

@@ -13,14 +13,11 @@ was told so by `held`.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from emma.runtime.write_behind import WriteBehind
-
-log = logging.getLogger(__name__)
 
 # Delays between attempts while Redis does not answer: a refused connection costs little.
 FIRST_RETRY_S = 0.05
