@@ -25,6 +25,7 @@ from emma.runtime.redis_server import free_port
 from emma.traces.receiver import TraceServer
 from emma.traces.store import SpanRecord
 from emma_client import EmmaClient
+from tests.deploy.test_alerts import rules as alert_rules
 from tests.deploy.test_grafana import metric_names
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "emma.json"
@@ -152,6 +153,10 @@ def test_services_export_what_the_dashboard_shows(observed: tuple[Mesh, TraceSer
     assert wanted, "the dashboard queries no metric"
     missing = wanted - exported - APPEAR_LATER
     assert not missing, f"the dashboard asks for metrics no service exports: {sorted(missing)}"
+    # The alerts too: a rule over a metric no service serves would never fire.
+    alerting = set().union(*(metric_names(rule["expr"]) for rule in alert_rules()))
+    silent = alerting - exported - APPEAR_LATER
+    assert not silent, f"alerts watch metrics no service exports: {sorted(silent)}"
     label_sets = " ".join(
         labels for page in pages.values() for all_ in page.values() for labels in all_
     )
