@@ -223,7 +223,7 @@ def test_a_deferred_decision_is_owed_only_once_activated_in_time(client: redis.R
     assert (counts["learned"], counts["rewarded"], counts["not_activated"]) == (1, 1, 3)
     assert result.learned == result.learnable_logged == 1
     assert (result.rewarded_expected, result.rewarded_learned) == (1, 1)
-    # An activation of a decision never logged is not owed (a held one is dropped).
+    # An activation of a decision never logged is not owed (the learner counts it unknown).
     assert (result.activations_acknowledged, result.activations_lost) == (3, 1)
 
 

@@ -228,7 +228,7 @@ def audit(
         decisions_logged=len(logged),
         decisions_lost=len(lost),
         decisions_lost_flagged=sum("decision_log" in c.degraded for c in lost),
-        # A held activation of a decision that was never logged is dropped by design.
+        # Not owed for a decision never logged: answered NOT_FOUND, or counted unknown.
         activations_acknowledged=len(activated & logged),
         activations_lost=len((activated & logged) - activations_on_stream),
         rewards_acknowledged=len(acknowledged),
