@@ -40,6 +40,20 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
+# An activation, in one round trip. KEYS: the decision's marker, its activation marker,
+# the outcome stream. ARGV: 1 to record it only for a known decision, the time, the
+# markers' TTL, the stream's cap, the entry's JSON, the event id, the entry's type. Returns
+# 1 for the first
+# activation, 0 for a repeat, -1 for an unknown decision (nothing recorded).
+_ACTIVATE = """
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local first = redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*',
+  'json', ARGV[5], 'event_id', ARGV[6], 'type', ARGV[7])
+if first then return 1 end
+return 0
+"""
+
 
 def encode_json(value: Any) -> str:
     """Compact JSON, as every part of a logged line is encoded (pre-encoded parts included)."""
@@ -198,6 +212,7 @@ class DecisionStore:
         # lands after its entry (the learner holds an earlier one for a grace period).
         self.settle_log: Callable[[], Awaitable[None]] | None = None
         self._append = client.register_script(_APPEND)
+        self._activate = client.register_script(_ACTIVATE)
 
     def encode(self, decision: LoggedDecision) -> EncodedDecision:
         """The stream entry (the DSJSON line and the fields delivery filters on) and the
@@ -241,32 +256,32 @@ class DecisionStore:
                 entry.queue(pipe)
             await pipe.execute()
 
-    async def known(self, event_id: str) -> bool:
-        """Whether any replica logged this decision within the reward window."""
-        if self.settle_log is not None:
-            await self.settle_log()
-        return bool(await self.client.exists(DECISION_KEY.format(event_id)))
-
     async def activate(self, event_id: str, time: datetime) -> bool:
         """Records that the decision was shown; False when it already was."""
+        return await self._record_activation(event_id, time, known_only=False) == 1
+
+    async def activate_known(self, event_id: str, time: datetime) -> bool | None:
+        """As `activate`, for a decision some replica logged within the reward window;
+        None (and nothing recorded) for any other."""
+        recorded = await self._record_activation(event_id, time, known_only=True)
+        return None if recorded < 0 else recorded == 1
+
+    async def _record_activation(self, event_id: str, time: datetime, known_only: bool) -> int:
         if self.settle_log is not None:
             await self.settle_log()
-        activation = {"EventId": event_id, "ActionTaken": True, "Timestamp": dsjson_timestamp(time)}
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(
-                ACTIVATION_KEY.format(event_id),
-                dsjson_timestamp(time),
-                nx=True,
-                ex=self.marker_ttl_s,
-            )
-            pipe.xadd(
-                self.reward_stream,
-                {"json": json.dumps(activation), "event_id": event_id, "type": ACTIVATION},
-                maxlen=self.maxlen,
-                approximate=True,
-            )
-            first, _ = await pipe.execute()
-        return bool(first)
+        at = dsjson_timestamp(time)
+        activation = {"EventId": event_id, "ActionTaken": True, "Timestamp": at}
+        keys = [DECISION_KEY.format(event_id), ACTIVATION_KEY.format(event_id), self.reward_stream]
+        args: list[str | int] = [
+            int(known_only),
+            at,
+            self.marker_ttl_s,
+            self.maxlen,
+            json.dumps(activation),
+            event_id,
+            ACTIVATION,
+        ]
+        return int(await self._activate(keys=keys, args=args))
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""

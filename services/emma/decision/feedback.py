@@ -50,9 +50,7 @@ class Recorded:
 
 
 class FeedbackStore(Protocol):
-    async def known(self, event_id: str) -> bool: ...
-
-    async def activate(self, event_id: str, time: datetime) -> bool: ...
+    async def activate_known(self, event_id: str, time: datetime) -> bool | None: ...
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
@@ -82,9 +80,7 @@ class Feedback:
         """Accepted the first time; raises NotFound for a decision no replica logged (or
         expired). While Redis is away the activation is held and answered so."""
         try:
-            if not await self._known(event_id):
-                raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
-            first = await self.store.activate(event_id, time)
+            first = await self._activate_known(event_id, time)
         except (redis.ConnectionError, redis.TimeoutError) as error:
             # Recording an activation twice counts it once: a timed-out one may have run.
             if self.held is not None and self.held.hold(HeldActivation(event_id, time)):
@@ -96,16 +92,17 @@ class Feedback:
             await self.on_activate(event_id, time)
         return Recorded(accepted=first)
 
-    async def _known(self, event_id: str) -> bool:
-        """Whether any replica logged the decision, waiting a little for a recent one."""
+    async def _activate_known(self, event_id: str, time: datetime) -> bool:
+        """Records the activation of a logged decision (True the first time), waiting a
+        little for a recent one that Redis does not know yet; NotFound for any other."""
         give_up = _now() + UNKNOWN_PATIENCE_S
-        while not await self.store.known(event_id):
+        while (first := await self.store.activate_known(event_id, time)) is None:
             made_ms = issued_ms(event_id)
             recent = made_ms is not None and abs(_wall_ms() - made_ms) <= RECENT_DECISION_S * 1000
             if not recent or _now() + UNKNOWN_RECHECK_S > give_up:
-                return False
+                raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
             await asyncio.sleep(UNKNOWN_RECHECK_S)
-        return True
+        return first
 
     async def reward(
         self, event_id: str, value: float, kind: str, time: datetime, key: str = ""
