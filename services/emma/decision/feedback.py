@@ -25,9 +25,10 @@ REDIS_PATIENCE_S = 1.0
 FIRST_RETRY_DELAY_S = 0.05
 MAX_RETRY_DELAY_S = 0.4
 # A decision made this recently that Redis does not know yet may be in another replica's
-# log buffer, written within moments of Redis answering again: Activate looks again, every
-# UNKNOWN_RECHECK_S for up to UNKNOWN_PATIENCE_S, before it answers NOT_FOUND. (Older or
-# foreign ids are answered at once.) Wide enough for clocks of replicas apart by seconds.
+# log buffer, written within moments of Redis answering again: Activate looks again after
+# UNKNOWN_RECHECK_S, then twice as long each time, for up to UNKNOWN_PATIENCE_S, before it
+# answers NOT_FOUND (a handful of round trips, in the busy seconds after an outage). Older
+# or foreign ids are answered at once. Wide enough for clocks of replicas seconds apart.
 RECENT_DECISION_S = 10.0
 UNKNOWN_PATIENCE_S = 1.0
 UNKNOWN_RECHECK_S = 0.05
@@ -96,12 +97,14 @@ class Feedback:
         """Records the activation of a logged decision (True the first time), waiting a
         little for a recent one that Redis does not know yet; NotFound for any other."""
         give_up = _now() + UNKNOWN_PATIENCE_S
+        delay = UNKNOWN_RECHECK_S
         while (first := await self.store.activate_known(event_id, time)) is None:
             made_ms = issued_ms(event_id)
             recent = made_ms is not None and abs(_wall_ms() - made_ms) <= RECENT_DECISION_S * 1000
-            if not recent or _now() + UNKNOWN_RECHECK_S > give_up:
+            if not recent or _now() >= give_up:
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
-            await asyncio.sleep(UNKNOWN_RECHECK_S)
+            await asyncio.sleep(min(delay, max(0.0, give_up - _now())))
+            delay *= 2
         return first
 
     async def reward(
