@@ -337,7 +337,9 @@ class DecideResponse(_message.Message):
     CANDIDATE_COUNT_FIELD_NUMBER: _builtins.int
     OPEN_OFFERS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
-    """Id of this decision; pass it to Activate and Reward."""
+    """Id of this decision; pass it to Activate and Reward. A UUIDv7 in 32 hex digits: ids
+    sort by the time their decision was made.
+    """
     channel: _common_pb2.Channel.ValueType
     """The channel to deliver it on, one of the allowed channels."""
     probability: _builtins.float
