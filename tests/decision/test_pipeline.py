@@ -14,6 +14,7 @@ from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation, Touchpoint
 from emma.decision.pipeline import Decider, Degraded, PipelineSettings
+from emma.runtime.loop_lag import LoopLag
 
 from .helpers import customer, request, situation
 
@@ -144,3 +145,36 @@ async def test_a_failing_log_degrades_but_answers() -> None:
     )
     assert decision.degraded == (Degraded.DECISION_LOG,)
     assert decision.channel in {Channel.RECEIPT, Channel.CASHIER_PROMPT, Channel.STORE_SCREEN}
+
+
+@pytest.mark.parametrize(("shed_lag_s", "shed"), [(0.2, True), (0.5, False), (0.0, False)])
+async def test_an_overloaded_loop_answers_the_fallback_at_once(
+    shed_lag_s: float, shed: bool
+) -> None:
+    dependencies, sink = Dependencies(), Sink()
+    lag = LoopLag(sustained=3)
+    lag.samples.extend([0.3, 0.3, 0.3])  # three wake-ups in a row, each 0.3 s late
+    pipeline = Decider(
+        load_catalog(DEFAULT_CATALOG),
+        Bandit(DEFAULT_VW_ARGS),
+        dependencies,
+        sink,
+        PipelineSettings(
+            budget_s=0.05,
+            max_actions=50,
+            default_time_zone="Europe/Berlin",
+            log_timeout_s=0.02,
+            shed_lag_s=shed_lag_s,
+        ),
+        loop_lag=lag,
+    )
+    decision = await pipeline.decide(request())
+    assert decision.fallback is shed
+    if shed:
+        # Nothing fetched or scored; logged all the same, so Activate and Reward find it.
+        assert dependencies.timeouts == []
+        assert decision.degraded == (Degraded.FALLBACK,)
+        assert ("chosen.fallback", "overloaded") in decision.reasons
+        assert [d.event_id for d in sink.logged] == [decision.event_id]
+    else:
+        assert dependencies.timeouts

@@ -113,6 +113,12 @@ class DecisionConfig:
         "EMMA_DECIDE_RESERVE_MS",
         "least part of a Decide's budget kept back from profile and context for deciding",
     )
+    shed_lag_ms: float = setting(
+        200.0,
+        "EMMA_DECISION_SHED_LAG_MS",
+        "answer the fallback at once while the event loop runs this far behind "
+        "(overload); 0: never",
+    )
     log_timeout_ms: float = setting(
         2.0,
         "EMMA_DECISION_LOG_TIMEOUT_MS",
@@ -180,6 +186,7 @@ class DecisionConfig:
         )
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
         require(self.decide_reserve_ms >= 0, "EMMA_DECIDE_RESERVE_MS: must be >= 0")
+        require(self.shed_lag_ms >= 0, "EMMA_DECISION_SHED_LAG_MS: must be >= 0")
         require(self.log_buffer_entries >= 0, "EMMA_DECISION_LOG_BUFFER: must be >= 0")
         require(self.outcome_buffer_entries >= 0, "EMMA_OUTCOME_BUFFER: must be >= 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")

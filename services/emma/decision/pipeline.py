@@ -44,6 +44,7 @@ from emma.decision.policy import NO_CONTACTS, ContactHistory
 from emma.decision.reasons import explain, filter_reasons
 from emma.decision.reserve import DecideReserve
 from emma.runtime.deadline import within
+from emma.runtime.loop_lag import LoopLag
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.tracing import current_trace_id
 
@@ -103,6 +104,8 @@ class PipelineSettings:
     log_timeout_s: float
     # Least part of the budget kept back from the dependencies for deciding (reserve.py).
     decide_reserve_s: float = 0.003
+    # While the event loop runs this far behind, the fallback is answered at once; 0: never.
+    shed_lag_s: float = 0.0
 
 
 def schedule(action: elig.Action, request: DecideInput, situation: Situation) -> datetime:
@@ -124,6 +127,7 @@ class Decider:
         rules: Sequence[elig.ActionRule] = (),
         contacts: ContactGate | None = None,
         log_buffer: LogBuffer | None = None,
+        loop_lag: LoopLag | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
@@ -141,8 +145,14 @@ class Decider:
         # Entries whose log write failed, written again when Redis answers; None: flag them.
         self.log_buffer = log_buffer
         self.clock = clock
+        # How far behind this process's event loop runs (overload: shed_lag_s).
+        self.loop_lag = loop_lag
         # What deciding takes once profile and context are in: kept back from them.
         self.reserve = DecideReserve(settings.decide_reserve_s)
+
+    def _overloaded(self) -> bool:
+        shed_lag_s = self.settings.shed_lag_s
+        return shed_lag_s > 0 and self.loop_lag is not None and self.loop_lag.behind(shed_lag_s)
 
     def budget(self, request: DecideInput, deadline_s: float | None) -> float:
         """The request's budget (or the default), never longer than the caller's deadline."""
@@ -159,6 +169,12 @@ class Decider:
         if budget <= 0:
             decision = await self._fallback(
                 event_id, request, None, None, [Degraded.FALLBACK], "no_time", {}
+            )
+        elif self._overloaded():
+            # Every call waits behind the loop's backlog already: the cheapest answer
+            # drains it; a full decision would make the next calls wait longer still.
+            decision = await self._fallback(
+                event_id, request, None, None, [Degraded.FALLBACK], "overloaded", {}
             )
         else:
             deadline = started + budget

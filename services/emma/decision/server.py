@@ -28,6 +28,7 @@ from emma.decision.service import DecisionServicer
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.learner.snapshots import ModelFollower, initial_model
 from emma.learner.tasks import finish
+from emma.runtime.loop_lag import LoopLag
 from emma.runtime.main import run_service
 from emma.runtime.redis_client import connect_redis
 from emma.runtime.server import EmmaServer, create_server
@@ -100,9 +101,11 @@ def build_decider(
             default_time_zone=config.default_time_zone,
             log_timeout_s=config.log_timeout_ms / 1000,
             decide_reserve_s=config.decide_reserve_ms / 1000,
+            shed_lag_s=config.shed_lag_ms / 1000,
         ),
         contacts=contacts,
         log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
+        loop_lag=LoopLag() if config.shed_lag_ms > 0 else None,
     )
     return DecisionCore(decider, store, contacts, log_buffer, loaded)
 
@@ -136,6 +139,10 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     )
 
     warm_ups = [asyncio.create_task(dependencies.warm_up())]
+    if decider.loop_lag is not None:
+        # Overload shedding (EMMA_DECISION_SHED_LAG_MS) reads the loop's lag from it.
+        decider.loop_lag.start()
+        server.on_stop(decider.loop_lag.close)
     # Model bytes are binary: the follower has its own client that returns bytes.
     model_client = aioredis.Redis.from_url(
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
