@@ -12,10 +12,12 @@ from emma.loadgen.report import document, plot, table
 from emma.loadgen.schedule import Sent
 
 
-def _recorder(latency_ms: float, count: int = 400, outcome: object = None) -> Recorder:
+def _recorder(
+    latency_ms: float, count: int = 400, outcome: object = None, rate: float = 200.0
+) -> Recorder:
     recorder = Recorder(start=0.0)
     for index in range(count):
-        due = index / 200
+        due = index / rate
         recorder.record(Sent(index, due, due, due + latency_ms / 1000, outcome))
     return recorder
 
@@ -93,3 +95,15 @@ def test_rounds_compare_each_target_with_the_floor_of_its_own_round() -> None:
     assert "decide p50 by round: 2.00 / 4.00 / 3.00 ms; x floor p50: 2.00 / 2.00 / 3.00" in table(
         report
     )
+
+
+def test_shed_answers_do_not_count_as_sustained_decisions() -> None:
+    def sustained(outcome: Outcome | None) -> bool:
+        recorders = {"decide": _recorder(2.0, count=1200, outcome=outcome, rate=600.0)}
+        report = document([recorders], {"decide": 600.0}, {"rate": 600.0})
+        goals = {goal["goal"]: goal["met"] for goal in report["goals"]}
+        return bool(goals["600/s sustained without errors"])
+
+    assert sustained(None)
+    # The same rate, answered with the fallback by an overloaded replica.
+    assert not sustained(Outcome(("fallback",), True, 0))
