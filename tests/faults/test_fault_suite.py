@@ -65,6 +65,14 @@ def test_the_report_says_how_much_of_the_machine_other_guests_took(report: Repor
     assert "of the machine stolen by other guests" in text(report).splitlines()[0]
 
 
+def test_the_report_tells_the_generators_backlog_from_the_meshs(report: Report) -> None:
+    # The load generator shares the machine: how late it sent its calls is reported apart.
+    lag = report.send_lag_ms
+    assert 0 < lag["p50"] <= lag["p99"] <= lag["max"]
+    assert lag["p50"] <= report.latency_ms["all"]["p50"]
+    assert "load generator's send lag" in text(report)
+
+
 def test_no_caller_sees_unavailable_or_internal(report: Report) -> None:
     # The SDK retries UNAVAILABLE (a dying replica, a Redis restart under Reward); only a
     # deadline can run out, on an overloaded machine.

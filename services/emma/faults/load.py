@@ -43,6 +43,11 @@ class Call:
     def latency_ms(self) -> float:
         return (self.done - self.due) * 1000
 
+    @property
+    def send_lag_ms(self) -> float:
+        """How late the load generator sent it: its own backlog, not the mesh's."""
+        return (self.sent - self.due) * 1000
+
 
 TOUCHPOINTS = {
     common_pb2.TOUCHPOINT_POS: "pos",

@@ -22,6 +22,13 @@ def _percentiles(calls: Sequence[Call]) -> dict[str, float]:
     return summary_ms(histogram)
 
 
+def _send_lag(calls: Sequence[Call]) -> dict[str, float]:
+    histogram = new_histogram()
+    for call in calls:
+        histogram.record_value(max(1, round(call.send_lag_ms * 1000)))
+    return summary_ms(histogram)
+
+
 def _server_percentiles(calls: Sequence[Call]) -> dict[str, float]:
     """Percentiles of the decision service's own time, over the calls whose span arrived."""
     histogram = new_histogram()
@@ -76,6 +83,9 @@ class Report:
     latency_ms: dict[str, dict[str, float]]
     # The decision service's own time per Decide (its server span): "calm", "during faults".
     server_ms: dict[str, dict[str, float]]
+    # How late the load generator sent its Decide calls: a latency with a send lag as
+    # large measures the generator's own backlog (it shares the machine), not the mesh.
+    send_lag_ms: dict[str, float]
     faults: list[FaultFigures]
     audit: Audit
     # The machine's 1-minute load average at the end: latency means little when it is
@@ -194,6 +204,7 @@ def build(
             ),
         },
         server_ms={"calm": _server_percentiles(calm), "during faults": _server_percentiles(during)},
+        send_lag_ms=_send_lag([c for c in decides if c.due >= warmup_until]),
         faults=figures,
         audit=audit,
         load_average=round(os.getloadavg()[0], 2),
@@ -234,6 +245,11 @@ def text(report: Report) -> str:
             f"caller latency {name}: p50 {summary['p50']:.1f} ms, p99 {summary['p99']:.1f} ms, "
             f"max {summary['max']:.1f} ms"
         )
+    lag = report.send_lag_ms
+    lines.append(
+        f"load generator's send lag (Decide): p50 {lag['p50']:.1f} ms, p99 {lag['p99']:.1f} ms, "
+        f"max {lag['max']:.1f} ms"
+    )
     for name, summary in report.server_ms.items():
         lines.append(
             f"Decide's own time {name} ({summary['calls']:.0f} server spans): "

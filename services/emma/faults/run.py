@@ -111,7 +111,16 @@ def write_calls(path: Path, calls: list[Call]) -> None:
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(
-            ["kind", "due_s", "latency_ms", "server_ms", "error", "degraded", "fallback"]
+            [
+                "kind",
+                "due_s",
+                "latency_ms",
+                "send_lag_ms",
+                "server_ms",
+                "error",
+                "degraded",
+                "fallback",
+            ]
         )
         for call in calls:
             writer.writerow(
@@ -119,6 +128,7 @@ def write_calls(path: Path, calls: list[Call]) -> None:
                     call.kind,
                     f"{call.due - origin:.4f}",
                     f"{call.latency_ms:.3f}",
+                    f"{call.send_lag_ms:.3f}",
                     "" if call.server_ms is None else f"{call.server_ms:.3f}",
                     call.error,
                     "+".join(call.degraded),
