@@ -113,6 +113,12 @@ class DecisionConfig:
         "EMMA_DECIDE_RESERVE_MS",
         "least part of a Decide's budget kept back from profile and context for deciding",
     )
+    spool_dir: str = setting(
+        "",
+        "EMMA_DECISION_SPOOL_DIR",
+        "directory where log entries and outcomes held for Redis are also written, so that a "
+        "killed replica's successor writes them; one per replica; empty: memory only",
+    )
     shed_lag_ms: float = setting(
         200.0,
         "EMMA_DECISION_SHED_LAG_MS",

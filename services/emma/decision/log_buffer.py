@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from emma.decision.decision_log import EncodedDecision, LoggedDecision
+from emma.runtime.spool import Spool
 from emma.runtime.write_behind import WriteBehind
 
 # Entries written per round trip while catching up. Packing one cost about 70 us of the
@@ -44,12 +48,27 @@ class LogBuffer(WriteBehind[EncodedDecision]):
         *,
         batch: int = BATCH,
         retry_s: tuple[float, float] = (FIRST_RETRY_S, LAST_RETRY_S),
+        spool_path: Path | None = None,
     ) -> None:
+        spool = Spool(spool_path, _spooled, _unspooled) if spool_path is not None else None
         super().__init__(
-            "decision_log", store.append_encoded, capacity, batch=batch, retry_s=retry_s
+            "decision_log",
+            store.append_encoded,
+            capacity,
+            batch=batch,
+            retry_s=retry_s,
+            spool=spool,
         )
         self._encode = store.encode
 
     def keep_decision(self, entry: LoggedDecision) -> bool:
         """Holds an entry to be written later; False when it was dropped (buffer full)."""
         return self.keep(self._encode(entry))
+
+
+def _spooled(entry: EncodedDecision) -> bytes:
+    return json.dumps(dataclasses.asdict(entry), separators=(",", ":")).encode()
+
+
+def _unspooled(line: bytes) -> EncodedDecision:
+    return EncodedDecision(**json.loads(line))

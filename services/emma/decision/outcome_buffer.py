@@ -13,10 +13,13 @@ was told so by `held`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
+from emma.runtime.spool import Spool
 from emma.runtime.write_behind import WriteBehind
 
 # Delays between attempts while Redis does not answer: a refused connection costs little.
@@ -68,8 +71,10 @@ class OutcomeBuffer(WriteBehind[HeldOutcome]):
         *,
         on_activate: Callable[[str, datetime], Awaitable[None]] | None = None,
         retry_s: tuple[float, float] = (FIRST_RETRY_S, LAST_RETRY_S),
+        spool_path: Path | None = None,
     ) -> None:
-        super().__init__("outcomes", self._write_all, capacity, retry_s=retry_s)
+        spool = Spool(spool_path, _spooled, _unspooled) if spool_path is not None else None
+        super().__init__("outcomes", self._write_all, capacity, retry_s=retry_s, spool=spool)
         self._store = store
         self.on_activate = on_activate
 
@@ -95,3 +100,17 @@ class OutcomeBuffer(WriteBehind[HeldOutcome]):
         first = await self._store.activate(activation.event_id, activation.time)
         if first and self.on_activate is not None:
             await self.on_activate(activation.event_id, activation.time)
+
+
+def _spooled(outcome: HeldOutcome) -> bytes:
+    fields: dict[str, Any] = dataclasses.asdict(outcome)
+    fields["time"] = outcome.time.isoformat()
+    fields["outcome"] = "reward" if isinstance(outcome, HeldReward) else "activation"
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def _unspooled(line: bytes) -> HeldOutcome:
+    fields = json.loads(line)
+    kind = fields.pop("outcome")
+    fields["time"] = datetime.fromisoformat(fields["time"])
+    return HeldReward(**fields) if kind == "reward" else HeldActivation(**fields)

@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import redis.asyncio as aioredis
 
@@ -29,7 +31,7 @@ from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.learner.snapshots import ModelFollower, initial_model
 from emma.learner.tasks import finish
 from emma.runtime.loop_lag import LoopLag
-from emma.runtime.main import run_service
+from emma.runtime.main import WORKER_INDEX_ENV, run_service
 from emma.runtime.redis_client import connect_redis
 from emma.runtime.server import EmmaServer, create_server
 
@@ -85,7 +87,11 @@ def build_decider(
         encode=store.encode,
     )
     # Entries whose log write failed wait here until Redis answers again.
-    log_buffer = LogBuffer(store, config.log_buffer_entries)
+    log_buffer = LogBuffer(
+        store,
+        config.log_buffer_entries,
+        spool_path=spool_path(config, "decision-log") if config.log_buffer_entries else None,
+    )
     observe_log_buffer(log_buffer)
     if config.log_buffer_entries > 0:
         # An outcome of a buffered decision waits (a little) for its entry to be written.
@@ -110,6 +116,13 @@ def build_decider(
     return DecisionCore(decider, store, contacts, log_buffer, loaded)
 
 
+def spool_path(config: DecisionConfig, name: str) -> Path | None:
+    """This worker's spool file of the named buffer, or None without a spool directory."""
+    if not config.spool_dir:
+        return None
+    return Path(config.spool_dir) / f"{name}-{os.environ.get(WORKER_INDEX_ENV, '0')}.spool"
+
+
 def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     """A ready-to-start server; must be called inside a running event loop."""
     redis = connect_redis(config.redis_url)
@@ -124,7 +137,12 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     # Activations and keyed rewards wait here while Redis does not answer
     # (emma.decision.outcome_buffer).
     held = (
-        OutcomeBuffer(store, config.outcome_buffer_entries, on_activate=count_activation)
+        OutcomeBuffer(
+            store,
+            config.outcome_buffer_entries,
+            on_activate=count_activation,
+            spool_path=spool_path(config, "outcomes"),
+        )
         if config.outcome_buffer_entries
         else None
     )
@@ -138,6 +156,10 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
         server.grpc_server,
     )
 
+    # What a killed predecessor left in the spools: written first, in order.
+    log_buffer.restore()
+    if held is not None:
+        held.restore()
     warm_ups = [asyncio.create_task(dependencies.warm_up())]
     if decider.loop_lag is not None:
         # Overload shedding (EMMA_DECISION_SHED_LAG_MS) reads the loop's lag from it.

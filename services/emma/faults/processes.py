@@ -94,6 +94,9 @@ class FaultMesh:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if kind == "decision":
+            # Each replica's own spools, which its restart after a kill writes out.
+            env["EMMA_DECISION_SPOOL_DIR"] = str(self.run_dir / f"{name}-spool")
         return env
 
     def spawn(self, name: str) -> None:

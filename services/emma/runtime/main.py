@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
@@ -39,6 +40,9 @@ class ServiceConfig(Protocol):
 
 
 C = TypeVar("C", bound=ServiceConfig)
+
+# Set in each worker process of a service that runs several: its index, from 0.
+WORKER_INDEX_ENV = "EMMA_WORKER_INDEX"
 
 
 def run_service(
@@ -99,6 +103,8 @@ def _serve_worker(
 ) -> int:
     # Each worker serves its metrics on its private loopback port; the supervisor gathers.
     metrics_port = worker_ports[index] if worker_ports else 0
+    # Files of a worker's own (a decision replica's spools) are named by it.
+    os.environ[WORKER_INDEX_ENV] = str(index)
     return _serve(name, config, build_server, loop, metrics_port, WORKER_HOST)
 
 

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from emma.runtime.spool import Spool
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -31,7 +33,10 @@ class WriteBehind(Generic[T]):
     attempt sends the oldest item alone: packing a whole batch for every attempt costs the
     event loop time that the requests being answered meanwhile wait for.
 
-    Memory, not disk: what is still held when the process stops is lost and counted.
+    Memory, and with a `spool` disk too: without one, what is still held when the process
+    stops is lost and counted; with one, it is left in the spool, and `restore` at the next
+    start takes it up again (items already written may be written twice: their readers
+    drop repeats).
     """
 
     def __init__(
@@ -43,8 +48,10 @@ class WriteBehind(Generic[T]):
         retry_s: tuple[float, float],
         batch: int = BATCH,
         write_timeout_s: float = WRITE_TIMEOUT_S,
+        spool: Spool[T] | None = None,
     ) -> None:
         self.name = name
+        self._spool = spool
         self._write = write
         self.capacity = capacity
         self.batch = batch
@@ -60,9 +67,11 @@ class WriteBehind(Generic[T]):
         self._wake = asyncio.Event()
         self._attempted = asyncio.Event()
         self.written = 0
-        # Items not taken (full, or closing), and items still held at shutdown.
+        # Items not taken (full, or closing), and items still held at shutdown (without a
+        # spool; with one they are left to the next start).
         self.refused = 0
         self.lost = 0
+        self.restored = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -83,13 +92,33 @@ class WriteBehind(Generic[T]):
             self.refused += 1
             return False
         self._items.append(item)
+        if self._spool is not None:
+            try:
+                self._spool.append(item)
+            except OSError as error:  # a full disk: the item is still held in memory
+                log.warning("spool write failed", extra={"buffer": self.name, "error": str(error)})
+        self._start()
+        return True
+
+    def restore(self) -> int:
+        """At start: takes up what a previous process left in the spool; returns how many."""
+        if self._spool is None:
+            return 0
+        items = self._spool.items()
+        self._items.extend(items)
+        self.restored += len(items)
+        if items:
+            log.info("held writes restored", extra={"buffer": self.name, "restored": len(items)})
+            self._start()
+        return len(items)
+
+    def _start(self) -> None:
         if self._task is None:
             # In a context of its own: catching up is not the work of the request that
             # happened to start it, whose trace would otherwise hold the whole outage.
             self._task = asyncio.create_task(
                 self._drain(), name=f"emma.write_behind.{self.name}", context=contextvars.Context()
             )
-        return True
 
     async def drained(self) -> None:
         """Returns once every held item is written (waits as long as the store is away)."""
@@ -158,12 +187,15 @@ class WriteBehind(Generic[T]):
             self._items.popleft()
         self.written += len(batch)
         if not self._items:
+            # No await since the check: nothing kept meanwhile, the spool holds only these.
+            if self._spool is not None:
+                self._spool.clear()
             log.info("held writes caught up", extra={"buffer": self.name, "written": self.written})
         return True
 
     async def close(self, timeout_s: float) -> int:
         """Graceful shutdown: writes what is held within `timeout_s`; returns how many
-        items are left (lost) and refuses new ones."""
+        items are lost (left without a spool) and refuses new ones."""
         self._closed = True
         task = self._task
         if task is not None:
@@ -178,6 +210,15 @@ class WriteBehind(Generic[T]):
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, self.last_retry_s)
         left = len(self._items)
+        if self._spool is not None:
+            if left:
+                log.warning(
+                    "held writes left in the spool for the next start",
+                    extra={"buffer": self.name, "left": left},
+                )
+            self._spool.close()
+            self._items.clear()
+            return 0
         if left:
             log.warning("held writes lost at shutdown", extra={"buffer": self.name, "lost": left})
             self.lost += left
