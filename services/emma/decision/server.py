@@ -43,7 +43,8 @@ SERVICE_NAME = decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_
 # Seconds the model follower may take to notice it should stop (one poll at most).
 FOLLOWER_STOP_S = 5.0
 # Seconds the buffered decision-log entries get to be written on shutdown (10,000 entries
-# take about 100 round trips); past it, with Redis still away, they are lost and counted.
+# take about 100 round trips); past it, with Redis still away, they stay in the spool for
+# the next start, or without one are lost and counted.
 LOG_FLUSH_S = 2.0
 # Longest an Activate or Reward waits for this replica's buffered decision entries.
 OUTCOME_WAITS_FOR_LOG_S = 0.5
