@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from emma.faults.audit import Audit
@@ -15,27 +15,26 @@ from emma.loadgen.machine import CpuSampler
 from emma.loadgen.recorder import new_histogram, summary_ms
 
 
-def _percentiles(calls: Sequence[Call]) -> dict[str, float]:
+def _summary(values_ms: Iterable[float]) -> dict[str, float]:
+    """p50, p90, p99, p99.9, max and mean of durations in milliseconds."""
     histogram = new_histogram()
-    for call in calls:
-        histogram.record_value(max(1, round(call.latency_ms * 1000)))
+    for value in values_ms:
+        histogram.record_value(max(1, round(value * 1000)))
     return summary_ms(histogram)
+
+
+def _percentiles(calls: Sequence[Call]) -> dict[str, float]:
+    return _summary(call.latency_ms for call in calls)
 
 
 def _send_lag(calls: Sequence[Call]) -> dict[str, float]:
-    histogram = new_histogram()
-    for call in calls:
-        histogram.record_value(max(1, round(call.send_lag_ms * 1000)))
-    return summary_ms(histogram)
+    return _summary(call.send_lag_ms for call in calls)
 
 
 def _server_percentiles(calls: Sequence[Call]) -> dict[str, float]:
     """Percentiles of the decision service's own time, over the calls whose span arrived."""
-    histogram = new_histogram()
     timed = [c.server_ms for c in calls if c.server_ms is not None]
-    for server_ms in timed:
-        histogram.record_value(max(1, round(server_ms * 1000)))
-    return {**summary_ms(histogram), "calls": len(timed)}
+    return {**_summary(timed), "calls": len(timed)}
 
 
 def _covered(call: Call, windows: Sequence[Window]) -> bool:
