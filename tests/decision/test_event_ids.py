@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from emma.decision.event_ids import issued_ms, new_event_id
+from emma.decision.event_ids import age_s, issued_ms, new_event_id
 
 JUNE_MS = 1_780_000_000_000
 
@@ -25,3 +26,9 @@ def test_later_decisions_sort_after_earlier_ones() -> None:
 def test_ids_made_elsewhere_carry_no_time() -> None:
     for foreign in (uuid.uuid4().hex, "e1", "order-42", "z" * 32, ""):
         assert issued_ms(foreign) is None
+
+
+def test_the_age_of_a_decision_comes_from_its_id() -> None:
+    age = age_s(new_event_id(time.time_ns() // 1_000_000 - 3_000))
+    assert age is not None and 2.9 <= age <= 10.0
+    assert age_s(uuid.uuid4().hex) is None

@@ -10,10 +10,14 @@ _VERSION = 0x7
 _VARIANT = 0b10
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def new_event_id(now_ms: int | None = None) -> str:
     """A fresh id: 48 bits of Unix milliseconds, then 74 random bits (version and variant
     set as RFC 9562 asks); ids of later decisions sort after earlier ones."""
-    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    ms = _now_ms() if now_ms is None else now_ms
     value = (ms & ((1 << _MS_BITS) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (_VERSION << 76)
     value = (value & ~(0x3 << 62)) | (_VARIANT << 62)
@@ -28,3 +32,10 @@ def issued_ms(event_id: str) -> int | None:
         return int(event_id[:12], 16)
     except ValueError:
         return None
+
+
+def age_s(event_id: str) -> float | None:
+    """How long ago (by this machine's clock) the decision with this id was made; negative
+    when another machine's clock runs ahead; None for an id not made here."""
+    made = issued_ms(event_id)
+    return None if made is None else (_now_ms() - made) / 1000

@@ -12,7 +12,7 @@ from typing import Protocol
 import grpc
 import redis.asyncio as redis
 
-from emma.decision.event_ids import issued_ms
+from emma.decision.event_ids import age_s
 from emma.decision.outcome_buffer import HeldActivation, HeldReward, OutcomeBuffer
 from emma.runtime.errors import DomainError, InvalidArgument, NotFound
 
@@ -99,8 +99,8 @@ class Feedback:
         give_up = _now() + UNKNOWN_PATIENCE_S
         delay = UNKNOWN_RECHECK_S
         while (first := await self.store.activate_known(event_id, time)) is None:
-            made_ms = issued_ms(event_id)
-            recent = made_ms is not None and abs(_wall_ms() - made_ms) <= RECENT_DECISION_S * 1000
+            age = age_s(event_id)
+            recent = age is not None and abs(age) <= RECENT_DECISION_S
             if not recent or _now() >= give_up:
                 raise NotFound(f"event_id: no decision {event_id!r} within the reward window")
             await asyncio.sleep(min(delay, max(0.0, give_up - _now())))
@@ -143,7 +143,3 @@ class Feedback:
 
 def _now() -> float:
     return time.monotonic()
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
