@@ -220,6 +220,8 @@ def audit(
             early += 1
 
     lost = [answered[e] for e in answered.keys() - logged]
+    # Not owed for a decision never logged: answered NOT_FOUND, or counted unknown.
+    owed_activations = activated & logged
     meta = checkpoint(client)
     remaining = backlog_by_stream(client)
     counts = {str(k): int(v) for k, v in meta.get("counts", {}).items()}
@@ -228,9 +230,8 @@ def audit(
         decisions_logged=len(logged),
         decisions_lost=len(lost),
         decisions_lost_flagged=sum("decision_log" in c.degraded for c in lost),
-        # Not owed for a decision never logged: answered NOT_FOUND, or counted unknown.
-        activations_acknowledged=len(activated & logged),
-        activations_lost=len((activated & logged) - activations_on_stream),
+        activations_acknowledged=len(owed_activations),
+        activations_lost=len(owed_activations - activations_on_stream),
         rewards_acknowledged=len(acknowledged),
         rewards_lost=len(acknowledged - on_stream),
         rewards_learnable=sum(event in learnable for event, _ in acknowledged),
