@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+import redis.asyncio as aioredis
 
 from emma.decision.decision_log import DECISION_KEY, DecisionStore
 from emma.decision.feedback import Feedback, Recorded, StoreUnavailable
@@ -26,11 +27,21 @@ async def redis_aof() -> AsyncIterator[AofRedis]:
     await asyncio.to_thread(server.close)
 
 
+@pytest.fixture
+async def client(redis_aof: AofRedis) -> AsyncIterator[aioredis.Redis]:
+    connection = connect_redis(redis_aof.url)
+    yield connection
+    await connection.aclose()
+
+
+@pytest.fixture
+def store(client: aioredis.Redis) -> DecisionStore:
+    return DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+
+
 async def test_a_keyed_reward_lands_once_when_redis_is_back_within_the_patience(
-    redis_aof: AofRedis,
+    redis_aof: AofRedis, client: aioredis.Redis, store: DecisionStore
 ) -> None:
-    client = connect_redis(redis_aof.url)
-    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
     feedback = Feedback(store, redis_patience_s=10.0)
     # A pooled connection that the restart will break, as in a running service.
     await client.ping()
@@ -43,28 +54,22 @@ async def test_a_keyed_reward_lands_once_when_redis_is_back_within_the_patience(
     assert await asyncio.wait_for(pending, 15) == Recorded(accepted=False)
     entries = await client.xrange("emma:rewards")
     assert [fields["key"] for _, fields in entries] == ["order-1"]
-    await client.aclose()
 
 
 async def test_a_reward_without_key_fails_at_once_and_one_past_the_patience_fails(
-    redis_aof: AofRedis,
+    redis_aof: AofRedis, store: DecisionStore
 ) -> None:
-    client = connect_redis(redis_aof.url)
-    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
     await asyncio.to_thread(redis_aof.stop)
     # Without a key a repeat could count twice: no waiting (the patience is far beyond 5 s).
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(Feedback(store, redis_patience_s=60.0).reward("e1", 1.0, "", NOW), 5)
     with pytest.raises(StoreUnavailable):
         await Feedback(store, redis_patience_s=0.2).reward("e1", 1.0, "", NOW, key="k")
-    await client.aclose()
 
 
 async def test_keyed_rewards_are_held_while_redis_is_away_and_written_once_when_back(
-    redis_aof: AofRedis,
+    redis_aof: AofRedis, client: aioredis.Redis, store: DecisionStore
 ) -> None:
-    client = connect_redis(redis_aof.url)
-    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
     held = OutcomeBuffer(store, capacity=2, retry_s=(0.05, 0.1))
     feedback = Feedback(store, redis_patience_s=0.2, held=held)
     await client.ping()
@@ -88,12 +93,11 @@ async def test_keyed_rewards_are_held_while_redis_is_away_and_written_once_when_
     assert (held.written, len(held)) == (2, 0)
     # Redis answers again: rewards are written at once, not held.
     assert await feedback.reward("e1", 1.0, "buy", NOW, key="order-4") == Recorded(False)
-    await client.aclose()
 
 
-async def test_rewards_still_held_at_shutdown_are_counted_lost(redis_aof: AofRedis) -> None:
-    client = connect_redis(redis_aof.url)
-    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
+async def test_rewards_still_held_at_shutdown_are_counted_lost(
+    redis_aof: AofRedis, store: DecisionStore
+) -> None:
     held = OutcomeBuffer(store, capacity=10, retry_s=(0.05, 0.1))
     await asyncio.to_thread(redis_aof.stop)
     feedback = Feedback(store, held=held)
@@ -103,14 +107,11 @@ async def test_rewards_still_held_at_shutdown_are_counted_lost(redis_aof: AofRed
     # Closed: nothing more is held.
     with pytest.raises(StoreUnavailable):
         await Feedback(store, redis_patience_s=0.1, held=held).reward("e1", 1.0, "", NOW, key="k2")
-    await client.aclose()
 
 
 async def test_activations_are_held_while_redis_is_away_and_count_the_contact_once_when_back(
-    redis_aof: AofRedis,
+    redis_aof: AofRedis, client: aioredis.Redis, store: DecisionStore
 ) -> None:
-    client = connect_redis(redis_aof.url)
-    store = DecisionStore(client, "emma:decisions", "emma:rewards", 1000, 60)
     # A decision some replica logged (its marker), which survives the restart (AOF).
     await client.set(DECISION_KEY.format("shown"), "{}")
     counted: list[str] = []
@@ -136,4 +137,3 @@ async def test_activations_are_held_while_redis_is_away_and_count_the_contact_on
     # Redis answers again: a repeat is answered at once, not held, and counts nothing.
     assert await feedback.activate("shown", NOW) == Recorded(accepted=False)
     assert (held.written, len(held), counted) == (3, 0, ["shown", "never-logged"])
-    await client.aclose()
