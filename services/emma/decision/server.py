@@ -112,7 +112,6 @@ def build_decider(
         ),
         contacts=contacts,
         log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
-        loop_lag=LoopLag() if config.shed_lag_ms > 0 else None,
     )
     return DecisionCore(decider, store, contacts, log_buffer, loaded)
 
@@ -162,10 +161,12 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     if held is not None:
         held.restore()
     warm_ups = [asyncio.create_task(dependencies.warm_up())]
-    if decider.loop_lag is not None:
-        # Overload shedding (EMMA_DECISION_SHED_LAG_MS) reads the loop's lag from it.
-        decider.loop_lag.start()
-        server.on_stop(decider.loop_lag.close)
+    if config.shed_lag_ms > 0:
+        # Overload shedding (EMMA_DECISION_SHED_LAG_MS) reads the serving loop's lag.
+        loop_lag = LoopLag()
+        loop_lag.start()
+        decider.loop_lag = loop_lag
+        server.on_stop(loop_lag.close)
     # Model bytes are binary: the follower has its own client that returns bytes.
     model_client = aioredis.Redis.from_url(
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0
