@@ -15,13 +15,14 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
+
+from emma.runtime.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,7 @@ Target = Callable[[int], Any]
 
 def reserve_port(host: str) -> int:
     """A port that is free now on `host`, for workers that must all bind the same one."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    return free_port(host)
 
 
 def _run_target(target: Target, index: int) -> None:
