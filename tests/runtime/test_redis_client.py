@@ -1,0 +1,81 @@
+"""Redis commands get a span only where one can be recorded; the sampler decides the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
+
+from emma.runtime.redis_client import traced
+
+
+class CountingSampler(Sampler):
+    """Parent-based, roots sampled when their name says so; counts every question."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self._sampled = ParentBased(ALWAYS_ON)
+        self._dropped = ParentBased(TraceIdRatioBased(0.0))
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+    ) -> SamplingResult:
+        self.asked.append(name)
+        delegate = self._dropped if name == "unsampled" else self._sampled
+        return delegate.should_sample(parent_context, trace_id, name, kind, attributes, links)
+
+    def get_description(self) -> str:
+        return "counting"
+
+
+async def test_spans_only_where_they_can_be_recorded(redis_url: str) -> None:
+    sampler = CountingSampler()
+    exported = InMemorySpanExporter()
+    tracers = TracerProvider(sampler=sampler)
+    tracers.add_span_processor(SimpleSpanProcessor(exported))
+    client = traced(aioredis.Redis.from_url(redis_url, decode_responses=True), tracers)
+    tracer = tracers.get_tracer("test")
+    try:
+        with tracer.start_as_current_span("unsampled"):
+            await client.set("k", "unsampled")
+            assert await client.get("k") == "unsampled"
+        # Inside an unsampled trace the instrumentation is skipped: no span, no question.
+        assert sampler.asked == ["unsampled"]
+        assert exported.get_finished_spans() == ()
+
+        with tracer.start_as_current_span("sampled") as parent:
+            assert await client.get("k") == "unsampled"
+        (get, root) = exported.get_finished_spans()
+        assert root.name == "sampled"
+        assert get.name == "GET"
+        assert get.parent is not None
+        assert get.parent.span_id == parent.get_span_context().span_id
+
+        exported.clear()
+        await client.incr("n")  # no trace: a root span the sampler decides on
+        (incr,) = exported.get_finished_spans()
+        assert incr.name == "INCRBY"
+        assert incr.parent is None
+        assert sampler.asked == ["unsampled", "sampled", "GET", "INCRBY"]
+    finally:
+        await client.aclose()
+        tracers.shutdown()
