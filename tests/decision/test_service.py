@@ -304,6 +304,7 @@ async def test_decide_sets_span_attributes_without_personal_data(
     assert attributes["emma.offer_id"] == response.offer.offer_id
     assert attributes["emma.channel"] == "in_app"
     assert attributes["emma.candidates"] == response.candidate_count
+    assert 0 <= float(attributes["emma.loop_lag_ms"]) < 1_000  # type: ignore[arg-type]
     assert set(attributes["emma.degraded"]) == {"profile", "context"}  # type: ignore[arg-type]
     assert str(attributes["emma.customer"]).startswith("p-")
     every_value = [

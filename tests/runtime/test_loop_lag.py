@@ -24,12 +24,14 @@ async def test_only_a_sustained_backlog_counts_as_behind() -> None:
         while not lag.behind(0.05) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a sampler
             await asyncio.sleep(0.05)
         assert min(lag.samples) > 0.05
+        assert lag.recent_s() == max(lag.samples) > 0.05
         assert lag.behind(0.05)
         assert not lag.behind(0.5)
         hog.cancel()
         # Caught up again.
         await asyncio.sleep(0.1)
         assert not lag.behind(0.05)
+        assert lag.recent_s() < 0.05
     finally:
         await lag.close()
     assert lag._task is None
@@ -43,3 +45,4 @@ async def _keep_busy(step_s: float) -> None:
 
 async def test_a_lag_never_sampled_is_not_behind() -> None:
     assert not LoopLag().behind(0.0)
+    assert LoopLag().recent_s() == 0.0

@@ -185,6 +185,10 @@ class Decider:
         span.set_attribute("emma.channel", decision.channel.value if decision.channel else "")
         span.set_attribute("emma.degraded", [d.value for d in decision.degraded])
         span.set_attribute("emma.candidates", decision.candidate_count)
+        if self.loop_lag is not None:
+            # A decision over its budget with a late loop waited for this process, not
+            # for a dependency: every timer and reply waited that long to be run.
+            span.set_attribute("emma.loop_lag_ms", round(self.loop_lag.recent_s() * 1e3, 1))
         telemetry.observe(span, request, budget, decision)
         return decision
 

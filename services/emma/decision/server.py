@@ -161,12 +161,12 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     if held is not None:
         held.restore()
     warm_ups = [asyncio.create_task(dependencies.warm_up())]
-    if config.shed_lag_ms > 0:
-        # Overload shedding (EMMA_DECISION_SHED_LAG_MS) reads the serving loop's lag.
-        loop_lag = LoopLag()
-        loop_lag.start()
-        decider.loop_lag = loop_lag
-        server.on_stop(loop_lag.close)
+    # The serving loop's lag: on every Decide span, and read by overload shedding
+    # (EMMA_DECISION_SHED_LAG_MS).
+    loop_lag = LoopLag()
+    loop_lag.start()
+    decider.loop_lag = loop_lag
+    server.on_stop(loop_lag.close)
     # Model bytes are binary: the follower has its own client that returns bytes.
     model_client = aioredis.Redis.from_url(
         config.redis_url, decode_responses=False, socket_connect_timeout=2.0

@@ -37,6 +37,10 @@ class LoopLag:
         samples = self.samples
         return len(samples) == samples.maxlen and min(samples) > limit_s
 
+    def recent_s(self) -> float:
+        """The largest of the last SUSTAINED samples: how late the loop has run lately."""
+        return max(self.samples, default=0.0)
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
