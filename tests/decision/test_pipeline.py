@@ -14,6 +14,7 @@ from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation, Touchpoint
 from emma.decision.pipeline import Decider, Degraded, PipelineSettings
+from emma.decision.reserve import DecideReserve
 from emma.runtime.loop_lag import LoopLag
 
 from .helpers import customer, request, situation
@@ -104,6 +105,20 @@ async def test_a_hung_profile_leaves_the_reserve_for_deciding() -> None:
     # this leaves a loaded test machine a margin).
     assert max(dependencies.timeouts) <= 0.05 - reserve + 1e-6
     assert elapsed < 0.2
+
+
+async def test_a_late_wake_up_after_the_fetch_deadline_counts_in_the_reserve() -> None:
+    # A loop that runs late wakes up late for the fetch deadline too; that lateness is
+    # deciding time the reserve must keep back, or a busy replica overruns its budget.
+    pipeline = decider(Dependencies(profile_delay=1.0))
+    await pipeline.decide(request())  # warm: action examples parsed
+    pipeline.reserve = DecideReserve(0.003)
+    loop = asyncio.get_running_loop()
+    # The loop is blocked from 40 ms to 60 ms: the fetch deadline (47 ms) fires 13 ms late.
+    loop.call_later(0.04, time.sleep, 0.02)
+    decision = await pipeline.decide(request())
+    assert decision.degraded == (Degraded.PROFILE,)
+    assert pipeline.reserve.for_budget(0.05) >= 0.01
 
 
 async def test_a_late_context_falls_back_to_the_local_context() -> None:

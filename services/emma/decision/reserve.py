@@ -14,6 +14,9 @@ QUANTILE = 0.99
 class DecideReserve:
     """The time from "profile and context are in (or given up)" to the answer, kept back.
 
+    Given up means from the fetch deadline: a loop running behind wakes up late for it, and
+    that lateness is part of what deciding takes on a busy replica.
+
     A dependency that hangs gets the budget minus this reserve, so a decision made without
     it still answers within the budget: the reserve follows the 99th percentile of the
     recent post-fetch times (eligibility, the model, the contact policy, the log write),
