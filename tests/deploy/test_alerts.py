@@ -38,6 +38,7 @@ def test_every_rule_queries_metrics_of_the_code() -> None:
         "emma_decisions_degraded_total",
         "rpc_server_duration_seconds_bucket",
         "emma_learner_lag_seconds",
+        "emma_loop_lag_seconds_bucket",
     ):
         assert metric in used, metric
 

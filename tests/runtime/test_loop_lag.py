@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+
 from emma.runtime.loop_lag import LoopLag
 
 
 async def test_only_a_sustained_backlog_counts_as_behind() -> None:
-    lag = LoopLag(interval_s=0.01, sustained=3)
+    reader = InMemoryMetricReader()
+    lag = LoopLag(interval_s=0.01, sustained=3, on=MeterProvider([reader]).get_meter("test"))
     lag.start()
     try:
         await asyncio.sleep(0.1)
@@ -35,6 +39,16 @@ async def test_only_a_sustained_backlog_counts_as_behind() -> None:
     finally:
         await lag.close()
     assert lag._task is None
+    # Every sample is a point of the emma.loop.lag histogram, the hogged ones too.
+    data = reader.get_metrics_data()
+    assert data is not None
+    (metric,) = [m for r in data.resource_metrics for s in r.scope_metrics for m in s.metrics]
+    assert metric.name == "emma.loop.lag" and metric.unit == "s"
+    (point,) = metric.data.data_points
+    assert isinstance(point, HistogramDataPoint)
+    assert point.count >= 10
+    assert point.max > 0.05
+    assert point.explicit_bounds[0] < 0.001  # dense below the budget, not the SDK's default
 
 
 async def _keep_busy(step_s: float) -> None:

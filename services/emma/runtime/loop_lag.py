@@ -7,6 +7,10 @@ import collections
 import contextlib
 import contextvars
 
+from opentelemetry.metrics import Meter
+
+from emma.runtime.metrics import LATENCY_BUCKETS_S, meter
+
 # Often enough to notice within a fraction of a second; each wake-up costs microseconds.
 INTERVAL_S = 0.02
 # Consecutive late wake-ups before the loop counts as behind: a single blocking moment
@@ -19,13 +23,22 @@ class LoopLag:
 
     `behind(limit_s)` is true while the last SUSTAINED samples were each later than
     `limit_s`: the loop has had more ready work than it could run for a while, and
-    every callback, a new call's handler included, waits about that long to run.
+    every callback, a new call's handler included, waits about that long to run. Every
+    sample is also recorded as `emma.loop.lag` (seconds), a replica's saturation signal.
     """
 
-    def __init__(self, interval_s: float = INTERVAL_S, sustained: int = SUSTAINED) -> None:
+    def __init__(
+        self, interval_s: float = INTERVAL_S, sustained: int = SUSTAINED, on: Meter | None = None
+    ) -> None:
         self.interval_s = interval_s
         self.samples: collections.deque[float] = collections.deque(maxlen=sustained)
         self._task: asyncio.Task[None] | None = None
+        self._lag = (on or meter()).create_histogram(
+            "emma.loop.lag",
+            unit="s",
+            description="how late the event loop ran a timer due now (sampled every 20 ms)",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
+        )
 
     def start(self) -> None:
         # A context of its own: the sampling belongs to no request's trace.
@@ -46,7 +59,9 @@ class LoopLag:
         while True:
             began = loop.time()
             await asyncio.sleep(self.interval_s)
-            self.samples.append(max(0.0, loop.time() - began - self.interval_s))
+            lag = max(0.0, loop.time() - began - self.interval_s)
+            self.samples.append(lag)
+            self._lag.record(lag)
 
     async def close(self) -> None:
         if self._task is not None:
