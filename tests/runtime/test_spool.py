@@ -46,3 +46,27 @@ def test_two_holders_of_one_file_are_refused(tmp_path: Path) -> None:
         spool(path)
     holder.close()
     spool(path).close()  # free again once closed
+
+
+def test_a_spool_no_process_holds_is_taken_over(tmp_path: Path) -> None:
+    mine = spool(tmp_path / "log-0.spool")
+    mine.append("a")
+    orphan = tmp_path / "log-3.spool"
+    orphan.write_bytes(b"b\nc\npartial")
+    assert mine.take_over(orphan) == 2
+    assert not orphan.exists()
+    # Behind this spool's own lines; the line cut short was never reported kept.
+    assert mine.items() == ["a", "b", "c"]
+    assert mine.take_over(orphan) == 0  # gone already
+    mine.close()
+
+
+def test_a_spool_in_use_is_not_taken_over(tmp_path: Path) -> None:
+    mine = spool(tmp_path / "log-0.spool")
+    running = spool(tmp_path / "log-1.spool")
+    running.append("x")
+    assert mine.take_over(running.path) == 0
+    assert running.items() == ["x"]
+    assert mine.items() == []
+    running.close()
+    mine.close()

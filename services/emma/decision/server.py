@@ -116,11 +116,30 @@ def build_decider(
     return DecisionCore(decider, store, contacts, log_buffer, loaded)
 
 
+def _worker_index() -> int:
+    return int(os.environ.get(WORKER_INDEX_ENV, "0"))
+
+
 def spool_path(config: DecisionConfig, name: str) -> Path | None:
     """This worker's spool file of the named buffer, or None without a spool directory."""
     if not config.spool_dir:
         return None
-    return Path(config.spool_dir) / f"{name}-{os.environ.get(WORKER_INDEX_ENV, '0')}.spool"
+    return Path(config.spool_dir) / f"{name}-{_worker_index()}.spool"
+
+
+def orphaned_spools(config: DecisionConfig, name: str) -> list[Path]:
+    """Spool files of the named buffer left by workers beyond today's count (the replica ran
+    more workers before), which no worker would take up: index i goes to worker
+    i % EMMA_DECISION_WORKERS."""
+    if not config.spool_dir:
+        return []
+    indexed = []
+    for path in Path(config.spool_dir).glob(f"{name}-*.spool"):
+        index = path.name.removeprefix(f"{name}-").removesuffix(".spool")
+        if index.isdigit():
+            indexed.append((int(index), path))
+    workers, mine = config.workers, _worker_index()
+    return [path for i, path in sorted(indexed) if i >= workers and i % workers == mine]
 
 
 def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
@@ -157,9 +176,9 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     )
 
     # What a killed predecessor left in the spools: written first, in order.
-    log_buffer.restore()
+    log_buffer.restore(orphaned_spools(config, "decision-log"))
     if held is not None:
-        held.restore()
+        held.restore(orphaned_spools(config, "outcomes"))
     warm_ups = [asyncio.create_task(dependencies.warm_up())]
     # The serving loop's lag: on every Decide span, and read by overload shedding
     # (EMMA_DECISION_SHED_LAG_MS).

@@ -50,6 +50,32 @@ class Spool(Generic[T]):
         lines = self.path.read_bytes().split(b"\n")[:-1]
         return [self._decode(line) for line in lines if line]
 
+    def take_over(self, path: Path) -> int:
+        """Moves the lines of another spool file, one that no process holds any more, to
+        the end of this one and removes it; returns how many. A file in use is left alone.
+
+        Killed between the move and the removal, both files hold the lines, and they are
+        written twice: every held write survives that (see WriteBehind).
+        """
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return 0
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            data = path.read_bytes()
+            # Complete lines only: a last line cut short was never reported kept.
+            complete = memoryview(data)[: data.rfind(b"\n") + 1]
+            while complete:
+                complete = complete[os.write(self._fd, complete) :]
+            os.unlink(path)
+            return data.count(b"\n")
+        finally:
+            os.close(fd)
+
     def clear(self) -> None:
         os.ftruncate(self._fd, 0)
 

@@ -9,6 +9,7 @@ import contextvars
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from emma.runtime.spool import Spool
@@ -100,10 +101,18 @@ class WriteBehind(Generic[T]):
         self._start()
         return True
 
-    def restore(self) -> int:
-        """At start: takes up what a previous process left in the spool; returns how many."""
+    def restore(self, orphans: Sequence[Path] = ()) -> int:
+        """At start: takes up what a previous process left in the spool, and in the
+        `orphans` (spools no process will take up otherwise); returns how many items."""
         if self._spool is None:
             return 0
+        for path in orphans:
+            moved = self._spool.take_over(path)
+            if moved:
+                log.info(
+                    "orphaned spool taken over",
+                    extra={"buffer": self.name, "spool": path.name, "items": moved},
+                )
         items = self._spool.items()
         self._items.extend(items)
         self.restored += len(items)
