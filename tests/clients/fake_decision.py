@@ -22,12 +22,15 @@ class ScriptedDecisionService(decision_pb2_grpc.DecisionServiceServicer):
         self.requests: list[decision_pb2.DecideRequest] = []
         # The caller's address of each attempt ("ipv4:127.0.0.1:<port>"): one per connection.
         self.peers: list[str] = []
+        # The metadata of each attempt.
+        self.metadata: list[dict[str, str]] = []
         self._lock = threading.Lock()
 
     def _attempt(self, context: grpc.ServicerContext) -> None:
         with self._lock:
             self.attempts += 1
             self.peers.append(context.peer())
+            self.metadata.append({k: str(v) for k, v in context.invocation_metadata()})
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
             context.abort(failure, f"scripted {failure.name}")

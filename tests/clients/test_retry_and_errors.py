@@ -12,6 +12,7 @@ import pytest
 
 from emma.runtime.redis_server import free_port
 from emma_client import AsyncEmmaClient, EmmaClient, EmmaError, RetryPolicy
+from emma_client.base import CALL_TIMEOUT_HEADER
 from emma_client.channels import channel_options, service_config
 from tests.clients.fake_decision import ScriptedDecisionService, serving, start_server
 
@@ -116,6 +117,20 @@ def test_per_call_deadline_overrides_the_default() -> None:
             client.decide("customer_id:c-1", touchpoint="app", deadline=0.3)
     assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 0.25 < time.monotonic() - started < 5
+
+
+async def test_every_call_says_the_timeout_it_was_given() -> None:
+    # The decision service counts a decision's budget from when the caller started it.
+    service = ScriptedDecisionService()
+    with serving(service) as address:
+        with EmmaClient(address, deadline=2.5, token="t0k") as client:
+            client.decide("customer_id:c-1", touchpoint="app")
+            client.decide("customer_id:c-1", touchpoint="app", deadline=0.75)
+            client.activate("ev-1")
+        async with AsyncEmmaClient(address) as aio_client:
+            await aio_client.decide("customer_id:c-1", touchpoint="app", deadline=0.3)
+    assert [m[CALL_TIMEOUT_HEADER] for m in service.metadata] == ["2500", "750", "2500", "300"]
+    assert service.metadata[0]["authorization"] == "Bearer t0k"
 
 
 def test_server_that_comes_up_a_moment_later_is_reached_within_the_deadline() -> None:

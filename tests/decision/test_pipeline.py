@@ -94,11 +94,12 @@ async def test_a_hung_profile_leaves_the_reserve_for_deciding() -> None:
     dependencies = Dependencies(profile_delay=1.0)
     pipeline = decider(dependencies)
     await pipeline.decide(request())  # warm: action examples parsed, reserve measured
+    dependencies.timeouts.clear()
+    reserve = pipeline.reserve.for_budget(0.05)
     started = time.monotonic()
     decision = await pipeline.decide(request())
     elapsed = time.monotonic() - started
     assert decision.degraded == (Degraded.PROFILE,)
-    reserve = pipeline.reserve.for_budget(0.05)
     assert reserve >= pipeline.settings.decide_reserve_s
     # The profile got the budget minus the reserve, so the answer comes within the budget;
     # the answer is not held by the hung profile (`emma faults` measures the tight bound,
@@ -119,6 +120,35 @@ async def test_a_late_wake_up_after_the_fetch_deadline_counts_in_the_reserve() -
     decision = await pipeline.decide(request())
     assert decision.degraded == (Degraded.PROFILE,)
     assert pipeline.reserve.for_budget(0.05) >= 0.01
+
+
+async def test_a_call_that_waited_its_budget_answers_the_fallback_at_once() -> None:
+    dependencies = Dependencies(profile_delay=1.0)
+    sink = Sink()
+    pipeline = decider(dependencies, sink)
+    started = time.monotonic()
+    decision = await pipeline.decide(request(), queued_s=0.06)
+    assert time.monotonic() - started < 0.03
+    assert decision.fallback
+    assert decision.degraded == (Degraded.FALLBACK,)
+    assert ("chosen.fallback", "queued") in decision.reasons
+    assert dependencies.timeouts == []  # nothing was fetched
+    assert [d.event_id for d in sink.logged] == [decision.event_id]  # and it is logged
+
+
+async def test_the_time_a_call_waited_is_taken_from_its_budget() -> None:
+    dependencies = Dependencies(profile_delay=1.0)
+    pipeline = decider(dependencies)
+    await pipeline.decide(request())  # warm
+    dependencies.timeouts.clear()
+    started = time.monotonic()
+    decision = await pipeline.decide(request(), queued_s=0.03)
+    elapsed = time.monotonic() - started
+    assert decision.degraded == (Degraded.PROFILE,)
+    assert not decision.fallback
+    # The profile got what was left of the 50 ms after 30 ms waiting, less the reserve.
+    assert max(dependencies.timeouts) <= 0.02
+    assert elapsed < 0.045
 
 
 async def test_a_late_context_falls_back_to_the_local_context() -> None:

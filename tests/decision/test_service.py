@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from emma.common.v1 import common_pb2
 from emma.decision.log_line import line_of
+from emma.decision.queueing import CALL_TIMEOUT_HEADER
 from emma.decision.v1 import decision_pb2
 
 from .conftest import StartDecision, stream_entries
@@ -97,6 +98,31 @@ async def test_a_spent_budget_still_answers_with_what_arrived(
     assert response.offer.offer_id
     assert decision_pb2.DEGRADED_PART_PROFILE in response.degraded
     assert decision_pb2.DEGRADED_PART_CONTEXT in response.degraded
+
+
+async def test_a_call_that_waited_its_budget_is_answered_the_fallback(
+    start_decision: StartDecision, spans: InMemorySpanExporter
+) -> None:
+    stub = await start_decision()
+    # The caller gave the call 5 s and 1 s is left: it waited 4 s before its handler ran.
+    waited = await stub.Decide(
+        decide_request(), timeout=1.0, metadata=((CALL_TIMEOUT_HEADER, "5000"),)
+    )
+    assert waited.fallback
+    assert decision_pb2.DEGRADED_PART_FALLBACK in waited.degraded
+    assert ("chosen.fallback", "queued") in {(r.code, r.detail) for r in waited.reasons}
+    # All of it left: decided in full, and the span says how long the call waited.
+    prompt = await stub.Decide(
+        decide_request(), timeout=1.0, metadata=((CALL_TIMEOUT_HEADER, "1000"),)
+    )
+    assert not prompt.fallback
+    queued = {
+        str(span.attributes["emma.event_id"]): float(span.attributes["emma.queued_ms"])  # type: ignore[arg-type]
+        for span in spans.get_finished_spans()
+        if span.attributes and "emma.queued_ms" in span.attributes
+    }
+    assert queued[waited.event_id] > 3_900
+    assert 0 <= queued[prompt.event_id] < 500
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 DEFAULT_DEADLINE_S = 2.0
+# The timeout given to each call, in ms: the decision service counts a decision's budget
+# from when the call was started here, not from when it reached its handler.
+CALL_TIMEOUT_HEADER = "emma-call-timeout-ms"
 # More connections than this to one address are more likely a mistake than a need.
 MAX_CONNECTIONS = 64
 
@@ -49,12 +52,16 @@ class ClientSettings:
         self.connections = connections
         # Sent as metadata, not as call credentials: those need TLS, and a service behind a
         # TLS-terminating proxy still checks the token.
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
 
     def _call_options(self, deadline: float | None) -> dict[str, Any]:
-        """gRPC call options: the call's own deadline, else the client's default."""
+        """gRPC call options: the call's own deadline, else the client's default, also sent
+        as metadata (CALL_TIMEOUT_HEADER)."""
+        timeout = deadline or self.deadline
         return {
-            "timeout": deadline or self.deadline,
+            "timeout": timeout,
             "wait_for_ready": self.wait_for_ready,
-            "metadata": self._metadata,
+            "metadata": (*self._metadata, (CALL_TIMEOUT_HEADER, f"{timeout * 1000:.0f}")),
         }

@@ -159,16 +159,27 @@ class Decider:
         budget = request.budget_s if request.budget_s else self.settings.budget_s
         return budget if deadline_s is None else min(budget, deadline_s)
 
-    async def decide(self, request: DecideInput, deadline_s: float | None = None) -> Decision:
+    async def decide(
+        self, request: DecideInput, deadline_s: float | None = None, queued_s: float = 0.0
+    ) -> Decision:
+        """Decides within the budget, counted from when the caller started the call:
+        `queued_s` it waited before reaching here (emma.decision.queueing) is spent already."""
         started = self.clock()
         budget = self.budget(request, deadline_s)
         event_id = new_event_id()
         span = trace.get_current_span()
         span.set_attribute("emma.event_id", event_id)
         span.set_attribute("emma.customer", pseudonymise(request.customer_value))
+        span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
         if budget <= 0:
             decision = await self._fallback(
                 event_id, request, None, None, [Degraded.FALLBACK], "no_time", {}
+            )
+        elif queued_s >= budget:
+            # Spent waiting (in the caller, a retry or this replica's queue): the cheapest
+            # answer now, which also drains a queue that full decisions would make longer.
+            decision = await self._fallback(
+                event_id, request, None, None, [Degraded.FALLBACK], "queued", {}
             )
         elif self._overloaded():
             # Every call waits behind the loop's backlog already: the cheapest answer
@@ -177,9 +188,10 @@ class Decider:
                 event_id, request, None, None, [Degraded.FALLBACK], "overloaded", {}
             )
         else:
-            deadline = started + budget
+            left = budget - queued_s
+            deadline = started + left
             decision = await self._decide(
-                event_id, request, deadline, deadline - self.reserve.for_budget(budget)
+                event_id, request, deadline, deadline - self.reserve.for_budget(left)
             )
         span.set_attribute("emma.offer_id", decision.offer.offer_id)
         span.set_attribute("emma.channel", decision.channel.value if decision.channel else "")

@@ -10,6 +10,7 @@ import grpc
 from emma.decision import convert
 from emma.decision.feedback import Feedback
 from emma.decision.pipeline import Decider
+from emma.decision.queueing import queued_s
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.runtime.errors import maps_domain_errors
 from emma.runtime.privacy import pseudonymise
@@ -28,8 +29,10 @@ class DecisionServicer(decision_pb2_grpc.DecisionServiceServicer):
         self, request: decision_pb2.DecideRequest, context: Context
     ) -> decision_pb2.DecideResponse:
         decide_input = convert.decide_input(request, datetime.now(UTC))
+        remaining = context.time_remaining()
+        queued = queued_s(context.invocation_metadata(), remaining)
         try:
-            decision = await self.decider.decide(decide_input, context.time_remaining())
+            decision = await self.decider.decide(decide_input, remaining, queued)
         except Exception as error:
             keep_visible("emma.decision.failed", {"error.type": type(error).__name__})
             raise

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from emma.context.v1 import context_pb2_grpc
+from emma.decision.queueing import CALL_TIMEOUT_HEADER
 from emma.decision.v1 import decision_pb2, decision_pb2_grpc
 from emma.loadgen import floor, workload
 from emma.loadgen.recorder import OK, Outcome, Recorder
@@ -54,9 +55,11 @@ def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: floa
     stub = decision_pb2_grpc.DecisionServiceStub(chan)
     pool = workload.decide_requests(load)
     degraded = DEGRADED_NAMES
+    # As the SDK does: the budget then counts from when the call left the generator.
+    metadata = ((CALL_TIMEOUT_HEADER, f"{timeout_s * 1000:.0f}"),)
 
     async def call(index: int) -> Outcome:
-        response = await stub.Decide(pool[index % len(pool)], timeout=timeout_s)
+        response = await stub.Decide(pool[index % len(pool)], timeout=timeout_s, metadata=metadata)
         return Outcome(
             tuple(degraded.get(part, str(part)) for part in response.degraded),
             response.fallback,

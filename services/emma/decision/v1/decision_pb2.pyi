@@ -109,7 +109,11 @@ class DecideRequest(_message.Message):
     @_builtins.property
     def budget(self) -> _duration_pb2.Duration:
         """Latency budget; the configured default when unset. Never longer than
-        the call's gRPC deadline.
+        the call's gRPC deadline. Counted from when the caller started the call
+        when it sends the timeout it gave the call as metadata
+        `emma-call-timeout-ms` (the Python SDK does): time spent waiting before
+        the decision service took the call up is spent budget, and a call that
+        waited all of it is answered the fallback at once (reason `queued`).
         """
 
     @_builtins.property
