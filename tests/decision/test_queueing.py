@@ -25,7 +25,7 @@ def test_the_wait_is_the_callers_timeout_less_what_is_left() -> None:
         ([(CALL_TIMEOUT_HEADER, "-5")], 0.5),
     ],
 )
-def test_without_a_usable_timeout_nothing_counts_as_waited(
+def test_without_a_usable_timeout_the_wait_is_unknown(
     metadata: list[tuple[str, str]] | None, remaining: float | None
 ) -> None:
-    assert queued_s(metadata, remaining) == 0.0
+    assert queued_s(metadata, remaining) is None

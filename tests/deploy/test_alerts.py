@@ -39,6 +39,7 @@ def test_every_rule_queries_metrics_of_the_code() -> None:
         "rpc_server_duration_seconds_bucket",
         "emma_learner_lag_seconds",
         "emma_loop_lag_seconds_bucket",
+        "emma_decide_queued_seconds_bucket",
     ):
         assert metric in used, metric
 

@@ -22,6 +22,7 @@ from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.demo.loader import load_demo_customers
 from emma.faults.server_time import DECIDE_SPAN
 from emma.runtime.redis_server import free_port
+from emma.runtime.worker_metrics import WORKER_LABEL
 from emma.traces.receiver import TraceServer
 from emma.traces.store import SpanRecord
 from emma_client import EmmaClient
@@ -81,13 +82,15 @@ def dashboard_metrics() -> set[str]:
 
 
 def dashboard_labels() -> set[str]:
-    """The labels the queries group by or match on, but those Prometheus adds (job, le)."""
+    """The labels the queries group by or match on, but those Prometheus adds (job,
+    instance, le) and the worker label a service with several workers adds (this mesh
+    runs one worker per service)."""
     labels: set[str] = set()
     for expr in dashboard_queries():
         for grouped in re.findall(r"by \(([^)]*)\)", expr):
             labels.update(label.strip() for label in grouped.split(","))
         labels.update(re.findall(r"(\w+)\s*(?:=~|!=|=)\s*\"", expr))
-    return labels - {"job", "le"}
+    return labels - {"job", "instance", "le", WORKER_LABEL}
 
 
 def decide_a_few(mesh: Mesh) -> list[str]:

@@ -8,10 +8,10 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from opentelemetry.metrics import CallbackOptions, Counter, Observation
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
 
 from emma.decision.eligibility import FREQUENCY_CAP
-from emma.runtime.metrics import meter
+from emma.runtime.metrics import LATENCY_BUCKETS_S, meter
 
 if TYPE_CHECKING:
     from emma.decision.domain import DecideInput
@@ -39,6 +39,13 @@ class _Instruments:
             "emma.frequency_cap.suppressed",
             unit="{action}",
             description="(offer, channel) actions a frequency cap removed from a decision",
+        )
+        self.queued: Histogram = emma.create_histogram(
+            "emma.decide.queued",
+            unit="s",
+            description="how long a Decide call waited before its handler ran (callers that "
+            "send emma-call-timeout-ms)",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S,
         )
 
 
@@ -69,6 +76,12 @@ def record_decision(request: DecideInput, decision: Decision) -> None:
             count = detail.split(" ", 1)[0]
             if count.isdigit():
                 instruments.capped.add(int(count), {"touchpoint": touchpoint})
+
+
+def record_queued(queued_s: float) -> None:
+    """One Decide call's wait before its handler: queues outside this replica's event loop
+    (the caller's, gRPC's) that no loop lag shows."""
+    _instruments().queued.record(queued_s)
 
 
 # The buffers of this process (one per server), read at each scrape, never on the hot path.

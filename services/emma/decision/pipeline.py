@@ -40,6 +40,7 @@ from emma.decision.features import (
 )
 from emma.decision.local_context import fallback_situation
 from emma.decision.log_buffer import LogBuffer
+from emma.decision.metrics import record_queued
 from emma.decision.policy import NO_CONTACTS, ContactHistory
 from emma.decision.reasons import explain, filter_reasons
 from emma.decision.reserve import DecideReserve
@@ -160,22 +161,26 @@ class Decider:
         return budget if deadline_s is None else min(budget, deadline_s)
 
     async def decide(
-        self, request: DecideInput, deadline_s: float | None = None, queued_s: float = 0.0
+        self, request: DecideInput, deadline_s: float | None = None, queued_s: float | None = None
     ) -> Decision:
         """Decides within the budget, counted from when the caller started the call:
-        `queued_s` it waited before reaching here (emma.decision.queueing) is spent already."""
+        `queued_s` it waited before reaching here (emma.decision.queueing; None: unknown,
+        counted as none) is spent already."""
         started = self.clock()
         budget = self.budget(request, deadline_s)
         event_id = new_event_id()
         span = trace.get_current_span()
         span.set_attribute("emma.event_id", event_id)
         span.set_attribute("emma.customer", pseudonymise(request.customer_value))
-        span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
+        if queued_s is not None:
+            span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
+            record_queued(queued_s)
+        queued = queued_s or 0.0
         if budget <= 0:
             decision = await self._fallback(
                 event_id, request, None, None, [Degraded.FALLBACK], "no_time", {}
             )
-        elif queued_s >= budget:
+        elif queued >= budget:
             # Spent waiting (in the caller, a retry or this replica's queue): the cheapest
             # answer now, which also drains a queue that full decisions would make longer.
             decision = await self._fallback(
@@ -188,7 +193,7 @@ class Decider:
                 event_id, request, None, None, [Degraded.FALLBACK], "overloaded", {}
             )
         else:
-            left = budget - queued_s
+            left = budget - queued
             deadline = started + left
             decision = await self._decide(
                 event_id, request, deadline, deadline - self.reserve.for_budget(left)

@@ -11,22 +11,22 @@ from typing import Any
 CALL_TIMEOUT_HEADER = "emma-call-timeout-ms"
 
 
-def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | None) -> float:
+def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | None) -> float | None:
     """Seconds between the caller starting the call and its handler running here.
 
     The caller's own timeout less what the call has left now: the caller's queue, a retry's
     backoff, and this server's queue before the handler (on a replica that accepts calls
     more slowly than they come, they wait in gRPC, where no event-loop lag shows them).
-    No clocks are compared, so hosts need not agree on the time. 0 when the caller did not
-    say, or set no deadline.
+    No clocks are compared, so hosts need not agree on the time. None when the caller did
+    not say (or said nonsense, which is ignored, never an error), or set no deadline.
     """
     if remaining_s is None or not metadata:
-        return 0.0
+        return None
     for key, value in metadata:
         if key == CALL_TIMEOUT_HEADER:
             try:
                 timeout_s = float(value) / 1000.0
             except (TypeError, ValueError):
-                return 0.0  # a caller's malformed hint is ignored, never an error
-            return max(0.0, timeout_s - remaining_s) if timeout_s > 0 else 0.0
-    return 0.0
+                return None
+            return max(0.0, timeout_s - remaining_s) if timeout_s > 0 else None
+    return None
