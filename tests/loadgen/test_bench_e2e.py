@@ -112,3 +112,27 @@ def test_every_target_against_a_running_mesh(mesh: Mesh) -> None:
     if Path("/proc/stat").exists():
         assert 0.0 <= decide["machine"]["steal_pct"] <= 100.0
         assert all("steal_pct" in point for point in decide["timeline"])
+
+
+def test_past_its_capacity_the_mesh_answers_every_call(mesh: Mesh) -> None:
+    # Far more calls than two workers on this machine decide in full (a few hundred a
+    # second): calls that waited out their budget in gRPC's queue are answered the
+    # fallback at once, instead of queues growing until callers give up.
+    settings = BenchSettings(
+        addresses={"decision": mesh.decision_address},
+        targets=("decide",),
+        pids=mesh.pids,
+        rate=1000,
+        duration_s=2.0,
+        warmup_s=0.5,
+        timeout_s=2.0,
+        workload=Workload(customers=20),
+    )
+    decide = bench(settings, progress=lambda line: None)["results"]["decide"]
+    assert decide["issued"] == 2000
+    assert decide["errors"] == {}
+    assert decide["ok"] == 2000
+    assert decide["fallbacks"] > 0
+    assert decide["degraded"]["fallback"] == decide["fallbacks"]
+    # Bounded by the budget and the way back, not by the callers' 2 s deadline.
+    assert decide["latency_ms"]["p50"] < 500
