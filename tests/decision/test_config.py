@@ -50,6 +50,7 @@ def test_environment_overrides() -> None:
         ({"EMMA_PROFILE_REDIS_URL": "profiles:6379"}, "EMMA_PROFILE_REDIS_URL"),
         ({"EMMA_OUTCOME_BUFFER": "-1"}, "EMMA_OUTCOME_BUFFER"),
         ({"EMMA_DECISION_SHED_LAG_MS": "-1"}, "EMMA_DECISION_SHED_LAG_MS"),
+        ({"EMMA_DECISION_QUEUE_TARGET_MS": "-1"}, "EMMA_DECISION_QUEUE_TARGET_MS"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], named: str) -> None:

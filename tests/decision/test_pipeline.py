@@ -14,6 +14,7 @@ from emma.decision.config import DEFAULT_CATALOG, DEFAULT_VW_ARGS
 from emma.decision.decision_log import LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput, Situation, Touchpoint
 from emma.decision.pipeline import Decider, Degraded, PipelineSettings
+from emma.decision.queueing import StandingQueue
 from emma.decision.reserve import DecideReserve
 from emma.runtime.loop_lag import LoopLag
 
@@ -134,6 +135,25 @@ async def test_a_call_that_waited_its_budget_answers_the_fallback_at_once() -> N
     assert ("chosen.fallback", "queued") in decision.reasons
     assert dependencies.timeouts == []  # nothing was fetched
     assert [d.event_id for d in sink.logged] == [decision.event_id]  # and it is logged
+
+
+async def test_behind_a_standing_queue_a_call_past_the_target_gets_the_fallback() -> None:
+    now = [0.0]
+    pipeline = decider(Dependencies())
+    pipeline.queue = StandingQueue(0.005, clock=lambda: now[0])
+    # 8 ms waited, well inside the 50 ms budget: decided in full while no queue stands
+    # (a call in the same interval came through in 1 ms).
+    assert not (await pipeline.decide(request(), queued_s=0.008)).fallback
+    assert not (await pipeline.decide(request(), queued_s=0.001)).fallback
+    now[0] += 0.1
+    assert not (await pipeline.decide(request(), queued_s=0.008)).fallback
+    # That interval's every call waited past 5 ms: a standing queue, so the next one that
+    # did is answered the fallback at once, and one that did not is decided.
+    now[0] += 0.1
+    behind = await pipeline.decide(request(), queued_s=0.008)
+    assert behind.fallback
+    assert ("chosen.fallback", "queued") in behind.reasons
+    assert not (await pipeline.decide(request(), queued_s=0.001)).fallback
 
 
 async def test_the_time_a_call_waited_is_taken_from_its_budget() -> None:

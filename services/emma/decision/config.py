@@ -125,6 +125,13 @@ class DecisionConfig:
         "answer the fallback at once while the event loop runs this far behind "
         "(overload); 0: never",
     )
+    queue_target_ms: float = setting(
+        5.0,
+        "EMMA_DECISION_QUEUE_TARGET_MS",
+        "while every call has waited longer than this before its handler for 100 ms on end "
+        "(a standing queue), calls that waited longer get the fallback at once; otherwise "
+        "only calls that waited their whole budget do; 0: only those",
+    )
     log_timeout_ms: float = setting(
         2.0,
         "EMMA_DECISION_LOG_TIMEOUT_MS",
@@ -193,6 +200,7 @@ class DecisionConfig:
         require(self.log_timeout_ms > 0, "EMMA_DECISION_LOG_TIMEOUT_MS: must be > 0")
         require(self.decide_reserve_ms >= 0, "EMMA_DECIDE_RESERVE_MS: must be >= 0")
         require(self.shed_lag_ms >= 0, "EMMA_DECISION_SHED_LAG_MS: must be >= 0")
+        require(self.queue_target_ms >= 0, "EMMA_DECISION_QUEUE_TARGET_MS: must be >= 0")
         require(self.log_buffer_entries >= 0, "EMMA_DECISION_LOG_BUFFER: must be >= 0")
         require(self.outcome_buffer_entries >= 0, "EMMA_OUTCOME_BUFFER: must be >= 0")
         require(self.catalog_poll_s >= 0, "EMMA_CATALOG_POLL_S: must be >= 0")

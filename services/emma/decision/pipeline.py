@@ -42,6 +42,7 @@ from emma.decision.local_context import fallback_situation
 from emma.decision.log_buffer import LogBuffer
 from emma.decision.metrics import record_queued
 from emma.decision.policy import NO_CONTACTS, ContactHistory
+from emma.decision.queueing import StandingQueue
 from emma.decision.reasons import explain, filter_reasons
 from emma.decision.reserve import DecideReserve
 from emma.runtime.deadline import within
@@ -107,6 +108,8 @@ class PipelineSettings:
     decide_reserve_s: float = 0.003
     # While the event loop runs this far behind, the fallback is answered at once; 0: never.
     shed_lag_s: float = 0.0
+    # Calls that waited longer than this while a queue stands get the fallback (queueing.py).
+    queue_target_s: float = 0.0
 
 
 def schedule(action: elig.Action, request: DecideInput, situation: Situation) -> datetime:
@@ -150,6 +153,8 @@ class Decider:
         self.loop_lag = loop_lag
         # What deciding takes once profile and context are in: kept back from them.
         self.reserve = DecideReserve(settings.decide_reserve_s)
+        # Whether calls queue up before this worker faster than it answers them.
+        self.queue = StandingQueue(settings.queue_target_s, clock=clock)
 
     def _overloaded(self) -> bool:
         shed_lag_s = self.settings.shed_lag_s
@@ -172,17 +177,19 @@ class Decider:
         span = trace.get_current_span()
         span.set_attribute("emma.event_id", event_id)
         span.set_attribute("emma.customer", pseudonymise(request.customer_value))
+        queued, limit = 0.0, budget
         if queued_s is not None:
             span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
             record_queued(queued_s)
-        queued = queued_s or 0.0
+            queued, limit = queued_s, self.queue.limit_s(queued_s, budget)
         if budget <= 0:
             decision = await self._fallback(
                 event_id, request, None, None, [Degraded.FALLBACK], "no_time", {}
             )
-        elif queued >= budget:
-            # Spent waiting (in the caller, a retry or this replica's queue): the cheapest
-            # answer now, which also drains a queue that full decisions would make longer.
+        elif queued >= limit:
+            # Spent waiting (in the caller, a retry or this replica's queue), or waiting in
+            # a queue that stands: the cheapest answer now, which also drains the queue
+            # that full decisions would make longer.
             decision = await self._fallback(
                 event_id, request, None, None, [Degraded.FALLBACK], "queued", {}
             )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # Metadata a caller sends with the timeout (ms) it gave the call; the Python SDK and
 # `emma bench` do. gRPC sends only what is left of a deadline when the call leaves, and
 # starts its own clock when the call arrives: neither tells how long the call waited.
 CALL_TIMEOUT_HEADER = "emma-call-timeout-ms"
+# CoDel's interval: a queue whose shortest wait stays above the target this long does not
+# drain by itself; a burst empties within it.
+INTERVAL_S = 0.1
 
 
 def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | None) -> float | None:
@@ -30,3 +35,43 @@ def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | No
                 return None
             return max(0.0, timeout_s - remaining_s) if timeout_s > 0 else None
     return None
+
+
+class StandingQueue:
+    """Whether calls queue up faster than this worker answers them, after CoDel (Nichols
+    and Jacobson): the shortest wait of the calls seen in each 100 ms interval is above
+    `target_s`. A burst leaves some call with a short wait in the interval; a standing
+    queue does not.
+
+    While the queue stands, every call waits about as long as the queue is deep, and full
+    decisions only keep it so: the worker then answers calls that waited longer than the
+    target with the fallback at once (`limit_s`), which drains the queue to about the
+    target, and full decisions resume once an interval's shortest wait is below it.
+    """
+
+    def __init__(
+        self,
+        target_s: float,
+        interval_s: float = INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target_s = target_s
+        self.interval_s = interval_s
+        self.clock = clock
+        self.standing = False
+        self._shortest = math.inf
+        self._interval_ends = clock() + interval_s
+
+    def limit_s(self, queued_s: float, budget_s: float) -> float:
+        """Counts a call that waited `queued_s`; the wait past which it gets the fallback:
+        the target while the queue stands, the whole budget otherwise."""
+        if self.target_s <= 0:
+            return budget_s
+        now = self.clock()
+        if now >= self._interval_ends:
+            # An interval without calls had no queue at all.
+            self.standing = self.target_s < self._shortest < math.inf
+            self._shortest = math.inf
+            self._interval_ends = now + self.interval_s
+        self._shortest = min(self._shortest, queued_s)
+        return min(self.target_s, budget_s) if self.standing else budget_s

@@ -109,6 +109,7 @@ def build_decider(
             log_timeout_s=config.log_timeout_ms / 1000,
             decide_reserve_s=config.decide_reserve_ms / 1000,
             shed_lag_s=config.shed_lag_ms / 1000,
+            queue_target_s=config.queue_target_ms / 1000,
         ),
         contacts=contacts,
         log_buffer=log_buffer if config.log_buffer_entries > 0 else None,
