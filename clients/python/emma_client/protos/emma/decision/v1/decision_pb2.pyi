@@ -113,7 +113,8 @@ class DecideRequest(_message.Message):
         when it sends the timeout it gave the call as metadata
         `emma-call-timeout-ms` (the Python SDK does): time spent waiting before
         the decision service took the call up is spent budget, and a call that
-        waited all of it is answered the fallback at once (reason `queued`).
+        waited all of it, or behind a standing queue longer than its target, is
+        answered the fallback at once (reason `queued`).
         """
 
     @_builtins.property
