@@ -160,17 +160,21 @@ class EchoChain:
 
 
 def _wait_ready(addresses: Sequence[str], processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Returns once every address answers a call. A call, not `channel_ready_future`: that
+    leaves a connectivity-polling thread behind, which may still poll the channel after
+    it was closed here (grpcio's race: "Cannot invoke RPC: Channel closed!")."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     for address in addresses:
         with grpc.insecure_channel(address) as channel:
+            call = channel.unary_unary(METHOD, None, None)
             while True:
                 dead = [p for p in processes if p.poll() is not None]
                 if dead:
                     raise RuntimeError(f"echo-chain process exited with code {dead[0].returncode}")
                 try:
-                    grpc.channel_ready_future(channel).result(timeout=0.2)
+                    call(b"", timeout=0.2, wait_for_ready=True)
                     break
-                except grpc.FutureTimeoutError:
+                except grpc.RpcError:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"echo-chain server {address} not ready") from None
 

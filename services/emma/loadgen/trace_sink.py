@@ -81,7 +81,9 @@ class TraceSink:
         command = [sys.executable, "-m", "emma.loadgen.trace_sink", "--port", str(self.port)]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=20)
+            # A call that waits for the server, not channel_ready_future, whose polling
+            # thread can outlive the channel (see emma.loadgen.floor._wait_ready).
+            channel.unary_unary(SPANS_METHOD, None, None)(b"", timeout=20, wait_for_ready=True)
         return self
 
     def spans(self) -> int:
