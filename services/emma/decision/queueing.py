@@ -1,4 +1,4 @@
-"""How long a Decide call waited before its handler ran, from the timeout its caller gave it."""
+"""How long Decide calls waited before their handler ran, and whether a queue of them stands."""
 
 from __future__ import annotations
 
