@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from emma.decision.queueing import CALL_TIMEOUT_HEADER as SERVICE_CALL_TIMEOUT_HEADER
 from emma.runtime.redis_server import free_port
 from emma_client import AsyncEmmaClient, EmmaClient, EmmaError, RetryPolicy
 from emma_client.base import CALL_TIMEOUT_HEADER
@@ -130,6 +131,8 @@ async def test_every_call_says_the_timeout_it_was_given() -> None:
         async with AsyncEmmaClient(address) as aio_client:
             await aio_client.decide("customer_id:c-1", touchpoint="app", deadline=0.3)
     assert [m[CALL_TIMEOUT_HEADER] for m in service.metadata] == ["2500", "750", "2500", "300"]
+    # The name the decision service reads: the SDK keeps its own copy, as it ships alone.
+    assert CALL_TIMEOUT_HEADER == SERVICE_CALL_TIMEOUT_HEADER
     assert service.metadata[0]["authorization"] == "Bearer t0k"
 
 
