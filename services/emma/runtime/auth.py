@@ -17,11 +17,11 @@ import grpc
 import yaml
 
 from emma.runtime.config import ConfigError
+from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
 from emma.runtime.security import SecurityConfig, is_loopback
 
 log = logging.getLogger(__name__)
 
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
@@ -177,6 +177,7 @@ class AuthInterceptor(_ServerInterceptor):
 
     def __init__(self, callers: Callers) -> None:
         self._callers = callers
+        self._handlers = PerMethod(self._wrap)
 
     async def intercept_service(
         self,
@@ -187,30 +188,23 @@ class AuthInterceptor(_ServerInterceptor):
         method: str = details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        return self._handlers(handler, method)
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         check = functools.partial(self._authorize, method)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _guarded(handler.unary_unary, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _guarded(handler.stream_unary, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _guarded_stream(handler.unary_stream, check),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(
-            _guarded_stream(handler.stream_stream, check),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+
+        def guarded(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            return _guarded(behaviour, check)
+
+        def guarded_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            return _guarded_stream(behaviour, check)
+
+        return rewrapped(
+            handler,
+            unary_unary=guarded,
+            stream_unary=guarded,
+            unary_stream=guarded_stream,
+            stream_stream=guarded_stream,
         )
 
     def identify(self, context: Context) -> tuple[Caller | None, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import metrics
@@ -14,10 +14,10 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
+from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
+
 log = logging.getLogger(__name__)
 
-# grpc's classes are generic only in its type stubs, not at run time.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
 else:
@@ -77,6 +77,7 @@ class RpcMetricsInterceptor(_ServerInterceptor):
         self._duration = meter().create_histogram(
             "rpc.server.duration", unit="s", description="time to answer an RPC, by status code"
         )
+        self._handlers = PerMethod(self._wrap)
 
     async def intercept_service(
         self,
@@ -89,22 +90,17 @@ class RpcMetricsInterceptor(_ServerInterceptor):
         method: str = details.method
         if handler is None or method.startswith(_UNMEASURED_PREFIXES):
             return handler
+        return self._handlers(handler, method)
+
+    def _wrap(self, handler: Handler, method: str) -> Handler:
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._timed(handler.unary_unary, attributes),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                self._timed(handler.stream_unary, attributes),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+
+        def timed(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            return self._timed(behaviour, attributes)
+
         # Streaming responses have no single latency worth a histogram.
-        return handler
+        return rewrapped(handler, unary_unary=timed, stream_unary=timed)
 
     def _timed(
         self, behaviour: Callable[..., Awaitable[Any]], attributes: dict[str, str]

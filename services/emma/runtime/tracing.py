@@ -9,7 +9,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes, AttributeValue
 
+from emma.runtime.server_tracing import ServerTracingInterceptor, traced_method
+
 log = logging.getLogger(__name__)
 
-# Health probes and reflection would drown the traces that matter.
-_UNTRACED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 # A span started with this attribute set to True is sampled whatever the sampler says.
 KEEP_ATTRIBUTE = "emma.keep"
 DEFAULT_SAMPLER = "parentbased_always_on"
@@ -43,7 +43,7 @@ def _traced(details: Any) -> bool:
     method = details.method
     if isinstance(method, bytes):  # grpc gives client call details the name as bytes
         method = method.decode()
-    return not method.startswith(_UNTRACED_PREFIXES)
+    return traced_method(method)
 
 
 class KeepVisibleSampler(Sampler):
@@ -153,7 +153,7 @@ def shutdown_tracing() -> None:
 
 def server_interceptors() -> list[Any]:
     """Server-side interceptors: one span per RPC, continuing the caller's W3C trace context."""
-    return [aio_server_interceptor(filter_=_traced)]  # type: ignore[no-untyped-call]
+    return [ServerTracingInterceptor()]
 
 
 def client_interceptors() -> list[Any]:

@@ -8,13 +8,13 @@ interceptor lets the parse error through as a value and answers it as the caller
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-# grpc's classes are generic only in its type stubs, not at run time.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
+
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
 else:
@@ -69,25 +69,27 @@ def _checked_stream(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., A
 class UndecodableRequestInterceptor(_ServerInterceptor):
     """Answers unparseable requests of unary and client-streaming RPCs with INVALID_ARGUMENT."""
 
+    def __init__(self) -> None:
+        self._handlers = PerMethod(self._wrap)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         details: grpc.HandlerCallDetails,
     ) -> Handler:
         handler = await continuation(details)
-        if handler is None or handler.request_deserializer is None:
+        if handler is None:
             return handler
-        parse = _lenient(handler.request_deserializer)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _checked_unary(handler.unary_unary),
-                request_deserializer=parse,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _checked_stream(handler.stream_unary),
-                request_deserializer=parse,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        return self._handlers(handler, details.method)
+
+    @staticmethod
+    def _wrap(handler: Handler, method: str) -> Handler:
+        deserializer = handler.request_deserializer
+        if deserializer is None or (handler.unary_unary is None and handler.stream_unary is None):
+            return handler
+        return rewrapped(
+            handler,
+            unary_unary=_checked_unary,
+            stream_unary=_checked_stream,
+            request_deserializer=_lenient(deserializer),
+        )
