@@ -58,24 +58,30 @@ async def test_spans_only_where_they_can_be_recorded(redis_url: str) -> None:
         with tracer.start_as_current_span("unsampled"):
             await client.set("k", "unsampled")
             assert await client.get("k") == "unsampled"
+            async with client.pipeline() as pipe:
+                assert await pipe.set("p", "1").get("p").execute() == [True, "1"]
         # Inside an unsampled trace the instrumentation is skipped: no span, no question.
         assert sampler.asked == ["unsampled"]
         assert exported.get_finished_spans() == ()
 
         with tracer.start_as_current_span("sampled") as parent:
             assert await client.get("k") == "unsampled"
-        (get, root) = exported.get_finished_spans()
+            async with client.pipeline() as pipe:
+                assert await pipe.get("p").get("k").execute() == ["1", "unsampled"]
+        (get, pipelined, root) = exported.get_finished_spans()
         assert root.name == "sampled"
         assert get.name == "GET"
-        assert get.parent is not None
-        assert get.parent.span_id == parent.get_span_context().span_id
+        assert pipelined.name == "GET GET"
+        for child in (get, pipelined):
+            assert child.parent is not None
+            assert child.parent.span_id == parent.get_span_context().span_id
 
         exported.clear()
         await client.incr("n")  # no trace: a root span the sampler decides on
         (incr,) = exported.get_finished_spans()
         assert incr.name == "INCRBY"
         assert incr.parent is None
-        assert sampler.asked == ["unsampled", "sampled", "GET", "INCRBY"]
+        assert sampler.asked == ["unsampled", "sampled", "GET", "GET GET", "INCRBY"]
     finally:
         await client.aclose()
         tracers.shutdown()

@@ -10,6 +10,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from emma.common.basket import MAX_AMOUNT, BasketLine
+from emma.common.timestamps import stamp
 from emma.common.v1 import common_pb2
 from emma.context.v1 import context_pb2
 from emma.decision.domain import (
@@ -73,6 +74,7 @@ _SEASONS = {
     context_pb2.SEASON_WINTER: "winter",
 }
 MAX_ID_LENGTH = 256
+IDENTIFIER_KINDS = frozenset(common_pb2.IdentifierKind.values())
 # Most lines of a basket and entries of a moment's lists: far beyond any till's basket,
 # short of what would make one decision (and its log entry) a burden.
 MAX_BASKET_ITEMS = 1_000
@@ -129,7 +131,7 @@ def decide_input(request: decision_pb2.DecideRequest, now: datetime) -> DecideIn
         raise InvalidArgument("customer.value", f"must be at most {MAX_ID_LENGTH} characters")
     if customer.kind == common_pb2.IDENTIFIER_KIND_UNSPECIFIED:
         raise InvalidArgument("customer.kind", "must be set (e.g. IDENTIFIER_KIND_CUSTOMER_ID)")
-    if customer.kind not in common_pb2.IdentifierKind.values():
+    if customer.kind not in IDENTIFIER_KINDS:
         raise InvalidArgument("customer.kind", f"unknown value {customer.kind}")
     touchpoint = TOUCHPOINTS.get(request.touchpoint)
     if touchpoint is None:
@@ -383,6 +385,7 @@ def decide_response(decision: Decision) -> decision_pb2.DecideResponse:
         channel=(
             CHANNEL_PROTOS[decision.channel] if decision.channel else common_pb2.CHANNEL_UNSPECIFIED
         ),
+        send_at=stamp(decision.send_at),
         probability=decision.probability,
         model_version=decision.model_version,
         reasons=[decision_pb2.Reason(code=c, detail=d) for c, d in decision.reasons],
@@ -391,17 +394,16 @@ def decide_response(decision: Decision) -> decision_pb2.DecideResponse:
         fallback=decision.fallback,
         candidate_count=decision.candidate_count,
     )
-    response.send_at.FromDatetime(decision.send_at)
     for held in decision.open_offers:
-        reminder = response.open_offers.add(
+        response.open_offers.add(
             offer_id=held.offer_id,
             title=held.title,
             event_id=held.event_id,
             channel=(
                 CHANNEL_PROTOS[held.channel] if held.channel else common_pb2.CHANNEL_UNSPECIFIED
             ),
+            expires_at=stamp(held.expires_at),
         )
-        reminder.expires_at.FromDatetime(held.expires_at)
     return response
 
 

@@ -10,6 +10,7 @@ from typing import TypeVar, cast
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from emma.common.basket import BasketLine
+from emma.common.timestamps import stamp
 from emma.common.v1 import common_pb2
 from emma.profile import model
 from emma.profile.model import PREFERENCE_FIELDS
@@ -54,16 +55,8 @@ def _time(stamp: Timestamp, path: str) -> datetime:
         raise InvalidArgument(path, "out of range") from None
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _stamp(time: datetime | None) -> Timestamp | None:
-    if time is None:
-        return None
-    # As Timestamp.FromDatetime (a naive time is UTC), without its timetuple round trip: a
-    # profile carries dozens of times.
-    since = (time if time.tzinfo is not None else time.replace(tzinfo=UTC)) - _EPOCH
-    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+    return None if time is None else stamp(time)
 
 
 def customer_ref(message: common_pb2.CustomerRef, path: str = "customer") -> model.CustomerRef:

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # A span started with this attribute set to True is sampled whatever the sampler says.
 KEEP_ATTRIBUTE = "emma.keep"
 DEFAULT_SAMPLER = "parentbased_always_on"
+# A proxy until the provider is configured: getting a tracer costs more than a span.
+_tracer = trace.get_tracer("emma.runtime")
 
 
 def _traced(details: Any) -> bool:
@@ -178,5 +180,5 @@ def keep_visible(
     """
     if trace.get_current_span().get_span_context().trace_flags.sampled:
         return
-    tracer = tracer or trace.get_tracer("emma.runtime")
+    tracer = tracer or _tracer
     tracer.start_span(name, attributes={**attributes, KEEP_ATTRIBUTE: True}).end()
