@@ -54,9 +54,16 @@ def test_a_queue_stands_once_an_interval_passed_without_a_short_wait() -> None:
         clock.now += 0.025
     assert queue.limit_s(0.02, 0.05) == 0.005
     assert queue.standing
-    # The fallbacks drain it: an interval with a short wait ends it.
-    queue.limit_s(0.002, 0.05)
-    clock.now += 0.1
+    # The fallbacks drain it, but while some call still waits past the target, the load
+    # that built it goes on: it stands until an interval passes without such a wait.
+    for wait in (0.002, 0.009, 0.001):
+        assert queue.limit_s(wait, 0.05) == 0.005
+        clock.now += 0.04
+    assert queue.limit_s(0.002, 0.05) == 0.005
+    assert queue.standing
+    for wait in (0.003, 0.001, 0.004):
+        queue.limit_s(wait, 0.05)
+        clock.now += 0.04
     assert queue.limit_s(0.002, 0.05) == 0.05
     assert not queue.standing
 
@@ -64,6 +71,14 @@ def test_a_queue_stands_once_an_interval_passed_without_a_short_wait() -> None:
 def test_an_interval_without_calls_had_no_queue() -> None:
     clock = Clock()
     queue = StandingQueue(0.005, clock=clock)
+    clock.now += 0.5
+    assert queue.limit_s(0.02, 0.05) == 0.05
+    assert not queue.standing
+    # A queue that stood is gone after a quiet interval too.
+    for _ in range(5):
+        queue.limit_s(0.02, 0.05)
+        clock.now += 0.025
+    assert queue.standing
     clock.now += 0.5
     assert queue.limit_s(0.02, 0.05) == 0.05
     assert not queue.standing

@@ -39,14 +39,18 @@ def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | No
 
 class StandingQueue:
     """Whether calls queue up faster than this worker answers them, after CoDel (Nichols
-    and Jacobson): the shortest wait of the calls seen in each 100 ms interval is above
+    and Jacobson): the shortest wait of the calls seen in a 100 ms interval is above
     `target_s`. A burst leaves some call with a short wait in the interval; a standing
     queue does not.
 
     While the queue stands, every call waits about as long as the queue is deep, and full
     decisions only keep it so: the worker then answers calls that waited longer than the
-    target with the fallback at once (`limit_s`), which drains the queue to about the
-    target, and full decisions resume once an interval's shortest wait is below it.
+    target with the fallback at once (`limit_s`), and decides those that waited less. The
+    queue is gone once an interval passes in which no call waited longer than the target.
+    Not sooner: shedding makes short waits while the load that built the queue goes on,
+    and a worker that resumed full decisions at the first short wait would let the queue
+    build again for an interval before seeing it, so that, past its capacity, waits
+    swung between the target and the interval and beyond.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class StandingQueue:
         self.clock = clock
         self.standing = False
         self._shortest = math.inf
+        self._longest = -math.inf
         self._interval_ends = clock() + interval_s
 
     def limit_s(self, queued_s: float, budget_s: float) -> float:
@@ -69,9 +74,15 @@ class StandingQueue:
             return budget_s
         now = self.clock()
         if now >= self._interval_ends:
-            # An interval without calls had no queue at all.
-            self.standing = self.target_s < self._shortest < math.inf
-            self._shortest = math.inf
+            if now >= self._interval_ends + self.interval_s:
+                # A whole interval went by without a call: no queue at all.
+                self.standing = False
+            elif self.standing:
+                self.standing = self._longest > self.target_s
+            else:
+                self.standing = self.target_s < self._shortest < math.inf
+            self._shortest, self._longest = math.inf, -math.inf
             self._interval_ends = now + self.interval_s
         self._shortest = min(self._shortest, queued_s)
+        self._longest = max(self._longest, queued_s)
         return min(self.target_s, budget_s) if self.standing else budget_s
