@@ -1,7 +1,7 @@
 """Decide's pipeline in process: CPU per decision, with and without profile and context calls.
 
     .venv/bin/python -m bench.decision [--decisions 3000] [--warmup 300] [--profile FILE]
-                                       [--json]
+                                       [--json] [--mode MODE ...] [--rounds 3]
 
 Starts a private mesh (Redis, profile, context, decision, learner, triggers) with the
 benchmark catalog of `emma bench` (well over 50 eligible actions; EMMA_MAX_ACTIONS = 50
@@ -56,6 +56,7 @@ from emma.runtime.config import load_config
 from emma.runtime.redis_client import connect_redis
 
 ROUNDS = 3
+MODES = (*DEPENDENCIES, "logic", "redis_ping")
 
 
 @dataclasses.dataclass
@@ -85,7 +86,12 @@ async def _cpu_per_call(call: Callable[[int], Awaitable[Any]], count: int) -> fl
 
 
 async def _measure(
-    mesh: Mesh, decisions: int, warmup: int, profile_path: str | None
+    mesh: Mesh,
+    decisions: int,
+    warmup: int,
+    profile_path: str | None,
+    modes_wanted: tuple[str, ...] = MODES,
+    rounds: int = ROUNDS,
 ) -> dict[str, Any]:
     environ = mesh.child_env("decision")
     config = load_config(DecisionConfig, [], environ)
@@ -114,18 +120,16 @@ async def _measure(
     async def ping(index: int) -> None:
         await redis.ping()
 
-    modes: dict[str, list[float]] = {kind: [] for kind in DEPENDENCIES}
-    modes.update(logic=[], redis_ping=[])
+    modes: dict[str, list[float]] = {mode: [] for mode in MODES if mode in modes_wanted}
     candidates: list[int] = []
-    for _ in range(ROUNDS):
-        for kind, source in sources.items():
-            decider.dependencies = source
+    for _ in range(rounds):
+        for mode in modes:
+            if mode == "redis_ping":
+                modes[mode].append(await _cpu_per_call(ping, decisions))
+                continue
+            decider.dependencies = replayed if mode == "logic" else sources[mode]
             await _cpu_per_call(decide, warmup)
-            modes[kind].append(await _cpu_per_call(decide, decisions))
-        decider.dependencies = replayed
-        await _cpu_per_call(decide, warmup)
-        modes["logic"].append(await _cpu_per_call(decide, decisions))
-        modes["redis_ping"].append(await _cpu_per_call(ping, decisions))
+            modes[mode].append(await _cpu_per_call(decide, decisions))
     for request in inputs[:50]:
         candidates.append((await decider.decide(request)).candidate_count)
     if profile_path:
@@ -142,7 +146,7 @@ async def _measure(
     decider.bandit.close()
     return {
         "decisions_per_round": decisions,
-        "rounds": ROUNDS,
+        "rounds": rounds,
         "mean_candidates": statistics.fmean(candidates),
         # A degraded decision did less work: the figures hold only when this stays near 0.
         "degraded": dict(degraded),
@@ -159,11 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured decisions first")
     parser.add_argument("--profile", help="write a cProfile of the in-process mode here")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--mode", choices=MODES, action="append", help="only these modes (repeatable)"
+    )
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args(argv)
     env = {"EMMA_CATALOG": str(BENCH_CATALOG)}
     with Mesh(ports=MeshPorts.free(), env=env) as mesh:
         asyncio.run(_seed(mesh))
-        report = eventloop.run(_measure(mesh, args.decisions, args.warmup, args.profile))
+        report = eventloop.run(
+            _measure(
+                mesh,
+                args.decisions,
+                args.warmup,
+                args.profile,
+                tuple(args.mode or MODES),
+                args.rounds,
+            )
+        )
     report["event_loop"] = eventloop.loop_name()
     if args.json:
         json.dump(report, sys.stdout, indent=2)

@@ -39,6 +39,8 @@ METHOD = "/emma.bench.v1.Echo/Echo"
 # A Decide request and its answer at 50 actions are about this size.
 REQUEST = b"r" * 180
 ANSWER = b"a" * 900
+# Unmeasured calls first, a fixed number: `bench.instructions` subtracts runs of two sizes.
+WARMUP_CALLS = 200
 SAMPLING = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"}
 
 
@@ -75,12 +77,12 @@ async def _serve(interceptors: list[Any]) -> tuple[grpc.aio.Server, int]:
 
 
 async def cpu_per_call(interceptors: list[Any], calls: int) -> float:
-    """Microseconds of this process's CPU per call, after a warm-up of a tenth as many."""
+    """Microseconds of this process's CPU per call, after WARMUP_CALLS unmeasured ones."""
     server, port = await _serve(interceptors)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             echo = channel.unary_unary(METHOD, None, None)
-            for _ in range(calls // 10):
+            for _ in range(WARMUP_CALLS):
                 await echo(REQUEST)
             started = time.process_time()
             for _ in range(calls):
@@ -90,8 +92,8 @@ async def cpu_per_call(interceptors: list[Any], calls: int) -> float:
         await server.stop(0)
 
 
-async def run(calls: int, rounds: int) -> dict[str, float]:
-    stacks = _stacks()
+async def run(calls: int, rounds: int, only: list[str] | None = None) -> dict[str, float]:
+    stacks = {name: make for name, make in _stacks().items() if not only or name in only}
     measured: dict[str, list[float]] = {name: [] for name in stacks}
     for number in range(1, rounds + 1):
         for name, make in stacks.items():
@@ -108,11 +110,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000, help="calls per stack and round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--stack", choices=sorted(_stacks()), action="append", help="only these (repeatable)"
+    )
     args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider(sampler=configured_sampler(SAMPLING)))
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    medians = asyncio.run(run(args.calls, args.rounds))
-    bare = medians["none"]
+    medians = asyncio.run(run(args.calls, args.rounds, args.stack))
+    bare = medians.get("none", 0.0)
     print("stack            CPU us per call (median)   over none")
     for name, value in medians.items():
         print(f"{name:<16} {value:24.1f}   {value - bare:9.1f}")

@@ -1,0 +1,67 @@
+"""Instructions per call of a benchmark, counted by valgrind: comparisons noise cannot blur.
+
+    .venv/bin/python -m bench.instructions [--small 200] [--large 600] -- \\
+        .venv/bin/python -m bench.interceptors --rounds 1 --stack emma --calls {n}
+
+Runs the command under valgrind's callgrind twice, with `{n}` replaced by `--small` and
+by `--large`, and prints (instructions of the large run - those of the small one) /
+(large - small): what one more call costs, start-up and warm-up cancelled out. Only the
+command's own process is counted (a private mesh it starts runs natively). Instructions
+are not time (cache misses and system calls weigh differently), but on a virtual machine
+whose speed drifts by tens of per cent within minutes they tell a 2 % change apart,
+which CPU time cannot; see docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def instructions(command: list[str], n: int) -> int:
+    """Instructions the command's process executed with `{n}` replaced by `n`."""
+    argv = [part.replace("{n}", str(n)) for part in command]
+    with tempfile.TemporaryDirectory() as scratch:
+        result = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={Path(scratch) / 'callgrind.out'}",
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    found = _COLLECTED.search(result.stderr)
+    if result.returncode != 0 or found is None:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"the command failed under valgrind (exit {result.returncode})")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--large", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=1, help="pairs of runs")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="after --; {n} is replaced")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not any("{n}" in part for part in command):
+        parser.error("the command needs {n} where the number of calls goes")
+    for number in range(1, args.repeat + 1):
+        small = instructions(command, args.small)
+        large = instructions(command, args.large)
+        per_call = (large - small) / (args.large - args.small)
+        print(f"pair {number}: {per_call / 1e3:,.1f} thousand instructions per call", flush=True)
+
+
+if __name__ == "__main__":
+    main()
