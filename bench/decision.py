@@ -92,8 +92,11 @@ async def _measure(
     profile_path: str | None,
     modes_wanted: tuple[str, ...] = MODES,
     rounds: int = ROUNDS,
+    budget_ms: float | None = None,
 ) -> dict[str, Any]:
     environ = mesh.child_env("decision")
+    if budget_ms is not None:
+        environ["EMMA_DECISION_BUDGET_MS"] = str(budget_ms)
     config = load_config(DecisionConfig, [], environ)
     redis = connect_redis(config.redis_url)
     sources = {
@@ -167,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         "--mode", choices=MODES, action="append", help="only these modes (repeatable)"
     )
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument(
+        "--budget-ms",
+        type=float,
+        help="Decide's budget (default: the service's); raise it under valgrind, whose "
+        "slowness would otherwise degrade every decision",
+    )
     args = parser.parse_args(argv)
     env = {"EMMA_CATALOG": str(BENCH_CATALOG)}
     with Mesh(ports=MeshPorts.free(), env=env) as mesh:
@@ -179,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.profile,
                 tuple(args.mode or MODES),
                 args.rounds,
+                args.budget_ms,
             )
         )
     report["event_loop"] = eventloop.loop_name()

@@ -6,7 +6,8 @@
 Runs the command under valgrind's callgrind twice, with `{n}` replaced by `--small` and
 by `--large`, and prints (instructions of the large run - those of the small one) /
 (large - small): what one more call costs, start-up and warm-up cancelled out. Only the
-command's own process is counted (a private mesh it starts runs natively). Instructions
+command's own process is counted (a private mesh it starts runs natively). The command
+runs about 50 times slower than natively: give it time (bench.decision: --budget-ms). Instructions
 are not time (cache misses and system calls weigh differently), but on a virtual machine
 whose speed drifts by tens of per cent within minutes they tell a 2 % change apart,
 which CPU time cannot; see docs/performance.md.
@@ -24,8 +25,9 @@ from pathlib import Path
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def instructions(command: list[str], n: int) -> int:
-    """Instructions the command's process executed with `{n}` replaced by `n`."""
+def instructions(command: list[str], n: int) -> tuple[int, str]:
+    """Instructions the command's process executed with `{n}` replaced by `n`, and what it
+    printed."""
     argv = [part.replace("{n}", str(n)) for part in command]
     with tempfile.TemporaryDirectory() as scratch:
         result = subprocess.run(
@@ -43,7 +45,7 @@ def instructions(command: list[str], n: int) -> int:
     if result.returncode != 0 or found is None:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"the command failed under valgrind (exit {result.returncode})")
-    return int(found.group(1))
+    return int(found.group(1)), result.stdout
 
 
 def main() -> None:
@@ -57,10 +59,13 @@ def main() -> None:
     if not any("{n}" in part for part in command):
         parser.error("the command needs {n} where the number of calls goes")
     for number in range(1, args.repeat + 1):
-        small = instructions(command, args.small)
-        large = instructions(command, args.large)
+        small, _ = instructions(command, args.small)
+        large, printed = instructions(command, args.large)
         per_call = (large - small) / (args.large - args.small)
-        print(f"pair {number}: {per_call / 1e3:,.1f} thousand instructions per call", flush=True)
+        # The command's own last words (e.g. bench.decision's degraded parts: a decision
+        # that timed out under valgrind's slowness does less work, and the count says so).
+        last = printed.strip().splitlines()[-1:] if printed.strip() else []
+        print(f"pair {number}: {per_call / 1e3:,.1f} thousand instructions per call", *last)
 
 
 if __name__ == "__main__":

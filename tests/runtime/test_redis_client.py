@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 
-from emma.runtime.redis_client import traced
+from emma.runtime.redis_client import connect_redis, traced
 
 
 class CountingSampler(Sampler):
@@ -85,3 +85,25 @@ async def test_spans_only_where_they_can_be_recorded(redis_url: str) -> None:
     finally:
         await client.aclose()
         tracers.shutdown()
+
+
+async def test_commands_are_packed_by_hiredis_and_arrive_intact(redis_url: str) -> None:
+    client = connect_redis(redis_url)
+    try:
+        packing = client.connection_pool.connection_class
+        assert packing.pack_command is not aioredis.Connection.pack_command
+        values = ["héllo ✓", "", "a b c", 7, 1.5, -0.1, b"\x00\xff"]
+        for value in values:
+            await client.set("emma:test:packed", value, ex=5)
+            # As redis-py's own packing sends them: UTF-8 text, numbers as their repr.
+            expected = value if isinstance(value, bytes) else str(value).encode()
+            raw = await client.execute_command("GET", "emma:test:packed", NEVER_DECODE=True)
+            assert raw == expected
+        # A pipeline packs each of its commands the same way.
+        async with client.pipeline(transaction=False) as pipe:
+            assert await pipe.set("emma:test:packed", "x", ex=5).get(
+                "emma:test:packed"
+            ).execute() == [True, "x"]
+        await client.delete("emma:test:packed")
+    finally:
+        await client.aclose()

@@ -10,7 +10,9 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import TracerProvider
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.utils import HIREDIS_AVAILABLE
 
 # A Redis Cluster is named by any one of its nodes; the client discovers the others.
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
@@ -72,6 +74,27 @@ def _unsampled() -> bool:
     return context.is_valid and not context.trace_flags.sampled
 
 
+class _HiredisPacking:
+    """Packs commands with hiredis (C), as redis-py's synchronous client does; its asyncio
+    client packs them in Python, about a third of a command's client-side work here (a
+    decision-log entry is 19 arguments)."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+
+def packing_with_hiredis(
+    connection_class: type[redis.connection.AbstractConnection],
+) -> type[redis.connection.AbstractConnection]:
+    """`connection_class` packing its commands with hiredis; itself without hiredis."""
+    if not HIREDIS_AVAILABLE:
+        return connection_class
+    return type(f"Hiredis{connection_class.__name__}", (_HiredisPacking, connection_class), {})
+
+
 def is_cluster_url(url: str) -> bool:
     return url.startswith(tuple(CLUSTER_SCHEMES))
 
@@ -87,6 +110,8 @@ def connect_redis(url: str) -> redis.Redis:
         health_check_interval=30,
         retry=reconnect_once(),
     )
+    pool = client.connection_pool
+    pool.connection_class = packing_with_hiredis(pool.connection_class)
     traced(client)
     return client
 
