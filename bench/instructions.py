@@ -16,7 +16,9 @@ which CPU time cannot; see docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,9 @@ def instructions(command: list[str], n: int) -> tuple[int, str]:
             capture_output=True,
             text=True,
             check=False,
+            # Python seeds its string hashes at random; dictionaries laid out differently
+            # take different numbers of instructions.
+            env={"PYTHONHASHSEED": "0", **os.environ},
         )
     found = _COLLECTED.search(result.stderr)
     if result.returncode != 0 or found is None:
@@ -56,6 +61,8 @@ def main() -> None:
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --; {n} is replaced")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
     if not any("{n}" in part for part in command):
         parser.error("the command needs {n} where the number of calls goes")
     for number in range(1, args.repeat + 1):

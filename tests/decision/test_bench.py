@@ -22,3 +22,15 @@ def test_the_benchmark_prints_cpu_per_decision_as_json(capsys: pytest.CaptureFix
     assert result["mean_candidates"] > 40
     # Degraded decisions are counted (a loaded machine may miss a budget), never hidden.
     assert isinstance(result["degraded"], dict)
+
+
+@pytest.mark.timeout(240)
+def test_the_benchmark_runs_only_the_modes_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--decisions", "20", "--warmup", "5", "--json", "--mode", "in-process"]
+    assert bench.main([*argv, "--rounds", "1", "--budget-ms", "5000"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rounds"] == 1
+    assert set(result["cpu_ms_per_call"]) == {"in-process"}
+    assert len(result["cpu_ms_per_call"]["in-process"]) == 1
+    # A budget of seconds leaves nothing to time out on a quiet machine.
+    assert result["degraded"] == {}

@@ -77,7 +77,7 @@ def _unsampled() -> bool:
 class _HiredisPacking:
     """Packs commands with hiredis (C), as redis-py's synchronous client does; its asyncio
     client packs them in Python, about a third of a command's client-side work here (a
-    decision-log entry is 19 arguments)."""
+    decision-log entry is 24 arguments)."""
 
     _packer = HiredisRespSerializer()
 
