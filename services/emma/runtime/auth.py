@@ -11,22 +11,18 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import yaml
 
 from emma.runtime.config import ConfigError
-from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
+from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
 from emma.runtime.security import SecurityConfig, is_loopback
 
 log = logging.getLogger(__name__)
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 
 class Scope(enum.StrEnum):
@@ -171,7 +167,7 @@ def certificate_identities(context: Context) -> list[str]:
     return [name.decode() if isinstance(name, bytes) else str(name) for name in names]
 
 
-class AuthInterceptor(_ServerInterceptor):
+class AuthInterceptor(ServerInterceptor):
     """Answers UNAUTHENTICATED without a known credential and PERMISSION_DENIED without the
     method's scope; health checks and reflection pass."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from opentelemetry import metrics
@@ -14,14 +14,10 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
+from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _ServerInterceptor = grpc.aio.ServerInterceptor
 METER_NAME = "emma"
 # Seconds. Decisions live within a ~50 ms budget, so the buckets are dense below 50 ms and
 # sparse above; the default OTel buckets (5 ms .. 10 s) would put every call in two of them.
@@ -70,7 +66,7 @@ def _status(code: Any, failed: bool) -> str:
     return "UNKNOWN" if failed else "OK"
 
 
-class RpcMetricsInterceptor(_ServerInterceptor):
+class RpcMetricsInterceptor(ServerInterceptor):
     """Records `rpc.server.duration` per service, method and status code: rate, errors, latency."""
 
     def __init__(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 from urllib.parse import unquote
 
 import grpc
@@ -12,12 +12,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
-
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _ServerInterceptor = grpc.aio.ServerInterceptor
+from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # Health probes and reflection would drown the traces that matter.
@@ -96,7 +91,7 @@ def _ended(span: Span, context: Context, error: BaseException | None) -> None:
     span.set_status(Status(StatusCode.ERROR, description))
 
 
-class ServerTracingInterceptor(_ServerInterceptor):
+class ServerTracingInterceptor(ServerInterceptor):
     """A SERVER span named after the method for every call but health and reflection.
 
     The span continues the caller's W3C trace context (traceparent, tracestate and baggage

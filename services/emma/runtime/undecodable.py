@@ -8,17 +8,12 @@ interceptor lets the parse error through as a value and answers it as the caller
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
-from emma.runtime.method_handlers import Handler, PerMethod, rewrapped
-
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _ServerInterceptor = grpc.aio.ServerInterceptor
+from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
 
 
 class Undecodable:
@@ -66,7 +61,7 @@ def _checked_stream(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., A
     return call
 
 
-class UndecodableRequestInterceptor(_ServerInterceptor):
+class UndecodableRequestInterceptor(ServerInterceptor):
     """Answers unparseable requests of unary and client-streaming RPCs with INVALID_ARGUMENT."""
 
     def __init__(self) -> None:
