@@ -61,40 +61,14 @@ def test_a_queue_stands_once_an_interval_passed_without_a_short_wait() -> None:
     assert not queue.standing
 
 
-def test_a_queue_just_drained_is_caught_again_within_a_quarter_interval() -> None:
-    clock = Clock()
-    queue = StandingQueue(0.005, clock=clock)
-    for _ in range(5):
-        queue.limit_s(0.02, 0.05)
-        clock.now += 0.025
-    assert queue.limit_s(0.02, 0.05) == 0.005  # stood for an interval
-    clock.now += 0.1
-    assert queue.limit_s(0.001, 0.05) == 0.005  # the interval that drained it ends...
-    clock.now += 0.1
-    assert queue.limit_s(0.02, 0.05) == 0.05  # ...with a short wait: drained
-    # The load goes on: 25 ms of long waits are enough to see the queue again.
-    clock.now += 0.026
-    assert queue.limit_s(0.02, 0.05) == 0.005
-    assert queue.standing
-    # Long after the last standing queue, an interval is 100 ms again.
-    clock.now += 0.03
-    queue.limit_s(0.001, 0.05)
-    clock.now += 1.5
-    assert queue.limit_s(0.02, 0.05) == 0.05  # a quiet stretch ends it
-    clock.now += 0.03
-    assert queue.limit_s(0.02, 0.05) == 0.05
-    clock.now += 0.03
-    assert queue.limit_s(0.02, 0.05) == 0.05
-    assert not queue.standing
-
-
 def test_an_interval_without_calls_had_no_queue() -> None:
     clock = Clock()
     queue = StandingQueue(0.005, clock=clock)
     clock.now += 0.5
     assert queue.limit_s(0.02, 0.05) == 0.05
     assert not queue.standing
-    # A queue that stood is gone after a quiet interval too.
+    # A queue that stood is gone after a quiet interval too: the calls after it are not
+    # judged by the waits before it.
     for _ in range(5):
         queue.limit_s(0.02, 0.05)
         clock.now += 0.025

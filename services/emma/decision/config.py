@@ -128,10 +128,9 @@ class DecisionConfig:
     queue_target_ms: float = setting(
         5.0,
         "EMMA_DECISION_QUEUE_TARGET_MS",
-        "once every call has waited longer than this before its handler for 100 ms on end "
-        "(a standing queue), calls that waited longer get the fallback at once, until "
-        "100 ms pass in which none did; otherwise only calls that waited their whole "
-        "budget do; 0: only those",
+        "while every call has waited longer than this before its handler for 100 ms on end "
+        "(a standing queue), calls that waited longer get the fallback at once; otherwise "
+        "only calls that waited their whole budget do; 0: only those",
     )
     log_timeout_ms: float = setting(
         2.0,

@@ -14,8 +14,6 @@ CALL_TIMEOUT_HEADER = "emma-call-timeout-ms"
 # CoDel's interval: a queue whose shortest wait stays above the target this long does not
 # drain by itself; a burst empties within it.
 INTERVAL_S = 0.1
-# How many intervals after a standing queue drained the test looks at shorter ones.
-RECENT_INTERVALS = 10
 
 
 def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | None) -> float | None:
@@ -41,18 +39,14 @@ def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | No
 
 class StandingQueue:
     """Whether calls queue up faster than this worker answers them, after CoDel (Nichols
-    and Jacobson): the shortest wait of the calls seen in a 100 ms interval is above
+    and Jacobson): the shortest wait of the calls seen in each 100 ms interval is above
     `target_s`. A burst leaves some call with a short wait in the interval; a standing
     queue does not.
 
     While the queue stands, every call waits about as long as the queue is deep, and full
     decisions only keep it so: the worker then answers calls that waited longer than the
-    target with the fallback at once (`limit_s`), and decides those that waited less, until
-    an interval's shortest wait is below the target. Shedding makes such short waits while
-    the load that built the queue may go on; as CoDel comes back sooner to a queue it has
-    just left, for a while after one (RECENT_INTERVALS) the test runs on intervals a
-    quarter as long, so that past capacity the queue builds for 25 ms, not 100 ms, before
-    it is drained again.
+    target with the fallback at once (`limit_s`), which drains the queue to about the
+    target, and full decisions resume once an interval's shortest wait is below it.
     """
 
     def __init__(
@@ -67,7 +61,6 @@ class StandingQueue:
         self.standing = False
         self._shortest = math.inf
         self._interval_ends = clock() + interval_s
-        self._recent_until = -math.inf
 
     def limit_s(self, queued_s: float, budget_s: float) -> float:
         """Counts a call that waited `queued_s`; the wait past which it gets the fallback:
@@ -76,15 +69,11 @@ class StandingQueue:
             return budget_s
         now = self.clock()
         if now >= self._interval_ends:
-            was_standing = self.standing
             # An interval without calls had no queue at all, nor had a whole interval
             # that went by since the last call.
             quiet = now >= self._interval_ends + self.interval_s
             self.standing = not quiet and self.target_s < self._shortest < math.inf
-            if was_standing and not self.standing and not quiet:
-                self._recent_until = now + RECENT_INTERVALS * self.interval_s
-            quick = now < self._recent_until and not self.standing
             self._shortest = math.inf
-            self._interval_ends = now + (self.interval_s / 4 if quick else self.interval_s)
+            self._interval_ends = now + self.interval_s
         self._shortest = min(self._shortest, queued_s)
         return min(self.target_s, budget_s) if self.standing else budget_s
