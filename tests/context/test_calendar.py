@@ -84,3 +84,16 @@ def test_next_holiday_in_a_country_across_new_year() -> None:
     upcoming = holidays.next_after("AU", "NSW", date(2026, 12, 28))
     assert upcoming is not None and upcoming.day == date(2027, 1, 1)
     assert holidays.next_after("DE", "", date(2026, 12, 31)).day == date(2027, 1, 1)  # type: ignore[union-attr]
+
+
+def test_a_year_without_holiday_data_is_logged_not_warned(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    # The holidays package has India's lunar holidays for 2001-2035 only.
+    with caplog.at_level("WARNING", logger="emma.context.calendar"):
+        later = HolidayCalendar().of_year("IN", "", 2061)
+    assert isinstance(later, tuple)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    (record,) = [r for r in caplog.records if r.message == "holiday calendar incomplete"]
+    assert (record.country, record.year) == ("IN", 2061)  # type: ignore[attr-defined]
+    assert "2001" in record.detail  # type: ignore[attr-defined]

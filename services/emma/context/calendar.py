@@ -5,6 +5,8 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import logging
+import warnings
 from collections.abc import Iterable
 from datetime import date
 from typing import NamedTuple
@@ -15,6 +17,8 @@ from emma.context import countries
 from emma.context.seasons import RETAIL_SEASON_NAMES
 
 __all__ = ["RETAIL_SEASON_NAMES", "SEASON_NAMES", "Holiday", "HolidayCalendar", "season"]
+
+log = logging.getLogger(__name__)
 
 SEASON_NAMES = ("spring", "summer", "autumn", "winter")
 # Meteorological seasons of the northern hemisphere by month; the south is six months off.
@@ -58,13 +62,23 @@ def _holidays_of_year(
 ) -> _Year:
     # An explicit language keeps names independent of the process locale.
     chosen = language if countries.supports_language(country, language) else None
-    calendar = holidays.country_holidays(
-        country,
-        subdiv=region or None,
-        years=year,
-        language=chosen or countries.default_language(country),
-        categories=categories,
-    )
+    # The package warns (UserWarning) when it lacks a year's data for a country, as for
+    # India's lunar holidays outside 2001-2035: a log line says so instead, once per
+    # cached year. The event loop is the only caller, so the filter is ours alone.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calendar = holidays.country_holidays(
+            country,
+            subdiv=region or None,
+            years=year,
+            language=chosen or countries.default_language(country),
+            categories=categories,
+        )
+    for warning in caught:
+        log.warning(
+            "holiday calendar incomplete",
+            extra={"country": country, "year": year, "detail": str(warning.message)},
+        )
     found = tuple(Holiday(day, name) for day, name in sorted(calendar.items()) if day.year == year)
     return _Year(found, tuple(h.day for h in found), {h.day: h for h in found})
 
