@@ -99,8 +99,9 @@ class ServerTracingInterceptor(ServerInterceptor):
     rpc.service, rpc.method and rpc.grpc.status_code, and the peer's address when the span
     is recorded. It replaces opentelemetry-instrumentation-grpc's server interceptor, which
     wraps every call's handler and context anew and reads the peer and metadata for spans
-    that are not recorded: about 7 % of a decision worker's busy time at 1 % sampling
-    (docs/performance.md). Outgoing calls keep that package's client interceptors.
+    that are not recorded: with it the server's interceptors cost 300 thousand instructions
+    per call, with this one 200 thousand (`bench.interceptors`, docs/performance.md).
+    Outgoing calls keep that package's client interceptors.
     """
 
     def __init__(self, tracer: trace.Tracer | None = None) -> None:
