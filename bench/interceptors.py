@@ -32,7 +32,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
 from emma.runtime.metrics import RpcMetricsInterceptor
-from emma.runtime.tracing import _traced, configured_sampler, server_interceptors
+from emma.runtime.tracing import configured_sampler, is_traced, server_interceptors
 from emma.runtime.undecodable import UndecodableRequestInterceptor
 
 METHOD = "/emma.bench.v1.Echo/Echo"
@@ -48,14 +48,14 @@ async def _echo(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> 
     return ANSWER
 
 
-def _stacks() -> dict[str, Callable[[], list[Any]]]:
+def stacks() -> dict[str, Callable[[], list[Any]]]:
     def others() -> list[Any]:
         return [RpcMetricsInterceptor(), UndecodableRequestInterceptor()]
 
     return {
         "none": list,
         "instrumentation": lambda: [
-            aio_server_interceptor(filter_=_traced),  # type: ignore[no-untyped-call]
+            aio_server_interceptor(filter_=is_traced),  # type: ignore[no-untyped-call]
             *others(),
         ],
         "emma": lambda: [*server_interceptors(), *others()],
@@ -93,10 +93,10 @@ async def cpu_per_call(interceptors: list[Any], calls: int) -> float:
 
 
 async def run(calls: int, rounds: int, only: list[str] | None = None) -> dict[str, float]:
-    stacks = {name: make for name, make in _stacks().items() if not only or name in only}
-    measured: dict[str, list[float]] = {name: [] for name in stacks}
+    chosen = {name: make for name, make in stacks().items() if not only or name in only}
+    measured: dict[str, list[float]] = {name: [] for name in chosen}
     for number in range(1, rounds + 1):
-        for name, make in stacks.items():
+        for name, make in chosen.items():
             measured[name].append(await cpu_per_call(make(), calls))
         print(
             f"round {number}: "
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="calls per stack and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--stack", choices=sorted(_stacks()), action="append", help="only these (repeatable)"
+        "--stack", choices=sorted(stacks()), action="append", help="only these (repeatable)"
     )
     args = parser.parse_args()
     trace.set_tracer_provider(TracerProvider(sampler=configured_sampler(SAMPLING)))

@@ -13,7 +13,7 @@ from bench import interceptors
 
 
 async def test_every_interceptor_stack_answers_calls_and_costs_cpu() -> None:
-    for name, make in interceptors._stacks().items():
+    for name, make in interceptors.stacks().items():
         assert await interceptors.cpu_per_call(make(), 20) > 0, name
 
 

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from emma.runtime.tracing import _traced, configured_sampler, keep_visible
+from emma.runtime.tracing import configured_sampler, is_traced, keep_visible
 
 RATIO_ZERO = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}
 
@@ -70,10 +70,10 @@ def test_the_sampler_follows_the_standard_variables(
 
 
 def test_health_and_reflection_are_not_traced() -> None:
-    assert _traced(SimpleNamespace(method="/emma.decision.v1.DecisionService/Decide"))
-    assert _traced(SimpleNamespace(method=b"/emma.profile.v1.ProfileService/GetProfile"))
-    assert not _traced(SimpleNamespace(method="/grpc.health.v1.Health/Check"))
-    assert not _traced(SimpleNamespace(method=b"/grpc.health.v1.Health/Watch"))
-    assert not _traced(
+    assert is_traced(SimpleNamespace(method="/emma.decision.v1.DecisionService/Decide"))
+    assert is_traced(SimpleNamespace(method=b"/emma.profile.v1.ProfileService/GetProfile"))
+    assert not is_traced(SimpleNamespace(method="/grpc.health.v1.Health/Check"))
+    assert not is_traced(SimpleNamespace(method=b"/grpc.health.v1.Health/Watch"))
+    assert not is_traced(
         SimpleNamespace(method="/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
     )

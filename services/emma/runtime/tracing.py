@@ -36,7 +36,7 @@ DEFAULT_SAMPLER = "parentbased_always_on"
 _tracer = trace.get_tracer("emma.runtime")
 
 
-def _traced(details: Any) -> bool:
+def is_traced(details: Any) -> bool:
     """Whether a call is traced: all but health and reflection.
 
     A prefix test on the method name; the instrumentation's own filters call isinstance
@@ -160,7 +160,7 @@ def server_interceptors() -> list[Any]:
 
 def client_interceptors() -> list[Any]:
     """Client-side interceptors: one span per outgoing RPC, propagating W3C trace context."""
-    return list(aio_client_interceptors(filter_=_traced))  # type: ignore[no-untyped-call]
+    return list(aio_client_interceptors(filter_=is_traced))  # type: ignore[no-untyped-call]
 
 
 def current_trace_id() -> str:
