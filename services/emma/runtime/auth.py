@@ -17,7 +17,7 @@ import grpc
 import yaml
 
 from emma.runtime.config import ConfigError
-from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
+from emma.runtime.method_handlers import Handler, WrappingInterceptor, rewrapped
 from emma.runtime.security import SecurityConfig, is_loopback
 
 log = logging.getLogger(__name__)
@@ -167,26 +167,18 @@ def certificate_identities(context: Context) -> list[str]:
     return [name.decode() if isinstance(name, bytes) else str(name) for name in names]
 
 
-class AuthInterceptor(ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """Answers UNAUTHENTICATED without a known credential and PERMISSION_DENIED without the
     method's scope; health checks and reflection pass."""
 
     def __init__(self, callers: Callers) -> None:
         self._callers = callers
-        self._handlers = PerMethod(self._wrap)
+        super().__init__()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or method.startswith(PUBLIC_PREFIXES):
-            return handler
-        return self._handlers(handler, method)
+    def passes(self, method: str) -> bool:
+        return method.startswith(PUBLIC_PREFIXES)
 
-    def _wrap(self, handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         check = functools.partial(self._authorize, method)
 
         def guarded(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

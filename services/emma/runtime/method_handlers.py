@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
@@ -10,9 +10,9 @@ import grpc
 # grpc's classes are generic only in its type stubs, not at run time.
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 if TYPE_CHECKING:
-    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
 else:
-    ServerInterceptor = grpc.aio.ServerInterceptor
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 
 class PerMethod:
@@ -36,6 +36,33 @@ class PerMethod:
         wrapped = self._wrap(handler, method)
         self._built[method] = (handler, wrapped)
         return wrapped
+
+
+class WrappingInterceptor(_ServerInterceptor):
+    """A server interceptor that wraps each method's handler once (`wrap`), not per call,
+    and lets the calls of the methods `passes` names through as they are."""
+
+    def __init__(self) -> None:
+        self._handlers = PerMethod(self.wrap)
+
+    def passes(self, method: str) -> bool:
+        """Whether calls of `method` go through unwrapped."""
+        return False
+
+    def wrap(self, handler: Handler, method: str) -> Handler:
+        """`handler` with this interceptor's behaviour around it."""
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(details)
+        method: str = details.method
+        if handler is None or self.passes(method):
+            return handler
+        return self._handlers(handler, method)
 
 
 Wrapper: TypeAlias = Callable[[Callable[..., Any]], Callable[..., Any]]

@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
-from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
+from emma.runtime.method_handlers import Handler, WrappingInterceptor, rewrapped
 
 log = logging.getLogger(__name__)
 
@@ -66,29 +66,19 @@ def _status(code: Any, failed: bool) -> str:
     return "UNKNOWN" if failed else "OK"
 
 
-class RpcMetricsInterceptor(ServerInterceptor):
+class RpcMetricsInterceptor(WrappingInterceptor):
     """Records `rpc.server.duration` per service, method and status code: rate, errors, latency."""
 
     def __init__(self) -> None:
         self._duration = meter().create_histogram(
             "rpc.server.duration", unit="s", description="time to answer an RPC, by status code"
         )
-        self._handlers = PerMethod(self._wrap)
+        super().__init__()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or method.startswith(_UNMEASURED_PREFIXES):
-            return handler
-        return self._handlers(handler, method)
+    def passes(self, method: str) -> bool:
+        return method.startswith(_UNMEASURED_PREFIXES)
 
-    def _wrap(self, handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
 from typing import Any, TypeAlias, cast
 from urllib.parse import unquote
 
@@ -12,7 +14,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
+from emma.runtime.method_handlers import Handler, WrappingInterceptor, rewrapped
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # Health probes and reflection would drown the traces that matter.
@@ -91,7 +93,7 @@ def _ended(span: Span, context: Context, error: BaseException | None) -> None:
     span.set_status(Status(StatusCode.ERROR, description))
 
 
-class ServerTracingInterceptor(ServerInterceptor):
+class ServerTracingInterceptor(WrappingInterceptor):
     """A SERVER span named after the method for every call but health and reflection.
 
     The span continues the caller's W3C trace context (traceparent, tracestate and baggage
@@ -106,20 +108,12 @@ class ServerTracingInterceptor(ServerInterceptor):
 
     def __init__(self, tracer: trace.Tracer | None = None) -> None:
         self._tracer = tracer or trace.get_tracer("emma.runtime.server")
-        self._handlers = PerMethod(self._wrap)
+        super().__init__()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or not traced_method(method):
-            return handler
-        return self._handlers(handler, method)
+    def passes(self, method: str) -> bool:
+        return not traced_method(method)
 
-    def _wrap(self, handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
         unary = self._unary(method, attributes)
@@ -132,10 +126,8 @@ class ServerTracingInterceptor(ServerInterceptor):
             stream_stream=streaming,
         )
 
-    def _start(
-        self, method: str, attributes: dict[str, str], context: Context
-    ) -> tuple[Span, context_api.Context]:
-        """The call's span, and the context to run it in (the caller's, with the span)."""
+    def _span(self, method: str, attributes: dict[str, str], context: Context) -> _CallSpan:
+        """The call's span, current (under the caller's context) while the call runs."""
         metadata = context.invocation_metadata()
         parent = propagate.extract(cast(_Carrier, metadata), getter=_GETTER) if metadata else None
         span = self._tracer.start_span(
@@ -143,25 +135,15 @@ class ServerTracingInterceptor(ServerInterceptor):
         )
         if span.is_recording():
             span.set_attributes(_peer_attributes(context))
-        return span, trace.set_span_in_context(span, parent)
+        return _CallSpan(span, trace.set_span_in_context(span, parent), context)
 
     def _unary(
         self, method: str, attributes: dict[str, str]
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         def wrap(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def traced(request: Any, context: Context) -> Any:
-                span, current = self._start(method, attributes, context)
-                token = context_api.attach(current)
-                error: BaseException | None = None
-                try:
+                with self._span(method, attributes, context):
                     return await behaviour(request, context)
-                except BaseException as failure:
-                    error = failure
-                    raise
-                finally:
-                    context_api.detach(token)
-                    _ended(span, context, error)
-                    span.end()
 
             return traced
 
@@ -172,20 +154,35 @@ class ServerTracingInterceptor(ServerInterceptor):
     ) -> Callable[[Callable[..., AsyncIterator[Any]]], Callable[..., AsyncIterator[Any]]]:
         def wrap(behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
             async def traced(request: Any, context: Context) -> AsyncIterator[Any]:
-                span, current = self._start(method, attributes, context)
-                token = context_api.attach(current)
-                error: BaseException | None = None
-                try:
+                with self._span(method, attributes, context):
                     async for response in behaviour(request, context):
                         yield response
-                except BaseException as failure:
-                    error = failure
-                    raise
-                finally:
-                    context_api.detach(token)
-                    _ended(span, context, error)
-                    span.end()
 
             return traced
 
         return wrap
+
+
+class _CallSpan:
+    """A call's span, made current on entry and ended on exit with the call's status."""
+
+    __slots__ = ("_context", "_current", "_span", "_token")
+    _token: contextvars.Token[context_api.Context]
+
+    def __init__(self, span: Span, current: context_api.Context, context: Context) -> None:
+        self._span = span
+        self._current = current
+        self._context = context
+
+    def __enter__(self) -> None:
+        self._token = context_api.attach(self._current)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        context_api.detach(self._token)
+        _ended(self._span, self._context, error)
+        self._span.end()

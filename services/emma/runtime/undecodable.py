@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from emma.runtime.method_handlers import Handler, PerMethod, ServerInterceptor, rewrapped
+from emma.runtime.method_handlers import Handler, WrappingInterceptor, rewrapped
 
 
 class Undecodable:
@@ -61,24 +61,10 @@ def _checked_stream(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., A
     return call
 
 
-class UndecodableRequestInterceptor(ServerInterceptor):
+class UndecodableRequestInterceptor(WrappingInterceptor):
     """Answers unparseable requests of unary and client-streaming RPCs with INVALID_ARGUMENT."""
 
-    def __init__(self) -> None:
-        self._handlers = PerMethod(self._wrap)
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        return self._handlers(handler, details.method)
-
-    @staticmethod
-    def _wrap(handler: Handler, method: str) -> Handler:
+    def wrap(self, handler: Handler, method: str) -> Handler:
         deserializer = handler.request_deserializer
         if deserializer is None or (handler.unary_unary is None and handler.stream_unary is None):
             return handler
