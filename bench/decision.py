@@ -40,6 +40,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 from emma.cli.bench import BENCH_CATALOG
 from emma.cli.mesh import Mesh, MeshPorts
 from emma.decision import convert
@@ -53,7 +55,10 @@ from emma.loadgen import workload
 from emma.runtime import eventloop
 from emma.runtime.channels import mesh_channel
 from emma.runtime.config import load_config
+from emma.runtime.metrics import configure_metrics
 from emma.runtime.redis_client import connect_redis
+from emma.runtime.redis_metrics import RedisLatencyProcessor
+from emma.runtime.tracing import configure_tracing
 
 ROUNDS = 3
 MODES = (*DEPENDENCIES, "logic", "redis_ping")
@@ -116,8 +121,13 @@ async def _measure(
 
     degraded: collections.Counter[str] = collections.Counter()
 
+    server_tracer = trace.get_tracer("bench.decision")
+
     async def decide(index: int) -> None:
-        decision = await decider.decide(inputs[index % len(inputs)])
+        # Under a span like the server's, so that the pipeline's spans have the parent
+        # (sampled or not) they have in a service.
+        with server_tracer.start_as_current_span("/emma.decision.v1.DecisionService/Decide"):
+            decision = await decider.decide(inputs[index % len(inputs)])
         degraded.update(part.value for part in decision.degraded)
 
     async def ping(index: int) -> None:
@@ -176,7 +186,17 @@ def main(argv: list[str] | None = None) -> int:
         help="Decide's budget (default: the service's); raise it under valgrind, whose "
         "slowness would otherwise degrade every decision",
     )
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="install the SDK's tracer and meter providers as a service process does "
+        "(sampler and exporters from OTEL_* variables; metrics not served); without it the "
+        "API's no-op providers",
+    )
     args = parser.parse_args(argv)
+    if args.telemetry:
+        configure_metrics("decision", "127.0.0.1", 0)
+        configure_tracing("decision").add_span_processor(RedisLatencyProcessor())
     env = {"EMMA_CATALOG": str(BENCH_CATALOG)}
     with Mesh(ports=MeshPorts.free(), env=env) as mesh:
         asyncio.run(_seed(mesh))

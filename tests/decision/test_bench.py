@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +38,23 @@ def test_the_benchmark_runs_only_the_modes_asked_for(capsys: pytest.CaptureFixtu
     assert len(result["cpu_ms_per_call"]["in-process"]) == 1
     # A budget of seconds leaves nothing to time out on a quiet machine.
     assert result["degraded"] == {}
+
+
+@pytest.mark.timeout(240)
+def test_the_benchmark_can_run_with_the_services_tracing_and_metrics() -> None:
+    # A process of its own: the SDK's providers are installed once per process. Every
+    # span sampled and printed, so each decision's spans show under a server-like parent.
+    environ = {**os.environ, "OTEL_TRACES_SAMPLER": "always_on", "OTEL_TRACES_EXPORTER": "console"}
+    argv = ["--decisions", "5", "--warmup", "1", "--mode", "in-process", "--rounds", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.decision", *argv, "--budget-ms", "5000", "--telemetry"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=Path(bench.__file__).resolve().parents[1],
+        timeout=200,
+        check=True,
+    )
+    assert "in-process" in result.stdout
+    assert '"name": "emma.decision.eligibility"' in result.stdout
+    assert '"name": "/emma.decision.v1.DecisionService/Decide"' in result.stdout
