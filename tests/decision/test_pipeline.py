@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -169,6 +170,52 @@ async def test_the_time_a_call_waited_is_taken_from_its_budget() -> None:
     # The profile got what was left of the 50 ms after 30 ms waiting, less the reserve.
     assert max(dependencies.timeouts) <= 0.02
     assert elapsed < 0.045
+
+
+class SlowToCancel(Dependencies):
+    """A profile read that never answers and, once cancelled, takes `cleanup_s` to clean
+    up (a Redis command cancelled mid-reply closes its connection first)."""
+
+    def __init__(self, cleanup_s: float) -> None:
+        super().__init__()
+        self.cleanup_s = cleanup_s
+        self.cancelled = asyncio.Event()
+        self.cleaned = asyncio.Event()
+
+    async def customer(self, request: DecideInput, timeout_s: float) -> CustomerView:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            await asyncio.shield(asyncio.sleep(self.cleanup_s))
+            self.cleaned.set()
+            raise
+        return customer()
+
+
+async def test_a_dependency_slow_to_cancel_does_not_hold_the_decision() -> None:
+    dependencies = SlowToCancel(cleanup_s=0.3)
+    pipeline = decider(dependencies)
+    started = time.monotonic()
+    decision = await pipeline.decide(request())
+    # Answered within the budget, without the profile, long before its clean-up ended ...
+    assert time.monotonic() - started < 0.1
+    assert decision.degraded == (Degraded.PROFILE,)
+    assert not dependencies.cleaned.is_set()
+    # ... which the read, cancelled, finishes on its own.
+    await asyncio.wait_for(dependencies.cleaned.wait(), 2.0)
+
+
+async def test_a_cancelled_decide_cancels_its_dependency_calls() -> None:
+    dependencies = SlowToCancel(cleanup_s=0.0)
+    pipeline = decider(dependencies)
+    pipeline.settings = dataclasses.replace(pipeline.settings, budget_s=5.0)
+    call = asyncio.create_task(pipeline.decide(request()))
+    await asyncio.sleep(0.02)
+    call.cancel()  # the caller hung up
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.wait_for(dependencies.cancelled.wait(), 1.0)
 
 
 async def test_a_late_context_falls_back_to_the_local_context() -> None:

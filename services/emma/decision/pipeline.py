@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from opentelemetry import trace
@@ -45,7 +45,7 @@ from emma.decision.policy import NO_CONTACTS, ContactHistory
 from emma.decision.queueing import StandingQueue
 from emma.decision.reasons import explain, filter_reasons
 from emma.decision.reserve import DecideReserve
-from emma.runtime.deadline import within
+from emma.runtime.deadline import abandon, within
 from emma.runtime.loop_lag import LoopLag
 from emma.runtime.privacy import pseudonymise
 from emma.runtime.tracing import current_trace_id
@@ -110,6 +110,14 @@ class PipelineSettings:
     shed_lag_s: float = 0.0
     # Calls that waited longer than this while a queue stands get the fallback (queueing.py).
     queue_target_s: float = 0.0
+
+
+def _unavailable(name: str, error: BaseException) -> None:
+    status = error.code().name if isinstance(error, grpc.aio.AioRpcError) else ""
+    log.info(
+        "dependency unavailable",
+        extra={"dependency": name, "error": type(error).__name__, "grpc_status": status},
+    )
 
 
 def schedule(action: elig.Action, request: DecideInput, situation: Situation) -> datetime:
@@ -228,12 +236,35 @@ class Decider:
             # which returns on time even when the call is slow to cancel (a Redis command).
             return await within(call(remaining), remaining)
         except Exception as error:  # any failure of a dependency degrades, never fails Decide
-            status = error.code().name if isinstance(error, grpc.aio.AioRpcError) else ""
-            log.info(
-                "dependency unavailable",
-                extra={"dependency": name, "error": type(error).__name__, "grpc_status": status},
-            )
+            _unavailable(name, error)
             return None
+
+    async def _fetch_together(
+        self, calls: Sequence[tuple[str, Callable[[float], Awaitable[Any]]]], deadline: float
+    ) -> list[Any]:
+        """Several dependencies at once, as `_fetch` each: one task per call and one wait
+        for them all, where `_fetch` under `asyncio.gather` would take three per call."""
+        remaining = deadline - self.clock()
+        if remaining <= 0:
+            return [None] * len(calls)
+        tasks = [asyncio.ensure_future(call(remaining)) for _, call in calls]
+        try:
+            await asyncio.wait(tasks, timeout=remaining)
+        finally:
+            # Late calls (and all of them, if Decide itself is cancelled) clean up on their
+            # own: a Redis command cancelled mid-reply closes its connection first.
+            for task in tasks:
+                abandon(task)
+        results = []
+        for (name, _), task in zip(calls, tasks, strict=True):
+            late = not task.done() or task.cancelled()
+            error = TimeoutError() if late else task.exception()
+            if error is None:
+                results.append(task.result())
+            else:
+                _unavailable(name, error)
+                results.append(None)
+        return results
 
     async def _contact_record(
         self, subject: str, catalog: Catalog, request: DecideInput, deadline: float
@@ -248,9 +279,6 @@ class Decider:
             deadline,
         )
 
-    async def _nothing(self) -> None:
-        return None
-
     async def _decide(
         self, event_id: str, request: DecideInput, deadline: float, fetch_deadline: float
     ) -> Decision:
@@ -261,17 +289,17 @@ class Decider:
         # The contact record (counters and log salt) is read alongside profile and context,
         # under the guess of whose it is; checked against the canonical id once the profile
         # has arrived.
-        customer_or_none, situation_or_none, record = await asyncio.gather(
-            self._fetch(
-                "profile", lambda t: self.dependencies.customer(request, t), fetch_deadline
-            ),
-            self._fetch(
-                "context", lambda t: self.dependencies.situation(request, t), fetch_deadline
-            ),
-            self._nothing()
-            if guess is None
-            else self._contact_record(guess, catalog, request, fetch_deadline),
+        calls: list[tuple[str, Callable[[float], Awaitable[Any]]]] = [
+            ("profile", lambda t: self.dependencies.customer(request, t)),
+            ("context", lambda t: self.dependencies.situation(request, t)),
+        ]
+        contacts = self.contacts
+        if contacts is not None and guess is not None:
+            calls.append(("contacts", lambda t: contacts.record(guess, catalog.policy, request)))
+        customer_or_none, situation_or_none, *read = await self._fetch_together(
+            calls, fetch_deadline
         )
+        record = read[0] if read else None
         fetched_at = self.clock()
         try:
             return await self._choose(

@@ -15,6 +15,13 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def abandon(task: asyncio.Future[Any]) -> None:
+    """Cancels a call nobody waits for any more and lets it clean up on its own."""
+    if not task.done():
+        task.cancel()
+        task.add_done_callback(_retrieve)
+
+
 async def within(call: Awaitable[T], timeout_s: float) -> T:
     """The call's result, or TimeoutError once `timeout_s` has passed.
 
@@ -29,7 +36,5 @@ async def within(call: Awaitable[T], timeout_s: float) -> T:
         async with asyncio.timeout(timeout_s):
             return await asyncio.shield(task)
     except BaseException:
-        if not task.done():
-            task.cancel()
-            task.add_done_callback(_retrieve)
+        abandon(task)
         raise
