@@ -12,7 +12,7 @@ import redis.asyncio.connection
 
 from emma.profile.config import ProfileConfig
 from emma.profile.store import ProfileStore
-from emma.runtime.redis_client import RedisClient, connect_any_redis
+from emma.runtime.redis_client import LeanConnection, RedisClient, connect_any_redis
 from tests.profile.builders import card
 
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)
@@ -87,12 +87,17 @@ class CountingSends:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        original = redis.asyncio.connection.AbstractConnection.send_packed_command
+        # redis-py's connections, and Emma's, which write their own way.
+        for connection_class in (redis.asyncio.connection.AbstractConnection, LeanConnection):
+            monkeypatch.setattr(
+                connection_class,
+                "send_packed_command",
+                self._counting(connection_class.send_packed_command),
+            )
 
+    def _counting(self, original: Any) -> Any:
         async def counting(conn: Any, command: Any, check_health: bool = True) -> None:
             self.count += 1
             await original(conn, command, check_health)
 
-        monkeypatch.setattr(
-            redis.asyncio.connection.AbstractConnection, "send_packed_command", counting
-        )
+        return counting

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Sequence
 
+import pytest
 import redis.asyncio as aioredis
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,8 +22,10 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from emma.runtime.redis_client import connect_redis, traced
+from emma.runtime.redis_server import RedisServer
 
 
 class CountingSampler(Sampler):
@@ -107,3 +113,27 @@ async def test_commands_are_packed_by_hiredis_and_arrive_intact(redis_url: str) 
         await client.delete("emma:test:packed")
     finally:
         await client.aclose()
+
+
+async def test_a_write_to_a_redis_that_stopped_reading_gives_up_and_the_next_reconnects() -> None:
+    with RedisServer() as server:
+        client = connect_redis(server.url)
+        # Connections made from now on give up a read or a write after 0.3 s.
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
+        try:
+            pid = int((await client.info("server"))["process_id"])
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                # More than loopback's socket buffers hold: the write itself must wait.
+                with pytest.raises(RedisTimeoutError, match="writing"):
+                    await client.set("emma:test:big", "x" * 32_000_000)
+                assert time.monotonic() - started < 3.0
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            # The connection given up on is dropped (what it had sent may still run, as
+            # with any timed-out command); the next command gets a new one.
+            assert await client.ping()
+            assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
+        finally:
+            await client.aclose()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as redis
 from opentelemetry import trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import TracerProvider
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import HIREDIS_AVAILABLE
 
 # A Redis Cluster is named by any one of its nodes; the client discovers the others.
@@ -74,10 +78,13 @@ def _unsampled() -> bool:
     return context.is_valid and not context.trace_flags.sampled
 
 
-class _HiredisPacking:
-    """Packs commands with hiredis (C), as redis-py's synchronous client does; its asyncio
-    client packs them in Python, about a third of a command's client-side work here (a
-    decision-log entry is 24 arguments)."""
+class LeanConnection(AbstractConnection):
+    """A connection that packs commands with hiredis (C), as redis-py's synchronous client
+    does; its asyncio client packs them in Python, about a third of a command's client-side
+    work here (a decision-log entry is 24 arguments). And one that bounds a write with
+    `asyncio.timeout` where redis-py uses `asyncio.wait_for`, which on Python 3.11 runs
+    every write as a task of its own: with both, a decision takes 6 % fewer instructions.
+    """
 
     _packer = HiredisRespSerializer()
 
@@ -85,14 +92,46 @@ class _HiredisPacking:
         packed: list[bytes] = self._packer.pack(*args)
         return packed
 
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        # As redis-py's, but for how the write is bounded.
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        writer = self._writer
+        assert writer is not None  # connected above
+        try:
+            writer.writelines(command)
+            # The transport takes the bytes at once; only draining waits, and only while
+            # its buffer is over the high-water mark (a Redis that stopped reading).
+            async with asyncio.timeout(self.socket_timeout):
+                await writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {error}") from error
+        except BaseException:
+            # A write cut short leaves the connection in an unknown state: never reuse it.
+            await self.disconnect(nowait=True)
+            raise
 
-def packing_with_hiredis(
-    connection_class: type[redis.connection.AbstractConnection],
-) -> type[redis.connection.AbstractConnection]:
-    """`connection_class` packing its commands with hiredis; itself without hiredis."""
+
+def lean_connections(
+    connection_class: type[AbstractConnection],
+) -> type[AbstractConnection]:
+    """`connection_class` packing its commands with hiredis and writing without a task per
+    command (`LeanConnection`); itself without hiredis."""
     if not HIREDIS_AVAILABLE:
         return connection_class
-    return type(f"Hiredis{connection_class.__name__}", (_HiredisPacking, connection_class), {})
+    return type(f"Lean{connection_class.__name__}", (LeanConnection, connection_class), {})
 
 
 def is_cluster_url(url: str) -> bool:
@@ -111,7 +150,7 @@ def connect_redis(url: str) -> redis.Redis:
         retry=reconnect_once(),
     )
     pool = client.connection_pool
-    pool.connection_class = packing_with_hiredis(pool.connection_class)
+    pool.connection_class = lean_connections(pool.connection_class)
     traced(client)
     return client
 
