@@ -5,11 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from emma.runtime.tracing import configured_sampler, is_traced, keep_visible
+from emma.runtime.tracing import child_span, configured_sampler, is_traced, keep_visible
 
 RATIO_ZERO = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}
 
@@ -77,3 +78,29 @@ def test_health_and_reflection_are_not_traced() -> None:
     assert not is_traced(
         SimpleNamespace(method="/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
     )
+
+
+def test_child_spans_are_started_only_where_they_can_be_recorded() -> None:
+    unsampled, _ = _provider(RATIO_ZERO)
+    tracer = unsampled.get_tracer("test")
+    with (
+        tracer.start_as_current_span("Decide") as root,
+        child_span(tracer, "emma.decision.eligibility") as span,
+    ):
+        assert not span.is_recording()
+        # No span at all: the unrecorded parent stays current, its trace id with it.
+        assert trace.get_current_span() is root
+
+    sampled, exporter = _provider({})
+    tracer = sampled.get_tracer("test")
+    with (
+        tracer.start_as_current_span("Decide"),
+        child_span(tracer, "emma.decision.eligibility") as span,
+    ):
+        assert span.is_recording()
+        assert trace.get_current_span() is span
+    # Outside any trace, the sampler decides, as for any root span.
+    with child_span(tracer, "alone") as span:
+        assert span.is_recording()
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ["emma.decision.eligibility", "Decide", "alone"]

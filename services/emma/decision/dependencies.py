@@ -27,6 +27,7 @@ from emma.profile.reader import ProfileReader
 from emma.profile.v1 import profile_pb2_grpc
 from emma.runtime.channels import mesh_channel
 from emma.runtime.config import load_config
+from emma.runtime.tracing import child_span
 
 tracer = trace.get_tracer("emma.decision")
 
@@ -147,12 +148,12 @@ class InProcessDependencies(ConnectedDependencies):
     async def customer(self, request: DecideInput, timeout_s: float) -> CustomerView:
         now = datetime.now(UTC)
         # A span where the profile service's server span would be, over its Redis spans.
-        with tracer.start_as_current_span("emma.decision.read_profile"):
+        with child_span(tracer, "emma.decision.read_profile"):
             profile, wallet = await self._reader.read(convert.profile_request(request), now)
         return customer_view_of(profile, wallet, now)
 
     async def _resolve(self, request: DecideInput, timeout_s: float) -> Situation:
-        with tracer.start_as_current_span("emma.decision.resolve_context"):
+        with child_span(tracer, "emma.decision.resolve_context"):
             response = await self._context.answer(convert.resolve_request(request), timeout_s)
         return convert.situation(response, request)
 

@@ -48,7 +48,7 @@ from emma.decision.reserve import DecideReserve
 from emma.runtime.deadline import abandon, within
 from emma.runtime.loop_lag import LoopLag
 from emma.runtime.privacy import pseudonymise
-from emma.runtime.tracing import current_trace_id
+from emma.runtime.tracing import child_span, current_trace_id
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("emma.decision")
@@ -184,7 +184,8 @@ class Decider:
         event_id = new_event_id()
         span = trace.get_current_span()
         span.set_attribute("emma.event_id", event_id)
-        span.set_attribute("emma.customer", pseudonymise(request.customer_value))
+        if span.is_recording():
+            span.set_attribute("emma.customer", pseudonymise(request.customer_value))
         queued, limit = 0.0, budget
         if queued_s is not None:
             span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
@@ -354,7 +355,7 @@ class Decider:
 
         # Held wallet offers and moment rules narrow the candidates (emma.decision.wallet).
         offers, narrowed = wallet.offers_for(catalog.candidates, request, customer)
-        with tracer.start_as_current_span("emma.decision.eligibility") as span:
+        with child_span(tracer, "emma.decision.eligibility") as span:
             result = elig.eligible_actions(
                 offers,
                 request,
@@ -386,7 +387,7 @@ class Decider:
         cached = self.action_features.get_all(result.actions, match)
         per_action = [features.namespaces for features in cached]
         feature_keys = [features.keys for features in cached]
-        with tracer.start_as_current_span("emma.decision.predict") as span:
+        with child_span(tracer, "emma.decision.predict") as span:
             # The policy mode decides who chooses; the draw is seeded by the event id.
             choice = self.bandit.choose(
                 event_id,
@@ -509,7 +510,7 @@ class Decider:
         # What is left of the budget (at least log_timeout_s); an entry not written by then
         # waits in the buffer, so a slow Redis never holds the answer past its budget.
         timeout = max(deadline - self.clock(), self.settings.log_timeout_s)
-        with tracer.start_as_current_span("emma.decision.log"):
+        with child_span(tracer, "emma.decision.log"):
             try:
                 await within(self.sink.append(logged), timeout)
                 return True

@@ -21,7 +21,9 @@ def checked_customer(message: Any, field: str = "customer") -> CustomerRef:
     """The validated reference in `message.<field>`; an absent one fails like an empty one."""
     ref = convert.customer_ref(getattr(message, field), field)
     validation.validate_customer(ref, field)
-    trace.get_current_span().set_attribute(f"emma.{field}", pseudonymise(ref.value))
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attribute(f"emma.{field}", pseudonymise(ref.value))
     return ref
 
 

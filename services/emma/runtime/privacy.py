@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -16,5 +15,6 @@ def pseudonym_key() -> bytes:
 
 def pseudonymise(identifier: str, key: bytes | None = None) -> str:
     """A stable, non-reversible pseudonym: 16 hex digits of HMAC-SHA256 over the identifier."""
-    digest = hmac.new(key or pseudonym_key(), identifier.encode(), hashlib.sha256)
-    return "p-" + digest.hexdigest()[:16]
+    # The one-shot HMAC, in C, is several times cheaper than an hmac.new object.
+    digest = hmac.digest(key or pseudonym_key(), identifier.encode(), "sha256")
+    return "p-" + digest.hex()[:16]

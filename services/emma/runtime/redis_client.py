@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as redis
-from opentelemetry import trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import TracerProvider
 from redis.asyncio.connection import AbstractConnection
@@ -17,6 +16,8 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import HIREDIS_AVAILABLE
+
+from emma.runtime.tracing import in_unrecorded_trace
 
 # A Redis Cluster is named by any one of its nodes; the client discovers the others.
 CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
@@ -58,24 +59,18 @@ def traced(client: RedisClient, tracer_provider: TracerProvider | None = None) -
     pipeline_without_spans = pipeline_with_spans.__wrapped__  # type: ignore[union-attr]
 
     async def execute_command(*args: Any, **options: Any) -> Any:
-        if _unsampled():
+        if in_unrecorded_trace():
             return await command_without_span(*args, **options)
         return await command_with_span(*args, **options)
 
     def pipeline(*args: Any, **options: Any) -> Any:
-        if _unsampled():
+        if in_unrecorded_trace():
             return pipeline_without_spans(*args, **options)
         return pipeline_with_spans(*args, **options)
 
     client.execute_command = execute_command  # type: ignore[method-assign]
     client.pipeline = pipeline  # type: ignore[method-assign]
     return client
-
-
-def _unsampled() -> bool:
-    """Whether this runs inside a trace that is not recorded."""
-    context = trace.get_current_span().get_span_context()
-    return context.is_valid and not context.trace_flags.sampled
 
 
 class LeanConnection(AbstractConnection):
