@@ -183,12 +183,15 @@ class Decider:
         budget = self.budget(request, deadline_s)
         event_id = new_event_id()
         span = trace.get_current_span()
-        span.set_attribute("emma.event_id", event_id)
-        if span.is_recording():
+        # Attributes only where they are recorded: 99 % of spans are not, at 1 % sampling.
+        recording = span.is_recording()
+        if recording:
+            span.set_attribute("emma.event_id", event_id)
             span.set_attribute("emma.customer", pseudonymise(request.customer_value))
         queued, limit = 0.0, budget
         if queued_s is not None:
-            span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
+            if recording:
+                span.set_attribute("emma.queued_ms", round(queued_s * 1e3, 1))
             record_queued(queued_s)
             queued, limit = queued_s, self.queue.limit_s(queued_s, budget)
         if budget <= 0:
@@ -214,6 +217,12 @@ class Decider:
             decision = await self._decide(
                 event_id, request, deadline, deadline - self.reserve.for_budget(left)
             )
+        if recording:
+            self._describe(span, decision)
+        telemetry.observe(span, request, budget, decision)
+        return decision
+
+    def _describe(self, span: trace.Span, decision: Decision) -> None:
         span.set_attribute("emma.offer_id", decision.offer.offer_id)
         span.set_attribute("emma.channel", decision.channel.value if decision.channel else "")
         span.set_attribute("emma.degraded", [d.value for d in decision.degraded])
@@ -222,8 +231,6 @@ class Decider:
             # A decision over its budget with a late loop waited for this process, not
             # for a dependency: every timer and reply waited that long to be run.
             span.set_attribute("emma.loop_lag_ms", round(self.loop_lag.recent_s() * 1e3, 1))
-        telemetry.observe(span, request, budget, decision)
-        return decision
 
     async def _fetch(
         self, name: str, call: Callable[[float], Awaitable[T]], deadline: float
