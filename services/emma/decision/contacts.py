@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
-import hmac
 import json
 import logging
 import math
@@ -39,7 +37,7 @@ from emma.decision.decision_log import EncodedDecision, LoggedDecision
 from emma.decision.domain import Channel, CustomerView, DecideInput
 from emma.decision.policy import Cap, Contact, ContactHistory, ContactPolicy
 from emma.runtime.deadline import within
-from emma.runtime.privacy import pseudonym_key, pseudonymise
+from emma.runtime.privacy import pseudonymise
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +120,7 @@ def salted_pseudonym(subject: str, salt: str | None) -> str:
     such an entry is linked to nobody, which errs on the side of the customer.
     """
     salt = salt if salt is not None else secrets.token_hex(16)
-    digest = hmac.new(pseudonym_key(), f"{salt}|{subject}".encode(), hashlib.sha256)
-    return "p-" + digest.hexdigest()[:16]
+    return pseudonymise(f"{salt}|{subject}")
 
 
 @dataclasses.dataclass(frozen=True)
