@@ -108,9 +108,10 @@ class Catalog:
     segments: Mapping[str, Rule] = dataclasses.field(default_factory=dict)
     policy: ContactPolicy = DEFAULT_POLICY
 
-    @property
+    @functools.cached_property
     def candidates(self) -> tuple[Offer, ...]:
-        """Offers the model chooses among; the fallback is the safety net, not a candidate."""
+        """Offers the model chooses among; the fallback is the safety net, not a candidate.
+        Worked out once per catalog: a decision asks twice."""
         return tuple(offer for offer in self.offers if offer is not self.fallback)
 
     def get(self, offer_id: str) -> Offer | None:
