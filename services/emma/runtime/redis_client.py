@@ -78,7 +78,8 @@ class LeanConnection(AbstractConnection):
     does; its asyncio client packs them in Python, about a third of a command's client-side
     work here (a decision-log entry is 24 arguments). And one that bounds a write with
     `asyncio.timeout` where redis-py uses `asyncio.wait_for`, which on Python 3.11 runs
-    every write as a task of its own: with both, a decision takes 6 % fewer instructions.
+    every write as a task of its own. Each saves a few per cent of a decision's
+    instructions (docs/performance.md).
     """
 
     _packer = HiredisRespSerializer()
