@@ -84,3 +84,18 @@ def test_a_target_of_zero_keeps_the_whole_budget() -> None:
     for _ in range(10):
         assert queue.limit_s(0.03, 0.05) == 0.05
         clock.now += 0.05
+
+
+def test_behind_a_standing_queue_a_longer_budget_waits_longer() -> None:
+    clock = Clock()
+    queue = StandingQueue(0.005, clock=clock)
+    for _ in range(5):
+        queue.limit_s(0.02, 0.05)
+        clock.now += 0.025
+    assert queue.standing
+    # The default budget: the target. A caller that gives 3 s: a tenth of it (a closed
+    # loop with many calls in flight keeps such a queue; its calls are not shed in budget).
+    assert queue.limit_s(0.02, 0.05) == 0.005
+    assert queue.limit_s(0.02, 3.0) == pytest.approx(0.3)
+    # Never beyond the budget itself.
+    assert queue.limit_s(0.02, 0.004) == 0.004

@@ -129,7 +129,8 @@ class DecisionConfig:
         5.0,
         "EMMA_DECISION_QUEUE_TARGET_MS",
         "while every call has waited longer than this before its handler for 100 ms on end "
-        "(a standing queue), calls that waited longer get the fallback at once; otherwise "
+        "(a standing queue), calls that waited longer (or a tenth of their budget, if more) "
+        "get the fallback at once; otherwise "
         "only calls that waited their whole budget do; 0: only those",
     )
     log_timeout_ms: float = setting(

@@ -14,6 +14,9 @@ CALL_TIMEOUT_HEADER = "emma-call-timeout-ms"
 # CoDel's interval: a queue whose shortest wait stays above the target this long does not
 # drain by itself; a burst empties within it.
 INTERVAL_S = 0.1
+# While a queue stands, a call is shed once it waited the target or this part of its
+# budget, whichever is longer (of the default 50 ms budget, a tenth is the 5 ms target).
+BUDGET_PARTS = 10
 
 
 def queued_s(metadata: Iterable[tuple[str, Any]] | None, remaining_s: float | None) -> float | None:
@@ -64,7 +67,8 @@ class StandingQueue:
 
     def limit_s(self, queued_s: float, budget_s: float) -> float:
         """Counts a call that waited `queued_s`; the wait past which it gets the fallback:
-        the target while the queue stands, the whole budget otherwise."""
+        while the queue stands the target, or a tenth of the budget when that is longer;
+        the whole budget otherwise."""
         if self.target_s <= 0:
             return budget_s
         now = self.clock()
@@ -76,4 +80,9 @@ class StandingQueue:
             self._shortest = math.inf
             self._interval_ends = now + self.interval_s
         self._shortest = min(self._shortest, queued_s)
-        return min(self.target_s, budget_s) if self.standing else budget_s
+        if not self.standing:
+            return budget_s
+        # A caller that gives a call more time tolerates more waiting: a closed-loop caller
+        # with many calls in flight keeps a queue standing that shedding cannot drain
+        # (each answer brings the next call), and should not be shed while well in budget.
+        return min(max(self.target_s, budget_s / BUDGET_PARTS), budget_s)
