@@ -236,25 +236,20 @@ class Decider:
         self, name: str, call: Callable[[float], Awaitable[T]], deadline: float
     ) -> T | None:
         """One dependency under what is left of the budget; None when it failed or was late."""
-        remaining = deadline - self.clock()
-        if remaining <= 0:
-            return None
-        try:
-            # The dependency gets `remaining` as its own (gRPC) timeout; this is the backstop,
-            # which returns on time even when the call is slow to cancel (a Redis command).
-            return await within(call(remaining), remaining)
-        except Exception as error:  # any failure of a dependency degrades, never fails Decide
-            _unavailable(name, error)
-            return None
+        fetched: T | None = (await self._fetch_together([(name, call)], deadline))[0]
+        return fetched
 
     async def _fetch_together(
         self, calls: Sequence[tuple[str, Callable[[float], Awaitable[Any]]]], deadline: float
     ) -> list[Any]:
-        """Several dependencies at once, as `_fetch` each: one task per call and one wait
-        for them all, where `_fetch` under `asyncio.gather` would take three per call."""
+        """Several dependencies at once, each under what is left of the budget: one task
+        per call and one wait for them all; None for each that failed or was late (any
+        failure of a dependency degrades, never fails Decide)."""
         remaining = deadline - self.clock()
         if remaining <= 0:
             return [None] * len(calls)
+        # Each dependency gets `remaining` as its own (gRPC) timeout; the wait is the
+        # backstop, which returns on time even when a call is slow to cancel.
         tasks = [asyncio.ensure_future(call(remaining)) for _, call in calls]
         try:
             await asyncio.wait(tasks, timeout=remaining)
