@@ -12,7 +12,8 @@ import redis.asyncio.connection
 
 from emma.profile.config import ProfileConfig
 from emma.profile.store import ProfileStore
-from emma.runtime.redis_client import LeanConnection, RedisClient, connect_any_redis
+from emma.runtime.lean_redis import LeanConnection
+from emma.runtime.redis_client import RedisClient, connect_any_redis
 from tests.profile.builders import card
 
 NOW = datetime(2025, 6, 15, 10, 0, tzinfo=UTC)

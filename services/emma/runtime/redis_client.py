@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as redis
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import TracerProvider
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.utils import HIREDIS_AVAILABLE
 
+from emma.runtime.lean_redis import LeanConnectionPool, execute_lean, lean_connections
 from emma.runtime.tracing import in_unrecorded_trace
 
 # A Redis Cluster is named by any one of its nodes; the client discovers the others.
@@ -38,7 +35,11 @@ def reconnect_once() -> Retry:
     return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
-def traced(client: RedisClient, tracer_provider: TracerProvider | None = None) -> RedisClient:
+def traced(
+    client: RedisClient,
+    tracer_provider: TracerProvider | None = None,
+    unrecorded: Callable[..., Awaitable[Any]] | None = None,
+) -> RedisClient:
     """Instruments `client` with a span per command, made only where one can be recorded.
 
     The instrumentation formats a command's arguments and starts its span before asking
@@ -48,13 +49,14 @@ def traced(client: RedisClient, tracer_provider: TracerProvider | None = None) -
     not sampled, a Redis span would not be either (parent-based samplers follow the parent;
     ratio samplers decide by the trace id, which a child shares), so such commands skip the
     instrumentation; commands outside any trace still ask the sampler. `tracer_provider`:
-    the global one when None.
+    the global one when None. `unrecorded` runs a command where no span is made (default:
+    the client's own execute_command).
     """
     RedisInstrumentor.instrument_client(client, tracer_provider=tracer_provider)
     # wrapt's wrappers, and what they wrap. A pipeline is gated where it is made: the
     # instrumentation wraps each new pipeline's methods and formats its commands on execute.
     command_with_span = client.execute_command
-    command_without_span = command_with_span.__wrapped__  # type: ignore[union-attr]
+    command_without_span = unrecorded or command_with_span.__wrapped__  # type: ignore[union-attr]
     pipeline_with_spans = client.pipeline
     pipeline_without_spans = pipeline_with_spans.__wrapped__  # type: ignore[union-attr]
 
@@ -73,81 +75,27 @@ def traced(client: RedisClient, tracer_provider: TracerProvider | None = None) -
     return client
 
 
-class LeanConnection(AbstractConnection):
-    """A connection that packs commands with hiredis (C), as redis-py's synchronous client
-    does; its asyncio client packs them in Python, about a third of a command's client-side
-    work here (a decision-log entry is 24 arguments). And one that bounds a write with
-    `asyncio.timeout` where redis-py uses `asyncio.wait_for`, which on Python 3.11 runs
-    every write as a task of its own. Each saves a few per cent of a decision's
-    instructions (docs/performance.md).
-    """
-
-    _packer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        packed: list[bytes] = self._packer.pack(*args)
-        return packed
-
-    async def send_packed_command(
-        self, command: bytes | str | Iterable[bytes], check_health: bool = True
-    ) -> None:
-        # As redis-py's, but for how the write is bounded.
-        if not self.is_connected:
-            await self.connect_check_health(check_health=False)
-        if check_health:
-            await self.check_health()  # type: ignore[no-untyped-call]
-        if isinstance(command, str):
-            command = command.encode()
-        if isinstance(command, bytes):
-            command = [command]
-        writer = self._writer
-        assert writer is not None  # connected above
-        try:
-            writer.writelines(command)
-            # The transport takes the bytes at once; only draining waits, and only while
-            # its buffer is over the high-water mark (a Redis that stopped reading).
-            async with asyncio.timeout(self.socket_timeout):
-                await writer.drain()
-        except TimeoutError:
-            await self.disconnect(nowait=True)
-            raise RedisTimeoutError("Timeout writing to socket") from None
-        except OSError as error:
-            await self.disconnect(nowait=True)
-            raise RedisConnectionError(f"Error while writing to socket: {error}") from error
-        except BaseException:
-            # A write cut short leaves the connection in an unknown state: never reuse it.
-            await self.disconnect(nowait=True)
-            raise
-
-
-def lean_connections(
-    connection_class: type[AbstractConnection],
-) -> type[AbstractConnection]:
-    """`connection_class` packing its commands with hiredis and writing without a task per
-    command (`LeanConnection`); itself without hiredis."""
-    if not HIREDIS_AVAILABLE:
-        return connection_class
-    return type(f"Lean{connection_class.__name__}", (LeanConnection, connection_class), {})
-
-
 def is_cluster_url(url: str) -> bool:
     return url.startswith(tuple(CLUSTER_SCHEMES))
 
 
 def connect_redis(url: str) -> redis.Redis:
-    """A pooled asyncio client for one node at `url`, traced (`traced`); connects lazily."""
+    """A pooled asyncio client for one node at `url`, traced (`traced`); connects lazily.
+
+    Its connections, pool and commands outside recorded traces are emma.runtime.lean_redis's.
+    """
     if is_cluster_url(url):
         raise ValueError(f"{url!r}: a Redis Cluster URL; this caller needs a single node")
-    client = redis.Redis.from_url(
+    pool = LeanConnectionPool.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2.0,
         health_check_interval=30,
         retry=reconnect_once(),
     )
-    pool = client.connection_pool
     pool.connection_class = lean_connections(pool.connection_class)
-    traced(client)
+    client = redis.Redis.from_pool(pool)
+    traced(client, unrecorded=functools.partial(execute_lean, client))
     return client
 
 

@@ -1,0 +1,137 @@
+"""redis-py's asyncio connections, pool and command dispatch, without what Emma never uses.
+
+Every Decide makes three Redis round trips, and redis-py's own Python around each command
+cost more than the command's system calls: half of a script call's client-side time
+(docs/performance.md). What is cut here is what Emma never turns on: redis-py's metrics
+hooks (its observability is not enabled, yet each command and each pool checkout asks
+for a collector), the pool's release events (re-authentication by streaming credential
+providers), the pool's lock, the client's single-connection mode and HIMPORT's
+per-connection state. Retry, disconnection on error, health checks and reply parsing
+stay redis-py's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.connection import AbstractConnection
+from redis.connection import HiredisRespSerializer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.utils import HIREDIS_AVAILABLE
+
+
+class LeanConnection(AbstractConnection):
+    """A connection that packs commands with hiredis (C), as redis-py's synchronous client
+    does; its asyncio client packs them in Python, about a third of a command's client-side
+    work here (a decision-log entry is 24 arguments). And one that bounds a write with
+    `asyncio.timeout` where redis-py uses `asyncio.wait_for`, which on Python 3.11 runs
+    every write as a task of its own. Each saves a few per cent of a decision's
+    instructions (docs/performance.md).
+    """
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        # As redis-py's, but for how the write is bounded.
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        writer = self._writer
+        assert writer is not None  # connected above
+        try:
+            writer.writelines(command)
+            # The transport takes the bytes at once; only draining waits, and only while
+            # its buffer is over the high-water mark (a Redis that stopped reading).
+            async with asyncio.timeout(self.socket_timeout):
+                await writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise RedisTimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {error}") from error
+        except BaseException:
+            # A write cut short leaves the connection in an unknown state: never reuse it.
+            await self.disconnect(nowait=True)
+            raise
+
+
+def lean_connections(
+    connection_class: type[AbstractConnection],
+) -> type[AbstractConnection]:
+    """`connection_class` packing its commands with hiredis and writing without a task per
+    command (`LeanConnection`); itself without hiredis."""
+    if not HIREDIS_AVAILABLE:
+        return connection_class
+    return type(f"Lean{connection_class.__name__}", (LeanConnection, connection_class), {})
+
+
+class LeanConnectionPool(redis.ConnectionPool):
+    """redis-py's pool, checking connections out and in without its lock, metrics hooks
+    and release event.
+
+    The lock guards nothing on one event loop: no await comes between taking a connection
+    from the free list and marking it in use. A connection is still made connected and
+    checked for stray data before use (`ensure_connection`), and one marked for
+    reconnection is dropped on release, as redis-py does.
+    """
+
+    async def get_connection(
+        self, command_name: str | None = None, *keys: Any, **options: Any
+    ) -> AbstractConnection:
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: AbstractConnection) -> None:
+        self._in_use_connections.remove(connection)
+        if connection.should_reconnect():  # type: ignore[no-untyped-call]
+            await connection.disconnect()
+        self._available_connections.append(connection)
+
+
+async def execute_lean(client: redis.Redis, *args: Any, **options: Any) -> Any:
+    """`client.execute_command(*args, **options)` as redis-py runs it (a pooled connection,
+    its retry policy with a disconnect before each retry, the client's reply parsing),
+    without the metrics hooks around it. Not for HIMPORT SET nor a single-connection
+    client, which Emma does not use."""
+    pool = client.connection_pool
+    connection: AbstractConnection = await pool.get_connection(args[0])  # type: ignore[no-untyped-call]
+    try:
+        return await connection.retry.call_with_retry(
+            lambda: _send_and_parse(client, connection, args, options),
+            lambda error: connection.disconnect(),
+        )
+    finally:
+        await pool.release(connection)
+
+
+async def _send_and_parse(
+    client: redis.Redis,
+    connection: AbstractConnection,
+    args: tuple[Any, ...],
+    options: dict[str, Any],
+) -> Any:
+    await connection.send_command(*args)
+    # Unpacked anew on every try: parse_response pops options, and a retry needs them.
+    # redis-py's annotation names its TCP connection class only; any connection parses.
+    return await client.parse_response(connection, args[0], **options)  # type: ignore[arg-type]
