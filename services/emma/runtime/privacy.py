@@ -10,8 +10,10 @@ import os
 _DEFAULT_KEY = "emma-development-pseudonym-key"
 
 
+@functools.cache
 def pseudonym_key() -> bytes:
-    """The keyed-hash secret: EMMA_PSEUDONYM_KEY, or a fixed development key."""
+    """The keyed-hash secret: EMMA_PSEUDONYM_KEY, or a fixed development key; read once, as
+    every setting is (a decision asks for it several times)."""
     return os.environ.get("EMMA_PSEUDONYM_KEY", _DEFAULT_KEY).encode()
 
 
