@@ -142,3 +142,32 @@ def test_the_m_part_reaches_the_vw_line_and_the_dsjson_alike() -> None:
     assert cache.get(action, ("liked", "aff_rank=1")) is features
     assert cache.get(action).line == "|A offer=o1 cat=cheese prod=emmentaler |H ch=in_app"
     assert len(cache) == 2
+
+
+def test_key_counts_are_counted_once_per_candidate_list() -> None:
+    cheese, bread = offer(), offer(offer_id="o2", category="bakery", products=())
+    cache = ActionFeatureCache(candidate_sets=2)
+    candidates = [
+        cache.get(Action(cheese, Channel.IN_APP)),
+        cache.get(Action(cheese, Channel.PUSH)),
+        cache.get(Action(bread, Channel.PUSH), ("liked",)),
+    ]
+    counts = cache.key_counts(candidates)
+    assert dict(counts) == {
+        "A offer=o1": 2,
+        "A cat=cheese": 2,
+        "A prod=emmentaler": 2,
+        "H ch=in_app": 1,
+        "H ch=push": 2,
+        "A offer=o2": 1,
+        "A cat=bakery": 1,
+        "M liked": 1,
+    }
+    # The same cached entries (a new list) give the same count, uncounted; others do not.
+    assert cache.key_counts(list(candidates)) is counts
+    fewer = cache.key_counts(candidates[:2])
+    assert fewer["H ch=push"] == 1 and "A offer=o2" not in fewer
+    # Only the latest lists are kept.
+    cache.key_counts(candidates[1:])
+    again = cache.key_counts(candidates)
+    assert again is not counts and again == counts

@@ -5,9 +5,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import itertools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from emma.decision.decision_log import encode_json
 from emma.decision.domain import Channel, CustomerView, Situation
@@ -245,11 +246,15 @@ class ActionFeatureCache:
     was computed from.
     """
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 10_000, candidate_sets: int = 256) -> None:
         self._capacity = capacity
         self._entries: collections.OrderedDict[
             tuple[str, str, Match], tuple[object, ActionFeatures]
         ] = collections.OrderedDict()
+        self._candidate_sets = candidate_sets
+        self._key_counts: dict[
+            tuple[int, ...], tuple[tuple[ActionFeatures, ...], Mapping[str, int]]
+        ] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -293,6 +298,23 @@ class ActionFeatureCache:
             else:
                 out.append(self.get(action, part))
         return out
+
+    def key_counts(self, candidates: Sequence[ActionFeatures]) -> Mapping[str, int]:
+        """How many of `candidates` have each `<namespace> <name>` key (what the reasons
+        rank an action's features by). Decisions at one place and time for alike customers
+        score the very same cached features, so the count is kept for the latest
+        `candidate_sets` candidate lists, by the identity of their entries."""
+        identity = tuple(map(id, candidates))
+        known = self._key_counts.get(identity)
+        if known is not None:
+            return known[1]
+        counts = collections.Counter(itertools.chain.from_iterable(f.keys for f in candidates))
+        # The entries are held with their count: while it is kept, no other object can
+        # take one of their ids.
+        self._key_counts[identity] = (tuple(candidates), counts)
+        if len(self._key_counts) > self._candidate_sets:
+            del self._key_counts[next(iter(self._key_counts))]
+        return counts
 
 
 def with_label(lines: list[str], index: int, cost: float, probability: float) -> list[str]:

@@ -422,6 +422,7 @@ class Decider:
                 customer=customer,
                 segments=catalog.segments,
                 keys=feature_keys,
+                key_counts=self.action_features.key_counts(cached),
             )
             chosen = result.actions[index]
             return LoggedDecision(

@@ -33,18 +33,24 @@ def distinctive_features(
     index: int,
     limit: int = ACTION_FEATURES,
     keys: Sequence[Sequence[str]] | None = None,
+    key_counts: Mapping[str, int] | None = None,
 ) -> list[str]:
     """The chosen action's features, those fewest other candidates share first.
 
     With the shared features equal for every action, only the action's own features can
     make the model prefer it; the rarer a feature among the candidates, the more it sets
     this action apart. `keys`, each action's `<namespace> <name>` strings when the caller
-    has them already (ActionFeatures.keys), spares listing them again.
+    has them already (ActionFeatures.keys), spares listing them again; `key_counts`, how
+    many actions have each (ActionFeatureCache.key_counts), spares counting them.
     """
     if keys is None:
         keys = [[f"{ns} {name}" for ns, features in action.items() for name in features]
                 for action in per_action]  # fmt: skip
-    everywhere = collections.Counter(itertools.chain.from_iterable(keys))
+    everywhere = (
+        key_counts
+        if key_counts is not None
+        else collections.Counter(itertools.chain.from_iterable(keys))
+    )
     # Stable: among equally rare features the catalog's order stays.
     ranked = sorted(keys[index], key=lambda key: everywhere[key])
     return [key.partition(" ")[2] for key in ranked[:limit]]
@@ -61,12 +67,16 @@ def explain(
     customer: CustomerView,
     segments: Mapping[str, Rule],
     keys: Sequence[Sequence[str]] | None = None,
+    key_counts: Mapping[str, int] | None = None,
 ) -> list[tuple[str, str]]:
     """The reasons of a model decision, as (code, detail) pairs in a stable order."""
     chosen = actions[index]
     reasons = [
         ("chosen.model", _choice(pmf, index)),
-        ("feature.action", ",".join(distinctive_features(per_action, index, keys=keys))),
+        (
+            "feature.action",
+            ",".join(distinctive_features(per_action, index, keys=keys, key_counts=key_counts)),
+        ),
         ("feature.shared", ",".join(top_features(shared, limit=SHARED_FEATURES))),
     ]
     matched = [
