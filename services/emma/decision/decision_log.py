@@ -84,8 +84,9 @@ class EncodedContext:
 
 def dsjson_timestamp(instant: datetime) -> str:
     """DSJSON's timestamp form: UTC, milliseconds, `Z` (e.g. 2021-07-29T10:00:00.999Z)."""
-    utc = instant.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # isoformat cuts the microseconds down to milliseconds, as the form asks.
+    utc = instant.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +119,10 @@ class LoggedDecision:
         activation arrives. `_emma` carries the policy mode, the baseline's action, the
         pseudonymous customer and the reasons, which VW ignores.
         """
+        context = self.context
+        return self._line(context.as_dict() if isinstance(context, EncodedContext) else context)
+
+    def _line(self, context: Any) -> dict[str, Any]:
         order = [self.index, *(i for i in range(len(self.pmf)) if i != self.index)]
         line: dict[str, Any] = {
             "_label_cost": 0.0,
@@ -129,9 +134,7 @@ class LoggedDecision:
             "Version": "1",
             "EventId": self.event_id,
             "a": [i + 1 for i in order],
-            "c": self.context.as_dict()
-            if isinstance(self.context, EncodedContext)
-            else self.context,
+            "c": context,
             "p": [self.pmf[i] for i in order],
             "VWState": {"m": self.model_version},
             EMMA_FIELD: {
@@ -152,9 +155,8 @@ class LoggedDecision:
         pre-encoded context spliced in rather than encoded again."""
         if not isinstance(self.context, EncodedContext):
             return encode_json(self.dsjson())
-        line = dataclasses.replace(self, context={}).dsjson()
-        line["c"] = _CONTEXT_SLOT[1:-1]
-        return encode_json(line).replace(_CONTEXT_SLOT, self.context.text(), 1)
+        line = encode_json(self._line(_CONTEXT_SLOT[1:-1]))
+        return line.replace(_CONTEXT_SLOT, self.context.text(), 1)
 
 
 @dataclasses.dataclass(frozen=True)
