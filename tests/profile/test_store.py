@@ -223,6 +223,27 @@ async def test_life_events_and_moves(store: ProfileStore) -> None:
     assert (older.kind, older.time, older.store_id) == (LifeEventKind.MOVED, NOW - DAY, "koeln-dom")
 
 
+async def test_a_read_for_decisions_leaves_out_only_what_no_decision_reads(
+    store: ProfileStore,
+) -> None:
+    await store.record_events(
+        [
+            purchase("p1", cid("42"), NOW - DAY, ("gouda", "cheese", 4.0), store_id="koeln-dom"),
+            event("m1", cid("42"), NOW, LifeEvent(LifeEventKind.MOVED, NOW, "berlin-mitte")),
+            offer("o1", cid("42"), NOW, OfferResponseKind.DISMISSED, "o1"),
+        ],
+        NOW,
+    )
+    await store.link_identity(cid("42"), CARD, NOW)
+    complete, wallet = await store.get_profile_and_wallet(CARD, NOW)
+    partial, same_wallet = await store.get_profile_and_wallet(CARD, NOW, complete=False)
+    assert complete is not None and partial is not None and wallet == same_wallet
+    assert complete.identifiers and complete.product_affinities and complete.recent_life_events
+    assert partial == dataclasses.replace(
+        complete, identifiers=(), product_affinities=(), recent_life_events=()
+    )
+
+
 async def test_a_new_identifier_gets_a_profile_of_its_own(store: ProfileStore) -> None:
     await store.record_events([purchase("e1", CARD, NOW, ("gouda", "cheese", 1.0))], NOW)
     profile = await store.get_profile(CARD, NOW)

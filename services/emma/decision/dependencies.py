@@ -56,7 +56,10 @@ def connect_dependencies(
     # Loading the time zone polygons takes a moment; not in the first request's budget.
     clock.zone_finder()
     return InProcessDependencies(
-        ProfileReader.connect(profile_config), context_service, context_cache_entries=cache
+        # A decision reads no identifiers, product affinities nor life events.
+        ProfileReader.connect(profile_config, complete=False),
+        context_service,
+        context_cache_entries=cache,
     )
 
 

@@ -147,8 +147,15 @@ class Stored:
     wallet: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-def build_profile(stored: Stored, now: datetime, half_life_s: float) -> Profile:
-    """The profile as of `now`: every decayed value is decayed to `now`."""
+def build_profile(
+    stored: Stored, now: datetime, half_life_s: float, *, complete: bool = True
+) -> Profile:
+    """The profile as of `now`: every decayed value is decayed to `now`.
+
+    Not `complete`, the identifiers, product affinities and life events are left empty:
+    a decision reads none of them (emma.decision.profile_view), and they are most of the
+    objects a profile is built of.
+    """
     record = stored.record
     reader = aggregates.Reader(record, aggregates.epoch(now), half_life_s)
     rfm = aggregates.rfm(record)
@@ -158,16 +165,16 @@ def build_profile(stored: Stored, now: datetime, half_life_s: float) -> Profile:
     sentiment = aggregates.sentiment(record)
     return Profile(
         customer_id=stored.customer_id,
-        identifiers=tuple(record.refs()),
+        identifiers=tuple(record.refs()) if complete else (),
         created_at=created_at,
         updated_at=None if updated is None else _time(updated),
         rfm=rfm,
         category_affinities=aggregates.ranked(reader.family(CATEGORY)),
-        product_affinities=aggregates.ranked(reader.family(PRODUCT)),
+        product_affinities=aggregates.ranked(reader.family(PRODUCT)) if complete else (),
         channels=aggregates.channel_stats(reader),
         active_hours=aggregates.active_hours(reader),
         sentiment=sentiment,
-        recent_life_events=aggregates.life_events(list(stored.life_events)),
+        recent_life_events=aggregates.life_events(list(stored.life_events)) if complete else (),
         preferences=decode_preferences(stored.preferences),
         consents=ordered(decode_effective(stored.consent)),
         segments=aggregates.segments(rfm, created_at, sentiment, now),

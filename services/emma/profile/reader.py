@@ -33,16 +33,20 @@ class ProfileReader:
 
     The profile service answers GetProfile with it; the decision service reads profiles
     with it in process, so both see exactly the same answer for the same stored state.
+    Not `complete`, profiles leave out what no decision reads (codec.build_profile).
     """
 
-    def __init__(self, store: ProfileStore, *, with_wallet: bool = True) -> None:
+    def __init__(
+        self, store: ProfileStore, *, with_wallet: bool = True, complete: bool = True
+    ) -> None:
         self._store = store
         self._with_wallet = with_wallet
+        self._complete = complete
 
     @classmethod
-    def connect(cls, config: ProfileConfig) -> ProfileReader:
+    def connect(cls, config: ProfileConfig, *, complete: bool = True) -> ProfileReader:
         """A reader with its own client of the profile store named by `config.redis_url`."""
-        return cls(ProfileStore(connect_any_redis(config.redis_url), config))
+        return cls(ProfileStore(connect_any_redis(config.redis_url), config), complete=complete)
 
     async def close(self) -> None:
         await self._store.close()
@@ -58,7 +62,9 @@ class ProfileReader:
         ref = checked_customer(request)
         entries: list[Entry] = []
         if self._with_wallet:
-            profile, held = await self._store.get_profile_and_wallet(ref, now)
+            profile, held = await self._store.get_profile_and_wallet(
+                ref, now, complete=self._complete
+            )
             entries = open_entries(held, now)
         else:
             profile = await self._store.get_profile(ref, now)

@@ -120,10 +120,11 @@ class ProfileStore:
         return profile
 
     async def get_profile_and_wallet(
-        self, ref: CustomerRef, now: datetime
+        self, ref: CustomerRef, now: datetime, *, complete: bool = True
     ) -> tuple[Profile | None, dict[str, str]]:
         """The profile, and its offer wallet's hash as stored (wallet.py), read by the same
-        script call(s) as get_profile."""
+        script call(s) as get_profile; not `complete`, without what no decision reads
+        (codec.build_profile)."""
         customer_id = home_id(ref)
         args = [self._follow_in_script, self._config.key_prefix]
         for _ in range(MAX_HOPS):
@@ -138,7 +139,9 @@ class ProfileStore:
                     codec.pairs(reply[4]),
                     reply[5],
                 )
-                profile = codec.build_profile(stored, now, self._config.half_life_s)
+                profile = codec.build_profile(
+                    stored, now, self._config.half_life_s, complete=complete
+                )
                 return profile, codec.pairs(reply[6])
             if status == "NONE":
                 return None, {}
