@@ -8,7 +8,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from emma.decision.domain import UNAVAILABLE_CUSTOMER, Channel, Purpose, QuietHours, Touchpoint
-from emma.decision.eligibility import Action, Policy, channel_allowed, eligible_actions
+from emma.decision.eligibility import (
+    Action,
+    Policy,
+    StaticEligibility,
+    channel_allowed,
+    eligible_actions,
+)
 from emma.decision.policy import Cap, Contact, ContactHistory, ContactPolicy
 
 from .helpers import customer, offer, request, situation
@@ -323,3 +329,28 @@ def test_the_fallback_channel_is_never_capped_nor_quiet() -> None:
     assert channel_allowed(the_offer, Channel.PUSH, request(), view, situation(), policy)
     assert not channel_allowed(the_offer, Channel.EMAIL, request(), view, situation(), policy)
     assert channel_allowed(the_offer, Channel.IN_APP, request(), view, NIGHT, policy)
+
+
+def test_static_outcomes_are_reused_only_for_the_very_same_offers() -> None:
+    static = StaticEligibility()
+    cheese, wine = offer("cheese"), offer("wine", dayparts=frozenset({"evening"}))
+    candidates = (cheese, wine)
+    first = eligible_actions(candidates, request(), customer(), situation(), static=static)
+    assert {a.offer.offer_id for a in first.actions} == {"cheese"}
+    assert first.removed["daypart"] == 1
+    # The same candidates again: the same outcome, the per-offer work skipped.
+    again = eligible_actions(candidates, request(), customer(), situation(), static=static)
+    assert again == first
+    # A reloaded catalog brings new offers under the same ids: they are judged anew.
+    reloaded = (cheese, dataclasses.replace(wine, dayparts=frozenset({"morning"})))
+    later = eligible_actions(reloaded, request(), customer(), situation(), static=static)
+    assert {a.offer.offer_id for a in later.actions} == {"cheese", "wine"}
+    assert "daypart" not in later.removed
+    # Fewer candidates (say, one held) are their own list, at the same place.
+    fewer = eligible_actions((reloaded[1],), request(), customer(), situation(), static=static)
+    assert {a.offer.offer_id for a in fewer.actions} == {"wine"}
+    # Another daypart is another place and time.
+    evening = eligible_actions(
+        candidates, request(), customer(), situation(daypart="evening"), static=static
+    )
+    assert {a.offer.offer_id for a in evening.actions} == {"cheese", "wine"}

@@ -43,6 +43,11 @@ _FALLBACK_UNRESTRICTED = (
 )
 
 
+# Offers of a category under this prefix (e.g. "moment.birthday") are gestures for moments
+# only: a birthday card or a service-recovery voucher is never a till's or an app's pick.
+MOMENT_CATEGORY_PREFIX = "moment."
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     """One thing wrong with a catalog: where (an offer or section), which field, and what."""
@@ -113,6 +118,15 @@ class Catalog:
         """Offers the model chooses among; the fallback is the safety net, not a candidate.
         Worked out once per catalog: a decision asks twice."""
         return tuple(offer for offer in self.offers if offer is not self.fallback)
+
+    @functools.cached_property
+    def everyday_candidates(self) -> tuple[Offer, ...]:
+        """The candidates of a decision made for no moment: none of the offers reserved for
+        moments (MOMENT_CATEGORY_PREFIX). Worked out once per catalog, and the same tuple
+        every time, which lets per-decision caches know the candidates by identity."""
+        return tuple(
+            o for o in self.candidates if not o.category.startswith(MOMENT_CATEGORY_PREFIX)
+        )
 
     def get(self, offer_id: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.offer_id == offer_id), None)

@@ -232,9 +232,7 @@ class StaticEligibility:
 
     def __init__(self, entries: int = 1024) -> None:
         self._capacity = entries
-        self._entries: collections.OrderedDict[_StaticKey, dict[str, _Prepared]] = (
-            collections.OrderedDict()
-        )
+        self._entries: collections.OrderedDict[_StaticKey, _Outcomes] = collections.OrderedDict()
 
     @staticmethod
     def key(request: DecideInput, situation: Situation) -> _StaticKey:
@@ -252,20 +250,35 @@ class StaticEligibility:
 
     def prepared(
         self, offers: Sequence[Offer], request: DecideInput, situation: Situation
-    ) -> list[_Prepared]:
+    ) -> Sequence[_Prepared]:
         key = self.key(request, situation)
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[key] = {}
+            entry = self._entries[key] = _Outcomes()
             if len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
+        if entry.offers is offers:
+            # The very candidates of the last decision here (Catalog.everyday_candidates).
+            return entry.outcomes
+        by_offer = entry.by_offer
         out = []
         for offer in offers:
-            prepared = entry.get(offer.offer_id)
+            prepared = by_offer.get(offer.offer_id)
             if prepared is None or prepared.offer is not offer:
-                prepared = entry[offer.offer_id] = _prepare(offer, request, situation)
+                prepared = by_offer[offer.offer_id] = _prepare(offer, request, situation)
             out.append(prepared)
-        return out
+        entry.offers, entry.outcomes = offers, tuple(out)
+        return entry.outcomes
+
+
+class _Outcomes:
+    """One place's customer-independent outcomes, by offer id, and those of the last
+    candidates asked for, in their order."""
+
+    def __init__(self) -> None:
+        self.by_offer: dict[str, _Prepared] = {}
+        self.offers: Sequence[Offer] | None = None
+        self.outcomes: tuple[_Prepared, ...] = ()
 
 
 def _in_quiet_hours(

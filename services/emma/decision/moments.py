@@ -5,12 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from emma.decision.catalog import Offer
+from emma.decision.catalog import MOMENT_CATEGORY_PREFIX, Offer
 from emma.decision.domain import DecideInput, Moment
 
-# Offers of a category under this prefix (e.g. "moment.birthday") are gestures for moments
-# only: a birthday card or a service-recovery voucher is never a till's or an app's pick.
-MOMENT_CATEGORY_PREFIX = "moment."
+__all__ = ["MOMENT", "MOMENT_CATEGORY_PREFIX", "candidates", "describe", "fits"]
 # Reason code of offers a moment or a reserved category removed (`filtered.moment`).
 MOMENT = "moment"
 

@@ -356,7 +356,7 @@ class Decider:
         policy = elig.Policy(catalog.policy, catalog.segments, history)
 
         # Held wallet offers and moment rules narrow the candidates (emma.decision.wallet).
-        offers, narrowed = wallet.offers_for(catalog.candidates, request, customer)
+        offers, narrowed = wallet.offers_for(catalog, request, customer)
         with child_span(tracer, "emma.decision.eligibility") as span:
             result = elig.eligible_actions(
                 offers,

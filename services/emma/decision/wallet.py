@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from emma.decision import moments
-from emma.decision.catalog import Offer
+from emma.decision.catalog import Catalog, Offer
 from emma.decision.domain import Channel, CustomerView, DecideInput, Touchpoint
 
 # Reason code of a held offer removed from the candidates (responses say `filtered.wallet`).
@@ -61,11 +61,17 @@ def reminders(
 
 
 def offers_for(
-    offers: Iterable[Offer], request: DecideInput, customer: CustomerView
+    catalog: Catalog, request: DecideInput, customer: CustomerView
 ) -> tuple[tuple[Offer, ...], dict[str, int]]:
-    """The candidates of one request: without held offers, within its moment's rule (if
-    any), without moment-only offers otherwise; and `filtered.<code>` counts of removals."""
+    """The catalog's candidates for one request: without held offers, within its moment's
+    rule (if any), without moment-only offers otherwise; and `filtered.<code>` counts of
+    removals. Without a moment and held offers, the catalog's own everyday candidates."""
+    offers = catalog.candidates
     kept, held_count = without_held(offers, customer, request.request_time)
-    kept, moment_count = moments.candidates(kept, request)
+    if request.moment is None and kept is offers:
+        everyday = catalog.everyday_candidates
+        kept, moment_count = everyday, len(offers) - len(everyday)
+    else:
+        kept, moment_count = moments.candidates(kept, request)
     removed = {f"filtered.{WALLET}": held_count, f"filtered.{moments.MOMENT}": moment_count}
     return kept, {code: count for code, count in removed.items() if count}
