@@ -55,6 +55,7 @@ from emma.loadgen import workload
 from emma.runtime import eventloop
 from emma.runtime.channels import mesh_channel
 from emma.runtime.config import load_config
+from emma.runtime.heap import freeze_heap
 from emma.runtime.metrics import configure_metrics
 from emma.runtime.redis_client import connect_redis
 from emma.runtime.redis_metrics import RedisLatencyProcessor
@@ -118,6 +119,9 @@ async def _measure(
             await sources["services"].situation(request, 1.0),
         )
     replayed = Replayed(answers)
+    # As a service does once built (emma.runtime.main): full collections then leave the
+    # catalog, model, zone polygons and modules alone.
+    freeze_heap()
 
     degraded: collections.Counter[str] = collections.Counter()
 
