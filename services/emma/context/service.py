@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from opentelemetry import trace
 
 from emma.context import convert
-from emma.context.features import feature_groups
+from emma.context.features import Feature, FeatureGroup, feature_groups
 from emma.context.geo import check_point
 from emma.context.providers import SignalCollector, SignalProvider
-from emma.context.resolver import ContextResolver
+from emma.context.resolver import ContextRequest, ContextResolver, ResolvedContext
 from emma.context.v1 import context_pb2, context_pb2_grpc
 from emma.runtime.errors import InvalidArgument, NotFound, maps_domain_errors
 
@@ -28,6 +28,16 @@ _PROVIDER_SHARE = 0.5
 def _provider_time(remaining_s: float | None) -> float | None:
     """Seconds providers may take of the caller's remaining time; None without a deadline."""
     return None if remaining_s is None else remaining_s * _PROVIDER_SHARE
+
+
+class Resolution(NamedTuple):
+    """A request's context, its providers' signals, its features in groups (in the
+    answer's order, signals last) and the providers skipped for want of time."""
+
+    context: ResolvedContext
+    signals: Sequence[Feature]
+    groups: Sequence[FeatureGroup]
+    skipped: Sequence[str]
 
 
 class ContextService(context_pb2_grpc.ContextServiceServicer):
@@ -51,9 +61,16 @@ class ContextService(context_pb2_grpc.ContextServiceServicer):
     async def answer(
         self, request: context_pb2.ResolveRequest, remaining_s: float | None
     ) -> context_pb2.ResolveResponse:
-        """Resolve's answer, for a caller with `remaining_s` left (None: no deadline); what
-        the gRPC method and an in-process caller (the decision service) both run."""
-        resolved = self.resolver.resolve(convert.context_request(request))
+        """Resolve's answer, for a caller with `remaining_s` left (None: no deadline)."""
+        found = await self.resolution(convert.context_request(request), remaining_s)
+        return convert.resolve_response(
+            found.context, request.touchpoint, found.signals, found.groups, found.skipped
+        )
+
+    async def resolution(self, request: ContextRequest, remaining_s: float | None) -> Resolution:
+        """What Resolve answers, before it is a message: what the gRPC method and an
+        in-process caller (the decision service) both run."""
+        resolved = self.resolver.resolve(request)
         if self.signals.immediate_only:  # the usual case: no tasks, no timers
             signals, skipped = self.signals.collect_now(resolved)
         else:
@@ -67,8 +84,7 @@ class ContextService(context_pb2_grpc.ContextServiceServicer):
                     span.set_attribute("emma.context.store_id", resolved.store.store_id)
                 if skipped:
                     span.set_attribute("emma.context.skipped_providers", skipped)
-        groups = feature_groups(resolved, signals)
-        return convert.resolve_response(resolved, request.touchpoint, signals, groups, skipped)
+        return Resolution(resolved, signals, feature_groups(resolved, signals), skipped)
 
     @maps_domain_errors
     async def GetStore(

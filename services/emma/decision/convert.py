@@ -73,6 +73,9 @@ _SEASONS = {
     context_pb2.SEASON_AUTUMN: "autumn",
     context_pb2.SEASON_WINTER: "winter",
 }
+# The dayparts and seasons an answer can name (others read as "").
+DAYPART_NAMES = frozenset(_DAYPARTS.values())
+SEASON_NAMES = frozenset(_SEASONS.values())
 MAX_ID_LENGTH = 256
 IDENTIFIER_KINDS = frozenset(common_pb2.IdentifierKind.values())
 # Most lines of a basket and entries of a moment's lists: far beyond any till's basket,

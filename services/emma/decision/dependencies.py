@@ -22,6 +22,7 @@ from emma.decision.config import DecisionConfig
 from emma.decision.context_cache import ContextCache
 from emma.decision.domain import CustomerView, DecideInput, Situation
 from emma.decision.profile_view import customer_view_of
+from emma.decision.situation_view import context_request, situation_of
 from emma.profile.config import ProfileConfig
 from emma.profile.reader import ProfileReader
 from emma.profile.v1 import profile_pb2_grpc
@@ -131,7 +132,8 @@ class MeshDependencies(ConnectedDependencies):
 
 class InProcessDependencies(ConnectedDependencies):
     """Reads the profile from the profile store and resolves the context in this process,
-    with the profile and context services' own code (ProfileReader.read, ContextService.answer).
+    with the profile and context services' own code (ProfileReader.read,
+    ContextService.resolution).
 
     The answers are those GetProfile and Resolve would give; what is saved is two gRPC hops
     per decision, each costing more CPU and time in Python than the work behind it.
@@ -157,8 +159,8 @@ class InProcessDependencies(ConnectedDependencies):
 
     async def _resolve(self, request: DecideInput, timeout_s: float) -> Situation:
         with child_span(tracer, "emma.decision.resolve_context"):
-            response = await self._context.answer(convert.resolve_request(request), timeout_s)
-        return convert.situation(response, request)
+            found = await self._context.resolution(context_request(request), timeout_s)
+        return situation_of(found, request)
 
     async def warm_up(self) -> None:
         await _within_warm_up(self._reader.warm_up())
