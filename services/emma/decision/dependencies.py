@@ -135,8 +135,9 @@ class InProcessDependencies(ConnectedDependencies):
     with the profile and context services' own code (ProfileReader.read,
     ContextService.resolution).
 
-    The answers are those GetProfile and Resolve would give; what is saved is two gRPC hops
-    per decision, each costing more CPU and time in Python than the work behind it.
+    The pipeline sees what GetProfile's and Resolve's answers would give it (the profile
+    without the parts no decision reads); what is saved is two gRPC hops per decision,
+    each costing more CPU and time in Python than the work behind it, and the messages.
     """
 
     def __init__(

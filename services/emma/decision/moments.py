@@ -9,6 +9,7 @@ from emma.decision.catalog import MOMENT_CATEGORY_PREFIX, Offer
 from emma.decision.domain import DecideInput, Moment
 
 __all__ = ["MOMENT", "MOMENT_CATEGORY_PREFIX", "candidates", "describe", "fits"]
+
 # Reason code of offers a moment or a reserved category removed (`filtered.moment`).
 MOMENT = "moment"
 
