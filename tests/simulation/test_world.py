@@ -14,7 +14,6 @@ from emma.decision.catalog import Catalog, load_catalog
 from emma.decision.domain import Channel
 from emma.simulation.oracle import (
     UnsupportedCatalog,
-    asked_for,
     baseline_action,
     check_catalog,
     counterfactual,
@@ -108,7 +107,7 @@ def test_the_best_action_depends_on_the_customer_and_the_daypart(catalog: Catalo
 def test_no_single_action_is_best_for_the_population(catalog: Catalog) -> None:
     """A real contextual problem: a constant choice earns far less than the oracle."""
     world = World()
-    categories = sorted({o.category for o in asked_for(catalog)})
+    categories = sorted({o.category for o in catalog.everyday_candidates})
     people = make_population(categories, PopulationSettings(customers=200), seed=3, prefix="t")
     visits = Visits(people)
     rng = np.random.default_rng(0)
@@ -167,7 +166,7 @@ def test_the_counterfactuals_bound_each_other(catalog: Catalog) -> None:
     assert result.baseline <= result.oracle
     assert result.best == ("lebkuchen-tuete", "email")
     nothing = customer(
-        {}, marketing=frozenset(), disliked=tuple({o.category for o in asked_for(catalog)})
+        {}, marketing=frozenset(), disliked=tuple({o.category for o in catalog.everyday_candidates})
     )
     assert counterfactual(world, catalog, nothing, when) is None
 
@@ -193,7 +192,7 @@ def test_catalogs_with_rules_the_oracle_cannot_follow_are_refused(tmp_path: Path
 
 
 def test_the_population_reveals_its_tastes_and_is_reproducible(catalog: Catalog) -> None:
-    categories = sorted({o.category for o in asked_for(catalog)})
+    categories = sorted({o.category for o in catalog.everyday_candidates})
     settings = PopulationSettings(customers=300)
     people = make_population(categories, settings, seed=5, prefix="p")
     assert people == make_population(categories, settings, seed=5, prefix="p")

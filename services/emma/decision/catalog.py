@@ -104,6 +104,11 @@ class Offer:
     payload: Mapping[str, str] = dataclasses.field(default_factory=dict)
     fallback: bool = False
 
+    @property
+    def moments_only(self) -> bool:
+        """Whether the offer is reserved for moments (MOMENT_CATEGORY_PREFIX)."""
+        return self.category.startswith(MOMENT_CATEGORY_PREFIX)
+
 
 @dataclasses.dataclass(frozen=True)
 class Catalog:
@@ -122,11 +127,9 @@ class Catalog:
     @functools.cached_property
     def everyday_candidates(self) -> tuple[Offer, ...]:
         """The candidates of a decision made for no moment: none of the offers reserved for
-        moments (MOMENT_CATEGORY_PREFIX). Worked out once per catalog, and the same tuple
-        every time, which lets per-decision caches know the candidates by identity."""
-        return tuple(
-            o for o in self.candidates if not o.category.startswith(MOMENT_CATEGORY_PREFIX)
-        )
+        moments. Worked out once per catalog, and the same tuple every time, which lets
+        per-decision caches know the candidates by identity."""
+        return tuple(offer for offer in self.candidates if not offer.moments_only)
 
     def get(self, offer_id: str) -> Offer | None:
         return next((offer for offer in self.offers if offer.offer_id == offer_id), None)

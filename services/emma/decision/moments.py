@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from emma.decision.catalog import MOMENT_CATEGORY_PREFIX, Offer
+from emma.decision.catalog import Offer
 from emma.decision.domain import DecideInput, Moment
-
-__all__ = ["MOMENT", "MOMENT_CATEGORY_PREFIX", "candidates", "describe", "fits"]
 
 # Reason code of offers a moment or a reserved category removed (`filtered.moment`).
 MOMENT = "moment"
@@ -28,7 +26,7 @@ def candidates(offers: Iterable[Offer], request: DecideInput) -> tuple[tuple[Off
     offers = tuple(offers)
     moment = request.moment
     if moment is None:
-        kept = tuple(o for o in offers if not o.category.startswith(MOMENT_CATEGORY_PREFIX))
+        kept = tuple(o for o in offers if not o.moments_only)
     else:
         kept = tuple(o for o in offers if fits(o, moment, request.store_id))
     return kept, len(offers) - len(kept)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from emma.decision.catalog import Catalog, Offer
 from emma.decision.domain import Channel, Purpose
-from emma.decision.moments import MOMENT_CATEGORY_PREFIX
 from emma.simulation.population import (
     APP_CHANNELS,
     MARKETING_CHANNELS,
@@ -38,7 +37,7 @@ def check_catalog(catalog: Catalog) -> None:
         raise UnsupportedCatalog(
             f"{catalog.source}: contact_policy: caps and cool-downs are not simulated"
         )
-    for offer in asked_for(catalog):
+    for offer in catalog.everyday_candidates:
         rules = {
             "valid_from": offer.valid_from,
             "valid_until": offer.valid_until,
@@ -59,15 +58,6 @@ def check_catalog(catalog: Catalog) -> None:
 Action = tuple[Offer, Channel]
 
 
-def asked_for(catalog: Catalog) -> tuple[Offer, ...]:
-    """The candidates of ordinary requests: offers reserved for moments never are one."""
-    return tuple(
-        offer
-        for offer in catalog.candidates
-        if not offer.category.startswith(MOMENT_CATEGORY_PREFIX)
-    )
-
-
 def _consented(offer: Offer, channel: str, customer: Customer) -> bool:
     if channel in MARKETING_CHANNELS and channel not in customer.marketing:
         return False
@@ -82,7 +72,7 @@ def eligible_actions(catalog: Catalog, customer: Customer, moment: Moment) -> li
     """The (offer, channel) pairs the decision service chooses among, in its order."""
     allowed = TOUCHPOINT_CHANNELS[moment.touchpoint]
     actions = []
-    for offer in asked_for(catalog):
+    for offer in catalog.everyday_candidates:
         if offer.category in customer.disliked:
             continue
         for channel in offer.channels:

@@ -12,7 +12,7 @@ from emma.decision.catalog import Catalog, load_catalog
 from emma.simulation.curve import Summary, Window, curve, summarise
 from emma.simulation.driver import Driver, DriveSettings, Progress, Step
 from emma.simulation.moments import MomentSettings, MomentsResult, MomentsRun
-from emma.simulation.oracle import asked_for, check_catalog
+from emma.simulation.oracle import check_catalog
 from emma.simulation.population import PopulationSettings, Visits, make_population
 from emma.simulation.profiles import load_population
 from emma.simulation.world import World
@@ -91,7 +91,7 @@ async def simulate(
     if settings.moments is not None and target is None:
         raise ValueError("moments need the context service's address and the Redis URL")
     catalog = load_simulation_catalog(settings.catalog)
-    categories = sorted({offer.category for offer in asked_for(catalog)})
+    categories = sorted({offer.category for offer in catalog.everyday_candidates})
     customers = make_population(
         categories, settings.population, settings.population_seed, settings.prefix
     )
