@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from emma.decision.log_line import LINE_FIELD, PLAIN_LINE_FIELD, line_of, line_text, pack_line
+from emma.decision.log_line import (
+    LINE_FIELD,
+    PLAIN_LINE_FIELD,
+    WINDOW_BITS,
+    line_of,
+    line_text,
+    pack_line,
+)
 
 # A line of the benchmark catalog's shape: fifty actions, each a few namespaces.
 ACTIONS = [
@@ -65,3 +72,10 @@ def test_an_entry_without_a_readable_line_is_refused_by_name(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         line_of(fields)
+
+
+def test_a_line_longer_than_the_compression_window_reads_back() -> None:
+    # Lines far longer than the 16 KB window (a catalog scoring hundreds of actions).
+    long_line = json.dumps({"c": {"_multi": ACTIONS * 20}}, separators=(",", ":"))
+    assert len(long_line) > 4 * 2**WINDOW_BITS
+    assert line_text({LINE_FIELD: pack_line(long_line)}) == long_line

@@ -249,7 +249,7 @@ class ActionFeatureCache:
     def __init__(self, capacity: int = 10_000, candidate_sets: int = 256) -> None:
         self._capacity = capacity
         self._entries: collections.OrderedDict[
-            tuple[str, str, Match], tuple[object, ActionFeatures]
+            tuple[str, Channel, Match], tuple[object, ActionFeatures]
         ] = collections.OrderedDict()
         self._candidate_sets = candidate_sets
         self._key_counts: dict[
@@ -261,7 +261,9 @@ class ActionFeatureCache:
 
     def get(self, action: Action, match: Match = ()) -> ActionFeatures:
         """The action's features with `match` (from CustomerMatch.features) as its M part."""
-        key = (action.offer.offer_id, action.channel.value, match)
+        # The channel itself, not its value: a StrEnum member hashes and compares as its
+        # value, and reading `.value` runs a Python descriptor, fifty times per decision.
+        key = (action.offer.offer_id, action.channel, match)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is action.offer:
             return entry[1]
@@ -292,7 +294,7 @@ class ActionFeatureCache:
             part = parts.get(part_key)
             if part is None:
                 part = parts[part_key] = match.features(action)
-            entry = entries.get((offer.offer_id, action.channel.value, part))
+            entry = entries.get((offer.offer_id, action.channel, part))
             if entry is not None and entry[0] is offer:
                 out.append(entry[1])
             else:

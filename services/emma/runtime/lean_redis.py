@@ -56,9 +56,13 @@ class LeanConnection(AbstractConnection):
         try:
             writer.writelines(command)
             # The transport takes the bytes at once; only draining waits, and only while
-            # its buffer is over the high-water mark (a Redis that stopped reading).
-            async with asyncio.timeout(self.socket_timeout):
-                await writer.drain()
+            # its buffer is over the high-water mark (a Redis that stopped reading). With
+            # nothing left in the buffer and the transport open, draining would do nothing:
+            # the timer and the coroutine are spared on nearly every command.
+            transport = writer.transport
+            if transport.get_write_buffer_size() or transport.is_closing():
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
         except TimeoutError:
             await self.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout writing to socket") from None
