@@ -61,3 +61,26 @@ async def test_asyncio_timeout_alone_would_wait_for_the_clean_up() -> None:
         async with asyncio.timeout(0.02):
             await call()
     assert time.monotonic() - started >= 0.2
+
+
+async def test_a_cancelled_caller_leaves_at_once_and_its_call_is_cancelled() -> None:
+    call = SlowToCancel(cleanup_s=0.3)
+    caller = asyncio.ensure_future(within(call(), 5.0))
+    await asyncio.sleep(0.02)
+    started = time.monotonic()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert time.monotonic() - started < 0.2
+    await asyncio.wait_for(call.cleaned.wait(), 2.0)
+
+
+async def test_no_time_left_is_a_timeout() -> None:
+    async def call() -> str:
+        await asyncio.sleep(10)
+        return "late"
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await within(call(), 0.0)
+    assert time.monotonic() - started < 0.2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -135,5 +136,38 @@ async def test_a_write_to_a_redis_that_stopped_reading_gives_up_and_the_next_rec
             # with any timed-out command); the next command gets a new one.
             assert await client.ping()
             assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
+        finally:
+            await client.aclose()
+
+
+async def test_a_read_from_a_redis_that_stopped_gives_up_and_the_next_reconnects() -> None:
+    with RedisServer() as server:
+        client = connect_redis(server.url)
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
+        try:
+            pid = int((await client.info("server"))["process_id"])
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(RedisTimeoutError, match="reading"):
+                    await client.get("emma:test:stopped")
+                assert 0.25 < time.monotonic() - started < 3.0
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert await client.ping()
+            assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
+        finally:
+            await client.aclose()
+
+
+async def test_a_connection_outlives_the_read_timeouts_of_its_answered_commands() -> None:
+    with RedisServer() as server:
+        client = connect_redis(server.url)
+        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
+        try:
+            first = await client.client_id()
+            # Past the timeout of every read so far: none of their timers may still fire.
+            await asyncio.sleep(0.6)
+            assert await client.client_id() == first
         finally:
             await client.aclose()
