@@ -3,6 +3,7 @@ and the decision-log buffer."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import weakref
 from collections.abc import Iterable
@@ -22,11 +23,30 @@ if TYPE_CHECKING:
 _CAPPED_REASON = f"filtered.{FREQUENCY_CAP}"
 
 
+# Decisions by (offer, channel, touchpoint, fallback), counted here and reported at each
+# collection by an observable counter: the SDK's Counter.add cleans and hashes its
+# attributes on every call, about 80 thousand instructions, once per Decide
+# (docs/performance.md). Read by the metrics server's thread: a copy of the items is taken
+# at once, while the event loop's thread only ever adds.
+_decisions: collections.Counter[tuple[str, str, str, bool]] = collections.Counter()
+
+
+def _decision_counts(options: CallbackOptions) -> Iterable[Observation]:
+    return [
+        Observation(
+            count,
+            {"offer": offer, "channel": channel, "touchpoint": touchpoint, "fallback": fallback},
+        )
+        for (offer, channel, touchpoint, fallback), count in list(_decisions.items())
+    ]
+
+
 class _Instruments:
     def __init__(self) -> None:
         emma = meter()
-        self.decisions: Counter = emma.create_counter(
+        emma.create_observable_counter(
             "emma.decisions",
+            [_decision_counts],
             unit="{decision}",
             description="decisions by offer, channel, touchpoint",
         )
@@ -59,15 +79,8 @@ def record_decision(request: DecideInput, decision: Decision) -> None:
     """Counts one answered decision: its offer and channel, degraded parts and capped actions."""
     instruments = _instruments()
     touchpoint = str(request.touchpoint.value)
-    instruments.decisions.add(
-        1,
-        {
-            "offer": decision.offer.offer_id,
-            "channel": decision.channel.value if decision.channel else "none",
-            "touchpoint": touchpoint,
-            "fallback": decision.fallback,
-        },
-    )
+    channel = decision.channel.value if decision.channel else "none"
+    _decisions[(decision.offer.offer_id, channel, touchpoint, decision.fallback)] += 1
     for part in decision.degraded:
         instruments.degraded.add(1, {"part": part.value, "touchpoint": touchpoint})
     for code, detail in decision.reasons:
