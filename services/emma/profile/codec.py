@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from emma.profile import aggregates
 from emma.profile.consent import Slot, ordered
 from emma.profile.model import (
@@ -58,7 +60,7 @@ def decode_preferences(raw: Mapping[str, str]) -> Preferences:
     for name in PREFERENCE_FIELDS:
         if name not in raw:
             continue
-        value = json.loads(raw[name])
+        value = orjson.loads(raw[name])
         if name == "preferred_channels":
             value = tuple(_channel(channel) for channel in value)
         elif name == "quiet_hours":
@@ -113,7 +115,9 @@ def decode_effective(raw: Mapping[str, str]) -> dict[Slot, ConsentState]:
     effective: dict[Slot, ConsentState] = {}
     for field, text in raw.items():
         purpose_name, _, channel_name = field.partition(":")
-        item = json.loads(text)
+        # orjson: a profile read decodes every consent and preference field, and each
+        # small object costs json.loads three times as many instructions.
+        item = orjson.loads(text)
         slot = (Purpose[purpose_name.upper()], _channel(channel_name))
         effective[slot] = ConsentState(
             slot[0],
