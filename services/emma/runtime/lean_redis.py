@@ -49,7 +49,7 @@ class LeanConnection(AbstractConnection):
 
         redis-py bounds every read with `asyncio.timeout`: about 29 thousand instructions
         each, three times per decision, for a bound that almost never fires. A timer that
-        closes the connection when it fires costs a tenth of that; the read then fails
+        closes the connection when it fires costs a quarter of that; the read then fails
         as redis-py's does, with TimeoutError, and the connection is dropped.
         """
         if timeout is not None or self.socket_timeout is None:
