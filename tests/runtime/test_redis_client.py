@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -116,58 +117,60 @@ async def test_commands_are_packed_by_hiredis_and_arrive_intact(redis_url: str) 
         await client.aclose()
 
 
-async def test_a_write_to_a_redis_that_stopped_reading_gives_up_and_the_next_reconnects() -> None:
+@contextlib.asynccontextmanager
+async def impatient_client() -> AsyncIterator[aioredis.Redis]:
+    """A client of a private Redis whose connections give up a read or a write after 0.3 s."""
     with RedisServer() as server:
         client = connect_redis(server.url)
-        # Connections made from now on give up a read or a write after 0.3 s.
         client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
         try:
-            pid = int((await client.info("server"))["process_id"])
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                started = time.monotonic()
-                # More than loopback's socket buffers hold: the write itself must wait.
-                with pytest.raises(RedisTimeoutError, match="writing"):
-                    await client.set("emma:test:big", "x" * 32_000_000)
-                assert time.monotonic() - started < 3.0
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            # The connection given up on is dropped (what it had sent may still run, as
-            # with any timed-out command); the next command gets a new one.
-            assert await client.ping()
-            assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
+            yield client
         finally:
             await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def redis_stopped(client: aioredis.Redis) -> AsyncIterator[None]:
+    """The client's Redis stopped (SIGSTOP) for the block, running again after it."""
+    pid = int((await client.info("server"))["process_id"])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def assert_answers_again(client: aioredis.Redis) -> None:
+    # The connection given up on is dropped (what it had sent may still run, as with any
+    # timed-out command); the next command gets a new one.
+    assert await client.ping()
+    assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
+
+
+async def test_a_write_to_a_redis_that_stopped_reading_gives_up_and_the_next_reconnects() -> None:
+    async with impatient_client() as client:
+        async with redis_stopped(client):
+            started = time.monotonic()
+            # More than loopback's socket buffers hold: the write itself must wait.
+            with pytest.raises(RedisTimeoutError, match="writing"):
+                await client.set("emma:test:big", "x" * 32_000_000)
+            assert time.monotonic() - started < 3.0
+        await assert_answers_again(client)
 
 
 async def test_a_read_from_a_redis_that_stopped_gives_up_and_the_next_reconnects() -> None:
-    with RedisServer() as server:
-        client = connect_redis(server.url)
-        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
-        try:
-            pid = int((await client.info("server"))["process_id"])
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                started = time.monotonic()
-                with pytest.raises(RedisTimeoutError, match="reading"):
-                    await client.get("emma:test:stopped")
-                assert 0.25 < time.monotonic() - started < 3.0
-            finally:
-                os.kill(pid, signal.SIGCONT)
-            assert await client.ping()
-            assert await client.set("emma:test:after", "1") and await client.get("emma:test:after")
-        finally:
-            await client.aclose()
+    async with impatient_client() as client:
+        async with redis_stopped(client):
+            started = time.monotonic()
+            with pytest.raises(RedisTimeoutError, match="reading"):
+                await client.get("emma:test:stopped")
+            assert 0.25 < time.monotonic() - started < 3.0
+        await assert_answers_again(client)
 
 
 async def test_a_connection_outlives_the_read_timeouts_of_its_answered_commands() -> None:
-    with RedisServer() as server:
-        client = connect_redis(server.url)
-        client.connection_pool.connection_kwargs["socket_timeout"] = 0.3
-        try:
-            first = await client.client_id()
-            # Past the timeout of every read so far: none of their timers may still fire.
-            await asyncio.sleep(0.6)
-            assert await client.client_id() == first
-        finally:
-            await client.aclose()
+    async with impatient_client() as client:
+        first = await client.client_id()
+        # Past the timeout of every read so far: none of their timers may still fire.
+        await asyncio.sleep(0.6)
+        assert await client.client_id() == first
