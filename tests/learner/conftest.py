@@ -128,6 +128,14 @@ async def wait_for_snapshot(
     raise AssertionError(f"no such snapshot; the last was {last and last.meta}")
 
 
+async def until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Polls a learner's state until `condition` holds."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.01)
+
+
 async def pending(raw: aioredis.Redis) -> int:
     """Entries the learner's group has not acknowledged, on both streams."""
     total = 0

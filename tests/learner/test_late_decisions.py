@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +24,14 @@ from emma.learner.snapshots import read_snapshot
 from emma.learner.tasks import cancel
 from emma.runtime.redis_server import free_port
 
-from .conftest import StartLearner, learner_config, log_decision, pending, wait_for_snapshot
+from .conftest import (
+    StartLearner,
+    learner_config,
+    log_decision,
+    pending,
+    until,
+    wait_for_snapshot,
+)
 from .test_metrics import gauges
 from .test_process import start
 
@@ -43,13 +50,6 @@ def learned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Learned]:
 
     monkeypatch.setattr(Learner, "_lines", spy)
     yield seen
-
-
-async def until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition never held"
-        await asyncio.sleep(0.01)
 
 
 async def reward(store: DecisionStore, event_id: str, value: float) -> None:

@@ -182,6 +182,32 @@ async def test_a_second_learner_waits_for_the_lease(
     await task
 
 
+async def test_a_backlog_longer_to_learn_than_the_lease_lasts_is_learned_in_one_go(
+    store: DecisionStore, raw: aioredis.Redis, start_learner: StartLearner
+) -> None:
+    """After a restart or an outage the reward windows of thousands of decisions close at
+    once, and learning them takes longer than the lease lasts. The learner keeps its lease
+    while it works through them: without that it lost the lease before its checkpoint,
+    started over with the same backlog and lost it again, and never published."""
+    catalog = [
+        {"A": {f"offer=o{i}": 1.0, f"cat=c{i % 7}": 1.0}, "H": {f"ch=c{i % 4}": 1.0}}
+        for i in range(50)
+    ]
+    backlog = 2000
+    for _ in range(0, backlog, 100):
+        await asyncio.gather(*(log_decision(store, 0, actions=catalog) for _ in range(100)))
+    await asyncio.sleep(WINDOW_S)  # every window has closed: all learned at the default
+    lease_s = 0.2
+    started = asyncio.get_running_loop().time()
+    learner = await start_learner(lease_s=lease_s)
+    snapshot = await wait_for_snapshot(raw, lambda s: s.meta["updates"] == backlog, within_s=60)
+    # The work took longer than the lease lasts, or this test would not test the lease.
+    assert asyncio.get_running_loop().time() - started > lease_s
+    assert snapshot.meta["counts"]["learned"] == backlog
+    assert not learner.restarts
+    assert await pending(raw) == 0
+
+
 async def test_entries_with_a_plain_line_written_before_compression_are_learned_too(
     store: DecisionStore, raw: aioredis.Redis, start_learner: StartLearner
 ) -> None:

@@ -11,18 +11,24 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from emma.decision.decision_log import DecisionStore
 from emma.learner.metrics import LearnerGauges
-from tests.learner.conftest import StartLearner, log_decision, wait_for_snapshot
+from tests.learner.conftest import StartLearner, log_decision, until, wait_for_snapshot
 
 
-def gauges(reader: InMemoryMetricReader) -> dict[str, float]:
+def points(reader: InMemoryMetricReader) -> dict[tuple[str, tuple[object, ...]], float]:
+    """Every data point, by metric name and its attributes' values."""
     data = reader.get_metrics_data()
-    values: dict[str, float] = {}
+    values: dict[tuple[str, tuple[object, ...]], float] = {}
     for resource in data.resource_metrics if data else ():
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    values[metric.name] = float(point.value)  # type: ignore[union-attr]
+                    labels = tuple(sorted((point.attributes or {}).values()))
+                    values[(metric.name, labels)] = float(point.value)  # type: ignore[union-attr]
     return values
+
+
+def gauges(reader: InMemoryMetricReader) -> dict[str, float]:
+    return {name: value for (name, _), value in points(reader).items()}
 
 
 async def test_gauges_follow_a_running_learner(
@@ -49,4 +55,24 @@ async def test_gauges_follow_a_running_learner(
     await asyncio.sleep(0.3)
     # The model ages while nothing new is published.
     assert gauges(reader)["emma.model.age"] >= after["emma.model.age"] + 0.2
+    provider.shutdown()
+
+
+async def test_a_learner_that_loses_its_lease_counts_a_restart(
+    raw: aioredis.Redis, start_learner: StartLearner
+) -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    learner = await start_learner()
+    LearnerGauges(learner, provider.get_meter("test"))
+    assert not any(name == "emma.learner.restarts" for name, _ in points(reader))
+
+    # Another holder takes the lease, as a second learner would once it expired.
+    await raw.set("emma:model:lease", "another-learner")
+    await until(lambda: bool(learner.restarts))
+    assert points(reader)[("emma.learner.restarts", ("lease_lost",))] == 1
+    # It waits for the other holder now, and has not started over again.
+    await asyncio.sleep(0.5)
+    assert learner.restarts == {"lease_lost": 1}
+    assert not learner.recovered.is_set()
     provider.shutdown()

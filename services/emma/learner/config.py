@@ -111,7 +111,8 @@ class LearnerConfig:
         require(self.publish_updates >= 1, "EMMA_LEARNER_PUBLISH_UPDATES: must be >= 1")
         require(self.batch >= 1, "EMMA_LEARNER_BATCH: must be >= 1")
         require(self.block_ms >= 1, "EMMA_LEARNER_BLOCK_MS: must be >= 1")
-        # The loop renews the lease every read; a read may block for block_ms.
+        # The loop renews the lease once a third of its term has passed, checked before
+        # every read, and a read may block for block_ms.
         require(
             self.lease_s * 1000 > 2 * self.block_ms,
             "EMMA_LEARNER_LEASE_S: must be more than twice EMMA_LEARNER_BLOCK_MS",

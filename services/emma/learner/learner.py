@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # Seconds before a learner that failed (Redis down, lease lost) starts over.
 RETRY_S = 1.0
+# Why it started over (`Learner.restarts`, the metric emma.learner.restarts).
+RESTART_LEASE = "lease_lost"
+RESTART_REDIS = "redis"
+RESTART_ERROR = "error"
 
 
 def decision_entry(entry_id: str, fields: dict[str, str]) -> DecisionEntry:
@@ -83,10 +87,14 @@ class Learner:
             config.consumer,
             config.batch,
         )
-        self.lease = Lease(client, f"{config.model_key}:lease", config.lease_s, config.consumer)
+        self.lease = Lease(
+            client, f"{config.model_key}:lease", config.lease_s, config.consumer, clock
+        )
         self.recovered = asyncio.Event()
         self._stopping = asyncio.Event()
         self._trainer: Trainer | None = None
+        # Times this process started over from the checkpoint, by reason (kept across them).
+        self.restarts: collections.Counter[str] = collections.Counter()
         self._reset()
 
     def _reset(self) -> None:
@@ -135,12 +143,14 @@ class Learner:
                 await self.lease.release()
                 return
             except (redis.RedisError, LeaseLost, OSError) as error:
+                self.restarts[RESTART_LEASE if isinstance(error, LeaseLost) else RESTART_REDIS] += 1
                 log.warning(
                     "learner starts over from its checkpoint",
                     extra={"error": f"{type(error).__name__}: {error}"},
                 )
             except Exception:
                 # A bug must not leave a process that looks healthy but learns nothing.
+                self.restarts[RESTART_ERROR] += 1
                 log.exception("learner failed; starting over from its checkpoint")
             self._reset()
             await self._sleep(RETRY_S)
@@ -177,10 +187,11 @@ class Learner:
         data = snapshot.data if snapshot is not None else None
         self._trainer = await asyncio.to_thread(Trainer, self.config.vw_args, agreement, data)
         claimed = await self.streams.claim()
-        decisions = await self.streams.read_all(self.config.decision_stream, after="0")
-        outcomes = await self.streams.read_all(self.config.reward_stream, after="0")
+        keep = self.lease.keep
+        decisions = await self.streams.read_all(self.config.decision_stream, "0", keep)
+        outcomes = await self.streams.read_all(self.config.reward_stream, "0", keep)
         # Decisions not yet delivered may be those of pending rewards: read them first.
-        decisions += await self.streams.read_all(self.config.decision_stream)
+        decisions += await self.streams.read_all(self.config.decision_stream, before_page=keep)
         finished = self._apply(decisions, outcomes)
         await self._learn(finished)
         self.recovered.set()
@@ -198,8 +209,7 @@ class Learner:
 
     async def step(self) -> None:
         """One round: new rewards, then every new decision, join, close windows, learn."""
-        if not await self.lease.renew():
-            raise LeaseLost("the lease expired or was taken")
+        await self.lease.keep()
         now_ms = await self.streams.time_ms()
         outcomes = await self.streams.read(
             self.config.reward_stream, block_ms=self.config.block_ms if self._idle else None
@@ -207,7 +217,9 @@ class Learner:
         # Read after the rewards: a reward's decision was logged before it, so every
         # reward just read finds its decision among those read by now, unless a replica
         # wrote the decision late from its buffer: then the reward is held for it.
-        decisions = await self.streams.read_all(self.config.decision_stream)
+        decisions = await self.streams.read_all(
+            self.config.decision_stream, before_page=self.lease.keep
+        )
         finished = self._apply(decisions, outcomes)
         # Every reward before `seen_ms` has been read; windows ending before it can close.
         seen_ms = now_ms if len(outcomes) < self.config.batch else entry_ms(outcomes[-1][0])
@@ -245,11 +257,18 @@ class Learner:
         log.warning(f"{kind} entry skipped", extra={"entry_id": entry_id, "error": str(error)})
 
     async def _learn(self, finished: Finished) -> None:
-        lines = await self._lines(finished.updates) if finished.updates else []
-        # VW's work runs in a thread, so health checks are answered meanwhile.
-        skipped = await asyncio.to_thread(self.trainer.learn_all, lines) if lines else 0
-        self.unpublished += len(lines) - skipped
-        self.counts.update({"unreadable": skipped, "expired": len(finished.updates) - len(lines)})
+        # A batch at a time, keeping the lease between batches: after a restart or an
+        # outage the windows of thousands of decisions may close at once, and learning
+        # them can take longer than the lease lasts.
+        updates = finished.updates
+        for start in range(0, len(updates), self.config.batch):
+            await self.lease.keep()
+            part = updates[start : start + self.config.batch]
+            lines = await self._lines(part)
+            # VW's work runs in a thread, so health checks are answered meanwhile.
+            skipped = await asyncio.to_thread(self.trainer.learn_all, lines) if lines else 0
+            self.unpublished += len(lines) - skipped
+            self.counts.update({"unreadable": skipped, "expired": len(part) - len(lines)})
         self.counts.update(finished.counts)
         self.decision_acks.extend(finished.decision_acks)
         self.outcome_acks.extend(finished.outcome_acks)
@@ -305,6 +324,7 @@ class Learner:
             data = await asyncio.to_thread(self.trainer.snapshot)
             self.version += 1
             snapshot = Snapshot(self.version, data, self.meta())
+        sent = self.clock()
         try:
             async with self.client.pipeline(transaction=True) as pipe:
                 await pipe.watch(self.lease.key)
@@ -324,6 +344,7 @@ class Learner:
                 await pipe.execute()
         except redis.WatchError as error:
             raise LeaseLost("the lease changed during the checkpoint") from error
+        self.lease.renewed(sent)
         self.decision_acks, self.outcome_acks = [], []
         self.unpublished = 0
         self.last_publish = self.clock()

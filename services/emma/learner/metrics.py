@@ -25,6 +25,8 @@ class LearnerGauges:
     `emma.learner.held_outcomes`: outcomes waiting for their decision's entry (the grace);
     `emma.learner.held_overflow`: outcomes counted unknown early because the hold was full
     (the learner's count, as in its checkpoint: it restarts with the checkpoint's value);
+    `emma.learner.restarts`: times this process started over from its checkpoint, by
+    `reason` (`lease_lost`, `redis`, `error`);
     `emma.model.version` and `emma.model.age` (s since the learner published that version;
     seen at the checkpoint that published it).
     """
@@ -62,6 +64,12 @@ class LearnerGauges:
             unit="{outcome}",
             description="outcomes counted unknown before their grace ended: the hold was full",
         )
+        emma.create_observable_counter(
+            "emma.learner.restarts",
+            [self._restarts],
+            unit="{restart}",
+            description="times the learner started over from its checkpoint, by reason",
+        )
         emma.create_observable_gauge(
             "emma.model.version", [self._model_version], description="published model version"
         )
@@ -88,6 +96,12 @@ class LearnerGauges:
     def _held_overflow(self, options: CallbackOptions) -> Iterable[Observation]:
         learner = self._learner()
         return [] if learner is None else [Observation(learner.counts[Outcome.HELD_OVERFLOW])]
+
+    def _restarts(self, options: CallbackOptions) -> Iterable[Observation]:
+        learner = self._learner()
+        if learner is None:
+            return []
+        return [Observation(count, {"reason": why}) for why, count in learner.restarts.items()]
 
     def _model_version(self, options: CallbackOptions) -> Iterable[Observation]:
         learner = self._learner()

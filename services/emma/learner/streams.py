@@ -9,7 +9,7 @@ reloads the checkpoint and reads the PEL again, and nothing is lost or learned t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -74,10 +74,18 @@ class Streams:
         # [[stream, [(id, fields), ...]]] for the one stream asked for.
         return _entries(cast(list[Any], reply)[0][1])
 
-    async def read_all(self, stream: str, after: str = ">") -> list[Entry]:
-        """Every new (or pending) entry, page by page, until the stream has no more."""
+    async def read_all(
+        self,
+        stream: str,
+        after: str = ">",
+        before_page: Callable[[], Awaitable[None]] | None = None,
+    ) -> list[Entry]:
+        """Every new (or pending) entry, page by page, until the stream has no more;
+        `before_page` is awaited before each page (a backlog may take many)."""
         entries: list[Entry] = []
         while True:
+            if before_page is not None:
+                await before_page()
             page = await self.read(stream, after)
             entries.extend(page)
             if len(page) < self.batch:
