@@ -170,6 +170,11 @@ def test_a_model_that_cannot_score_falls_back_to_uniform() -> None:
     assert choice.model_failed and choice.pmf == [0.5, 0.5]
 
 
+def test_a_workspace_that_does_not_predict_action_probabilities_is_refused() -> None:
+    with pytest.raises(ModelError, match="ACTION_SCORES"):
+        Model(vowpalwabbit.Workspace("--cb_adf --quiet"), "scores-only")
+
+
 def test_swap_changes_the_version_and_closes_the_old_model() -> None:
     bandit = Bandit(DEFAULT_VW_ARGS)
     old = bandit._model

@@ -242,6 +242,12 @@ class Model:
         self.workspace = workspace
         self.version = version
         self.apprenticeship = apprenticeship
+        predicts = workspace.get_prediction_type()
+        if predicts != vowpalwabbit.PredictionType.ACTION_PROBS:
+            workspace.finish()
+            raise ModelError(f"the model predicts {predicts.name}, not action probabilities")
+        # Asked once: the binding's wrappers ask the workspace again on every example.
+        self._label_type = workspace.get_label_type()
         self._actions: collections.OrderedDict[str, vowpalwabbit.Example] = (
             collections.OrderedDict()
         )
@@ -264,7 +270,7 @@ class Model:
     def _action(self, line: str) -> vowpalwabbit.Example:
         example = self._actions.get(line)
         if example is None:
-            example = vowpalwabbit.Example(self.workspace, line)
+            example = vowpalwabbit.Example(self.workspace, line, self._label_type)
             self._actions[line] = example
             if len(self._actions) > EXAMPLE_CACHE_SIZE:
                 self._actions.popitem(last=False)
@@ -278,9 +284,12 @@ class Model:
             # One example cannot stand twice in one multi-line example.
             raise ModelError("two actions have identical features")
         try:
-            examples = [vowpalwabbit.Example(self.workspace, shared_line)]
+            examples = [vowpalwabbit.Example(self.workspace, shared_line, self._label_type)]
             examples.extend(self._action(line) for line in action_lines)
-            raw = self.workspace.predict(examples)
+            # The binding's own calls: `Workspace.predict` checks its arguments' types and
+            # `Example.get_prediction` builds a table of every prediction type, each call.
+            self.workspace.predict_multi(examples)
+            raw = examples[0].get_action_scores()
         except Exception as error:  # VW raises bare RuntimeErrors on malformed input.
             raise ModelError(f"predict failed: {error}") from error
         if not isinstance(raw, list) or len(raw) != len(action_lines):
