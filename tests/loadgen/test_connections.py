@@ -39,7 +39,7 @@ async def echo() -> AsyncIterator[tuple[str, list[str]]]:
 
 
 @pytest.mark.parametrize("connections", [1, 3])
-async def test_calls_take_turns_over_that_many_connections(
+async def test_calls_spread_over_that_many_connections(
     echo: tuple[str, list[str]], connections: int
 ) -> None:
     address, peers = echo
@@ -49,8 +49,9 @@ async def test_calls_take_turns_over_that_many_connections(
     recorder = await driver.run_phase(phase, workload.DEFAULT)
     assert recorder.issued == 30
     assert len(set(peers)) == connections
-    # Turns: every connection carried its share.
-    assert {peers.count(peer) for peer in set(peers)} == {30 // connections}
+    # Every connection carried calls (each over the least busy one, ties in turn: the
+    # exact shares depend on which calls overlapped).
+    assert len(peers) == 30
 
 
 def test_a_process_cpu_includes_its_workers() -> None:

@@ -9,7 +9,7 @@ from typing import Unpack
 import grpc
 
 from emma_client import requests
-from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, Turns
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, LeastBusy
 from emma_client.channels import RetryPolicy, aio_channels
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
@@ -24,9 +24,10 @@ class AsyncEmmaClient(ClientSettings):
     `wait_for_ready` makes calls wait (within their deadline) for a service that is
     still starting instead of failing fast. `credentials` turns on TLS (see
     `tls_credentials`); `token` is the caller's bearer token. `connections` opens that
-    many connections and sends the calls over them in turn: a service whose worker
-    processes share one port (EMMA_DECISION_WORKERS) gives each connection to one worker,
-    so a client with one connection keeps all its calls on one of them.
+    many connections and sends each call over the one with the fewest calls in flight:
+    a service whose worker processes share one port (EMMA_DECISION_WORKERS) gives each
+    connection to one worker, so a client with one connection keeps all its calls on
+    one of them, and one with several sends fewer to a worker that falls behind.
     """
 
     def __init__(
@@ -42,7 +43,7 @@ class AsyncEmmaClient(ClientSettings):
     ) -> None:
         super().__init__(address, deadline, wait_for_ready, token, connections)
         self._channels = aio_channels(address, retry, credentials, connections)
-        self._stubs = Turns(
+        self._stubs = LeastBusy(
             [decision_pb2_grpc.DecisionServiceStub(channel) for channel in self._channels]
         )
 
@@ -56,7 +57,8 @@ class AsyncEmmaClient(ClientSettings):
         """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
         request = requests.decide_request(customer, **options)
         try:
-            response = await self._stubs.next().Decide(request, **self._call_options(deadline))
+            with self._stubs.use() as stub:
+                response = await stub.Decide(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Decide", error) from error
         return Decision.from_proto(response)
@@ -68,7 +70,8 @@ class AsyncEmmaClient(ClientSettings):
         True too when the service holds it in memory until its Redis answers again."""
         request = requests.activate_request(event_id, time)
         try:
-            response = await self._stubs.next().Activate(request, **self._call_options(deadline))
+            with self._stubs.use() as stub:
+                response = await stub.Activate(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Activate", error) from error
         return response.activated
@@ -92,7 +95,8 @@ class AsyncEmmaClient(ClientSettings):
         """
         request = requests.reward_request(event_id, value, kind, time, idempotency_key)
         try:
-            response = await self._stubs.next().Reward(request, **self._call_options(deadline))
+            with self._stubs.use() as stub:
+                response = await stub.Reward(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Reward", error) from error
         return response.accepted

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 DEFAULT_DEADLINE_S = 2.0
@@ -16,16 +18,49 @@ MAX_CONNECTIONS = 64
 T = TypeVar("T")
 
 
-class Turns(Generic[T]):
-    """Items used in turn, one per call: calls spread over a client's connections. Safe
-    from several threads (a C iterator's step holds the GIL)."""
+class LeastBusy(Generic[T]):
+    """A client's connections (or what calls through them); each call takes the one with
+    the fewest calls in flight, ties in turn. Safe from several threads.
+
+    A server's worker processes share its port, and the kernel gives each new connection
+    to one of them at random: four connections may well land three on one worker and one
+    on the other. Taking turns would then send three quarters of the calls to one worker
+    whatever its queue; the least busy connection sends the next call where the answers
+    come back soonest, so a worker that falls behind gets fewer calls until it catches up.
+    """
 
     def __init__(self, items: Sequence[T]) -> None:
+        if not items:
+            raise ValueError("no connection to use")
         self.items = tuple(items)
-        self._cycle = itertools.cycle(self.items)
+        count = len(self.items)
+        self._busy = [0] * count
+        # Where each turn starts its search, so that ties go round.
+        self._orders = itertools.cycle(
+            [list(range(start, count)) + list(range(start)) for start in range(count)]
+        )
+        self._lock = threading.Lock()
 
-    def next(self) -> T:
-        return next(self._cycle)
+    @contextlib.contextmanager
+    def use(self) -> Iterator[T]:
+        """The least busy item, counted as busy until the block ends."""
+        if len(self.items) == 1:
+            yield self.items[0]
+            return
+        busy = self._busy
+        with self._lock:
+            chosen = min(next(self._orders), key=busy.__getitem__)
+            busy[chosen] += 1
+        try:
+            yield self.items[chosen]
+        finally:
+            with self._lock:
+                busy[chosen] -= 1
+
+    def in_flight(self) -> list[int]:
+        """Calls in flight on each item, in order."""
+        with self._lock:
+            return list(self._busy)
 
 
 class ClientSettings:

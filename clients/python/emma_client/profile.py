@@ -9,7 +9,7 @@ from types import TracebackType
 import grpc
 
 from emma_client import events
-from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, Turns
+from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, LeastBusy
 from emma_client.channels import RetryPolicy, sync_channels
 from emma_client.errors import EmmaError
 from emma_client.models import WalletOffer
@@ -36,7 +36,7 @@ class ProfileClient(ClientSettings):
     ) -> None:
         super().__init__(address, deadline, wait_for_ready, token, connections)
         self._channels = sync_channels(address, retry, credentials, connections)
-        self._stubs = Turns(
+        self._stubs = LeastBusy(
             [profile_pb2_grpc.ProfileServiceStub(channel) for channel in self._channels]
         )
 
@@ -45,9 +45,10 @@ class ProfileClient(ClientSettings):
     ) -> tuple[WalletOffer, ...]:
         """The offers the customer holds open; empty for an unknown customer."""
         try:
-            response = self._stubs.next().GetProfile(
-                events.profile_request(customer), **self._call_options(deadline)
-            )
+            with self._stubs.use() as stub:
+                response = stub.GetProfile(
+                    events.profile_request(customer), **self._call_options(deadline)
+                )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("GetProfile", error) from error
         return tuple(WalletOffer.from_proto(offer) for offer in response.profile.wallet)
@@ -96,7 +97,8 @@ class ProfileClient(ClientSettings):
 
     def _record(self, request: profile_pb2.RecordEventsRequest, deadline: float | None) -> bool:
         try:
-            response = self._stubs.next().RecordEvents(request, **self._call_options(deadline))
+            with self._stubs.use() as stub:
+                response = stub.RecordEvents(request, **self._call_options(deadline))
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("RecordEvents", error) from error
         return response.accepted == len(request.events)

@@ -17,7 +17,9 @@ from emma.cli.signals import sigterm_as_interrupt
 # Enough offers that a decision scores EMMA_MAX_ACTIONS (50) actions, as the goals assume.
 BENCH_CATALOG = Path(__file__).resolve().parent.parent / "loadgen" / "catalog.yaml"
 # Callers are many: their calls arrive over several connections, which a service's worker
-# processes share (SO_REUSEPORT picks a worker per connection); 8 keep two workers about even.
+# processes share (SO_REUSEPORT picks a worker per connection at random). Each call takes the
+# connection with the fewest in flight, as the SDK's do, so a worker with more of them than
+# its share gets fewer calls once it falls behind.
 DEFAULT_CONNECTIONS = 8
 
 
@@ -63,8 +65,8 @@ def register(commands: Any) -> None:
         "--connections",
         type=int,
         default=DEFAULT_CONNECTIONS,
-        help="callers' connections, taking turns (a service's worker processes share the "
-        f"connections, not the calls); default {DEFAULT_CONNECTIONS}",
+        help="callers' connections, each call over the least busy (a service's worker "
+        f"processes share the connections, not the calls); default {DEFAULT_CONNECTIONS}",
     )
     parser.add_argument("--decision-addr", help="drive this decision service (host:port)")
     parser.add_argument("--profile-addr", help="... this profile service")

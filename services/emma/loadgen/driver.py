@@ -18,6 +18,7 @@ from emma.loadgen import floor, workload
 from emma.loadgen.recorder import OK, Outcome, Recorder
 from emma.loadgen.schedule import Schedule, run_open_loop
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
+from emma_client.base import LeastBusy
 
 # Which service each target calls, for the address it needs.
 TARGETS = {
@@ -144,7 +145,8 @@ class Phase:
     address: str
     schedule: Schedule
     timeout_s: float = 1.0
-    # Callers' connections, taking turns: many callers spread over a server's workers.
+    # Callers' connections, each call over the least busy: many callers spread over a
+    # server's workers.
     connections: int = 1
 
 
@@ -166,10 +168,12 @@ async def run_phase(
             "context.resolve": lambda chan: resolve_call(chan, load, phase.timeout_s),
             "floor": lambda chan: floor_call(chan, sizes, phase.timeout_s),
         }
-        calls = [builders[phase.target](chan) for chan in channels]
+        # As the SDK does: each call over the connection with the fewest in flight.
+        calls = LeastBusy([builders[phase.target](chan) for chan in channels])
 
-        def call(index: int) -> Awaitable[object]:
-            return calls[index % len(calls)](index)
+        async def call(index: int) -> object:
+            with calls.use() as over_one_connection:
+                return await over_one_connection(index)
 
         recorder = Recorder()
         recorder.measuring = phase.schedule.measured
