@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from emma.runtime.config import ConfigError
+from emma.runtime.connection_age import ConnectionAge
 from emma.runtime.server import EmmaServer, create_server
 
 SERVICE = "emma.test.v1.SlowService"
@@ -87,3 +90,44 @@ async def test_binding_a_taken_port_fails_clearly() -> None:
             raise AssertionError("a second server bound the same port")
     finally:
         await first.stop(0)
+
+
+async def test_callers_reconnect_after_the_connection_age_and_no_call_fails() -> None:
+    server, port = create_server(
+        "127.0.0.1", 0, [SERVICE], connection_age=ConnectionAge(max_age_s=0.3)
+    )
+    peers: list[str] = []
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        peers.append(context.peer())  # the caller's address and port: one per connection
+        await asyncio.sleep(0.05)
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    server.grpc_server.add_generic_rpc_handlers((handler,))
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(f"/{SERVICE}/Echo", None, None)
+        # Calls for 1.5 s, each still in flight when the next starts: some are in flight
+        # whenever the server asks for a new connection.
+
+        async def started_after(delay: float, request: bytes) -> bytes:
+            await asyncio.sleep(delay)
+            answer: bytes = await call(request, timeout=5)
+            return answer
+
+        answers = await asyncio.gather(
+            *(started_after(i * 0.03, str(i).encode()) for i in range(50))
+        )
+    await server.stop(0)
+    assert answers == [str(i).encode() for i in range(50)]
+    assert len(set(peers)) >= 3, peers
+
+
+def test_a_connection_age_of_zero_is_never_and_a_negative_one_is_refused() -> None:
+    assert ConnectionAge(max_age_s=0).options() == []
+    assert ConnectionAge(max_age_s=2.5).options() == [("grpc.max_connection_age_ms", 2500)]
+    with pytest.raises(ConfigError, match="EMMA_MAX_CONNECTION_AGE_S"):
+        ConnectionAge(max_age_s=-1)

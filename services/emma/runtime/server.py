@@ -13,6 +13,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from emma.runtime.auth import auth_interceptors, warn_if_exposed
+from emma.runtime.connection_age import ConnectionAge, load_connection_age
 from emma.runtime.limits import DEFAULT_MESSAGE_BYTES, MessageLimits, load_message_limits
 from emma.runtime.metrics import RpcMetricsInterceptor
 from emma.runtime.security import SecurityConfig, load_security, server_credentials
@@ -72,18 +73,21 @@ def create_server(
     limits: MessageLimits | None = None,
     security: SecurityConfig | None = None,
     reuse_port: bool = False,
+    connection_age: ConnectionAge | None = None,
 ) -> tuple[EmmaServer, int]:
     """Creates a traced aio server on host:port (0 picks a free port); returns it and the port.
 
     TLS, caller checks and reflection follow `security` (the EMMA_TLS_* etc. variables when
     None; docs/security.md). `reuse_port` lets several processes bind the same port
     (emma.runtime.workers). Message sizes follow `limits` (EMMA_MAX_*_MESSAGE_BYTES when
-    None), or `max_message_bytes` both ways when given.
+    None), or `max_message_bytes` both ways when given; callers are asked to reconnect
+    after `connection_age` (EMMA_MAX_CONNECTION_AGE_S when None).
     """
     security = security or load_security()
     if max_message_bytes is not None:
         limits = MessageLimits(max_message_bytes, max_message_bytes)
     limits = limits or load_message_limits()
+    connection_age = connection_age or load_connection_age()
     server = grpc.aio.server(
         # Metrics outside the caller checks, so refused calls count under their status code.
         interceptors=[
@@ -95,6 +99,7 @@ def create_server(
         ],
         options=[
             *limits.options(),
+            *connection_age.options(),
             # Off unless several worker processes share the port (emma.runtime.workers):
             # a port another server holds must fail to bind, not be silently shared.
             ("grpc.so_reuseport", 1 if reuse_port else 0),
