@@ -77,6 +77,9 @@ class Replayed:
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         return self.answers[id(request)][1]
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        return None
+
 
 def _inputs(requests: list[decision_pb2.DecideRequest]) -> list[DecideInput]:
     now = datetime.now(UTC)

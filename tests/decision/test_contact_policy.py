@@ -59,6 +59,9 @@ class Dependencies:
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         return self.where
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        return None
+
 
 class Sink:
     def __init__(self) -> None:

@@ -72,6 +72,26 @@ async def test_a_hit_equals_a_fresh_resolve_with_its_own_basket(
     assert names.count("basket_category") == 2  # cheese and wine, stripped like the service
 
 
+async def test_a_kept_situation_is_given_at_once_and_nothing_else(
+    context_channel: grpc.aio.Channel,
+) -> None:
+    deps = MeshDependencies(context_channel, context_channel, context_cache_entries=16)
+    fresh = MeshDependencies(context_channel, context_channel)
+    later = till(NOON + timedelta(seconds=20), WINE)
+    assert deps.cached_situation(later) is None  # not resolved yet: no answer, no lookup
+    await deps.situation(till(NOON, CHEESE), 5.0)
+    hit = deps.cached_situation(later)
+    assert hit is not None
+    same(hit, await fresh.situation(later, 5.0))
+    # Only what the cache may answer: another minute, a location, no store.
+    assert deps.cached_situation(till(NOON + timedelta(minutes=1))) is None
+    assert deps.cached_situation(till(NOON, location=(52.52, 13.41))) is None
+    assert deps.cached_situation(till(NOON, store_id="")) is None
+    assert fresh.cached_situation(later) is None  # no cache at all
+    assert deps.context_cache is not None
+    assert (deps.context_cache.hits, deps.context_cache.misses) == (1, 1)
+
+
 async def test_other_minutes_stores_and_locations_are_resolved(
     context_channel: grpc.aio.Channel,
 ) -> None:

@@ -45,6 +45,9 @@ class Dependencies:
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         return situation()
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        return None
+
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:

@@ -61,6 +61,9 @@ class Dependencies:
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         return situation()
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        return None
+
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:

@@ -40,6 +40,9 @@ class Dependencies:
         await asyncio.sleep(self.context_delay)
         return situation()
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        return None
+
 
 class Sink:
     def __init__(self, fail: bool = False) -> None:

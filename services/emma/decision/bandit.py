@@ -246,7 +246,7 @@ class Model:
         if predicts != vowpalwabbit.PredictionType.ACTION_PROBS:
             workspace.finish()
             raise ModelError(f"the model predicts {predicts.name}, not action probabilities")
-        # Asked once: the binding's wrappers ask the workspace again on every example.
+        # Asked once: the binding asks the workspace again for every example made without it.
         self._label_type = workspace.get_label_type()
         self._actions: collections.OrderedDict[str, vowpalwabbit.Example] = (
             collections.OrderedDict()
@@ -286,10 +286,7 @@ class Model:
         try:
             examples = [vowpalwabbit.Example(self.workspace, shared_line, self._label_type)]
             examples.extend(self._action(line) for line in action_lines)
-            # The binding's own calls: `Workspace.predict` checks its arguments' types and
-            # `Example.get_prediction` builds a table of every prediction type, each call.
-            self.workspace.predict_multi(examples)
-            raw = examples[0].get_action_scores()
+            raw = self.workspace.predict(examples, vowpalwabbit.PredictionType.ACTION_PROBS)
         except Exception as error:  # VW raises bare RuntimeErrors on malformed input.
             raise ModelError(f"predict failed: {error}") from error
         if not isinstance(raw, list) or len(raw) != len(action_lines):

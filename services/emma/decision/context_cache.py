@@ -59,6 +59,16 @@ class ContextCache:
         minute = math.floor(request.request_time.timestamp() / 60)
         return (request.store_id, request.touchpoint.value, request.device, minute)
 
+    def cached(self, request: DecideInput) -> Situation | None:
+        """The request's situation if its store and minute are kept; None otherwise (then
+        `situation` resolves it). No await: a hit needs no task of its own."""
+        key = self.key(request)
+        entry = None if key is None else self._entries.get(key)
+        if entry is None:
+            return None
+        self.hits += 1
+        return self._for(entry, request)
+
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         key = self.key(request)
         if key is None:

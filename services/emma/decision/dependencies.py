@@ -78,6 +78,10 @@ class ConnectedDependencies(abc.ABC):
     async def customer(self, request: DecideInput, timeout_s: float) -> CustomerView:
         """The customer's profile as the pipeline sees it, within `timeout_s`."""
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        """The request's situation from the context cache, or None when it is not there."""
+        return None if self.context_cache is None else self.context_cache.cached(request)
+
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
         if self.context_cache is not None:
             return await self.context_cache.situation(request, timeout_s)

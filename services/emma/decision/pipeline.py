@@ -76,6 +76,9 @@ class Dependencies(Protocol):
 
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation: ...
 
+    def cached_situation(self, request: DecideInput) -> Situation | None:
+        """The situation at once when it is kept (no await), else None."""
+
 
 class DecisionSink(Protocol):
     async def append(self, decision: LoggedDecision) -> None: ...
@@ -294,15 +297,19 @@ class Decider:
         # has arrived.
         calls: list[tuple[str, Callable[[float], Awaitable[Any]]]] = [
             ("profile", lambda t: self.dependencies.customer(request, t)),
-            ("context", lambda t: self.dependencies.situation(request, t)),
         ]
+        # A till's context is usually kept for its store and minute: then no task for it.
+        cached = self.dependencies.cached_situation(request)
+        if cached is None:
+            calls.append(("context", lambda t: self.dependencies.situation(request, t)))
         contacts = self.contacts
         if contacts is not None and guess is not None:
             calls.append(("contacts", lambda t: contacts.record(guess, catalog.policy, request)))
-        customer_or_none, situation_or_none, *read = await self._fetch_together(
-            calls, fetch_deadline
-        )
-        record = read[0] if read else None
+        names = [name for name, _ in calls]
+        fetched = dict(zip(names, await self._fetch_together(calls, fetch_deadline), strict=True))
+        customer_or_none = fetched["profile"]
+        situation_or_none = cached if cached is not None else fetched["context"]
+        record = fetched.get("contacts")
         fetched_at = self.clock()
         try:
             return await self._choose(
