@@ -23,6 +23,8 @@ this process's CPU time per decision in three modes, interleaved in rounds:
 
 The reference, measured in the same rounds: one Redis PING from this process (what a
 round trip costs here). `--profile FILE` writes a cProfile of the `in-process` mode.
+`--seed N` makes the event ids (and with them the draws) and the trace ids the same in
+every run, so that two versions counted side by side make the same decisions.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ import asyncio
 import collections
 import cProfile
 import dataclasses
+import itertools
 import json
+import random
 import statistics
 import sys
 import time
@@ -48,6 +52,7 @@ from emma.decision import convert
 from emma.decision.config import DEPENDENCIES, DecisionConfig
 from emma.decision.dependencies import connect_dependencies
 from emma.decision.domain import CustomerView, DecideInput, Situation
+from emma.decision.event_ids import event_id_of
 from emma.decision.pipeline import Decider
 from emma.decision.server import build_decider
 from emma.decision.v1 import decision_pb2
@@ -94,6 +99,17 @@ async def _cpu_per_call(call: Callable[[int], Awaitable[Any]], count: int) -> fl
     return (time.process_time() - started) * 1000 / count
 
 
+# The Unix millisecond of the first seeded event id (2026-01-01), one more for each next.
+SEEDED_FROM_MS = 1_767_225_600_000
+
+
+def seeded_event_ids(seed: int) -> Callable[[], str]:
+    """Event ids from a seeded generator: the same sequence in every run."""
+    bits = random.Random(seed)
+    milliseconds = itertools.count(SEEDED_FROM_MS)
+    return lambda: event_id_of(next(milliseconds), bits.getrandbits(80))
+
+
 async def _measure(
     mesh: Mesh,
     decisions: int,
@@ -102,6 +118,7 @@ async def _measure(
     modes_wanted: tuple[str, ...] = MODES,
     rounds: int = ROUNDS,
     budget_ms: float | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     environ = mesh.child_env("decision")
     if budget_ms is not None:
@@ -114,6 +131,10 @@ async def _measure(
     }
     core = build_decider(config, redis, sources["services"])
     decider: Decider = core.decider
+    if seed is not None:
+        decider.event_ids = seeded_event_ids(seed)
+        # The SDK draws trace ids, and with them which traces are sampled, from `random`.
+        random.seed(seed)
     inputs = _inputs(workload.decide_requests(workload.DEFAULT))
     answers = {}
     for request in inputs:
@@ -200,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         "(sampler and exporters from OTEL_* variables; metrics not served); without it the "
         "API's no-op providers",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="the same event ids, draws and trace ids in every run (default: fresh ones, as "
+        "a service makes)",
+    )
     args = parser.parse_args(argv)
     if args.telemetry:
         configure_metrics("decision", "127.0.0.1", 0)
@@ -216,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 tuple(args.mode or MODES),
                 args.rounds,
                 args.budget_ms,
+                args.seed,
             )
         )
     report["event_loop"] = eventloop.loop_name()

@@ -18,7 +18,13 @@ def new_event_id(now_ms: int | None = None) -> str:
     """A fresh id: 48 bits of Unix milliseconds, then 74 random bits (version and variant
     set as RFC 9562 asks); ids of later decisions sort after earlier ones."""
     ms = _now_ms() if now_ms is None else now_ms
-    value = (ms & ((1 << _MS_BITS) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    return event_id_of(ms, int.from_bytes(os.urandom(10), "big"))
+
+
+def event_id_of(ms: int, random_bits: int) -> str:
+    """The id of Unix millisecond `ms` with the low 80 bits `random_bits`, 6 of which the
+    version and variant take."""
+    value = (ms & ((1 << _MS_BITS) - 1)) << 80 | (random_bits & ((1 << 80) - 1))
     value = (value & ~(0xF << 76)) | (_VERSION << 76)
     value = (value & ~(0x3 << 62)) | (_VARIANT << 62)
     return f"{value:032x}"

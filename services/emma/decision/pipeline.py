@@ -144,6 +144,7 @@ class Decider:
         log_buffer: LogBuffer | None = None,
         loop_lag: LoopLag | None = None,
         clock: Callable[[], float] = time.monotonic,
+        event_ids: Callable[[], str] = new_event_id,
     ) -> None:
         self.catalog = catalog
         self.bandit = bandit
@@ -160,6 +161,8 @@ class Decider:
         # Entries whose log write failed, written again when Redis answers; None: flag them.
         self.log_buffer = log_buffer
         self.clock = clock
+        # Where each decision's event id comes from (a benchmark makes the same ones each run).
+        self.event_ids = event_ids
         # How far behind this process's event loop runs (overload: shed_lag_s).
         self.loop_lag = loop_lag
         # What deciding takes once profile and context are in: kept back from them.
@@ -184,7 +187,7 @@ class Decider:
         counted as none) is spent already."""
         started = self.clock()
         budget = self.budget(request, deadline_s)
-        event_id = new_event_id()
+        event_id = self.event_ids()
         span = trace.get_current_span()
         # Attributes only where they are recorded: 99 % of spans are not, at 1 % sampling.
         recording = span.is_recording()
