@@ -149,6 +149,15 @@ def test_action_limit_keeps_the_highest_priorities() -> None:
     result = eligible_actions(offers, request(), customer(), situation(), max_actions=2)
     assert [a.offer.offer_id for a in result.actions] == ["o3", "o4"]
     assert result.removed["limit"] == 3
+    # Among equal priorities the first stay, and the kept keep the catalog's order.
+    ties = [
+        offer(f"t{i}", priority=p, channels=(Channel.IN_APP,))
+        for i, p in enumerate([1, 3, 0, 3, 3])
+    ]
+    kept = eligible_actions(ties, request(), customer(), situation(), max_actions=3).actions
+    assert [a.offer.offer_id for a in kept] == ["t1", "t3", "t4"]
+    kept = eligible_actions(ties, request(), customer(), situation(), max_actions=2).actions
+    assert [a.offer.offer_id for a in kept] == ["t1", "t3"]
 
 
 # --- regions, segments, cool-downs, quiet hours, frequency caps ---------------------------

@@ -76,12 +76,13 @@ def baseline_index(priorities: Sequence[int]) -> int:
     Actions come offer by offer in catalog order with each offer's channels in its own
     order, so this is the highest-priority offer on its first allowed channel.
     """
-    return max(range(len(priorities)), key=lambda i: (priorities[i], -i))
+    # `index` finds the first of the highest: no Python call per action.
+    return priorities.index(max(priorities))
 
 
 def greedy_index(pmf: Sequence[float]) -> int | None:
     """The action the model prefers outright, or None while several tie for the top."""
-    best = max(range(len(pmf)), key=lambda i: pmf[i])
+    best = pmf.index(max(pmf))
     if any(p >= pmf[best] - 1e-9 for i, p in enumerate(pmf) if i != best):
         return None
     return best
@@ -293,7 +294,8 @@ class Model:
             raise ModelError(f"predict returned {raw!r} for {len(action_lines)} actions")
         pmf = [float(p) for p in raw]
         total = sum(pmf)
-        if not all(math.isfinite(p) and p >= 0 for p in pmf) or total <= 0:
+        # A NaN or an infinity anywhere makes the sum one too.
+        if not math.isfinite(total) or total <= 0 or min(pmf) < 0:
             raise ModelError(f"predict returned an invalid pmf {pmf!r}")
         return [p / total for p in pmf]
 

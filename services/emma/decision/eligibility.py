@@ -416,8 +416,9 @@ def eligible_actions(
                 actions.append(action)
     if max_actions is not None and len(actions) > max_actions:
         # Keep the marketers' priorities when the model cannot score everything in time.
-        ranked = sorted(actions, key=lambda a: -a.offer.priority)
         removed[LIMIT] += len(actions) - max_actions
-        kept = set(map(id, ranked[:max_actions]))
-        actions = [a for a in actions if id(a) in kept]
+        ranks = [-action.offer.priority for action in actions]
+        # Stable, so the first among equal priorities stay; then back in their order.
+        kept = sorted(sorted(range(len(actions)), key=ranks.__getitem__)[:max_actions])
+        actions = [actions[i] for i in kept]
     return Eligibility(actions=tuple(actions), removed=removed)

@@ -21,7 +21,7 @@ SHARED_FEATURES = 3
 
 def _choice(pmf: Sequence[float], index: int) -> str:
     """The chosen action's probability, and whether it was the model's favourite."""
-    best = max(range(len(pmf)), key=lambda i: pmf[i])
+    best = pmf.index(max(pmf))
     among = f"p={pmf[index]:.3f} among {sum(1 for p in pmf if p > 0)} actions"
     if pmf[index] >= pmf[best]:
         return f"{among}; the model's top action"
