@@ -286,7 +286,12 @@ class Model:
             raise ModelError("two actions have identical features")
         try:
             examples = [vowpalwabbit.Example(self.workspace, shared_line, self._label_type)]
-            examples.extend(self._action(line) for line in action_lines)
+            try:
+                # Kept examples, looked up in C; an action not seen yet takes the long way.
+                examples.extend(map(self._actions.__getitem__, action_lines))
+            except KeyError:
+                del examples[1:]
+                examples.extend(self._action(line) for line in action_lines)
             raw = self.workspace.predict(examples, vowpalwabbit.PredictionType.ACTION_PROBS)
         except Exception as error:  # VW raises bare RuntimeErrors on malformed input.
             raise ModelError(f"predict failed: {error}") from error

@@ -131,7 +131,8 @@ class LoggedDecision:
         return self._line(context.as_dict() if isinstance(context, EncodedContext) else context)
 
     def _line(self, context: Any) -> dict[str, Any]:
-        order = [self.index, *(i for i in range(len(self.pmf)) if i != self.index)]
+        # The chosen action first, then the others in order (DSJSON's `a` and `p`).
+        chosen, pmf = self.index, self.pmf
         line: dict[str, Any] = {
             "_label_cost": 0.0,
             "_label_probability": self.pmf[self.index],
@@ -141,9 +142,9 @@ class LoggedDecision:
             "Timestamp": dsjson_timestamp(self.timestamp),
             "Version": "1",
             "EventId": self.event_id,
-            "a": [i + 1 for i in order],
+            "a": [chosen + 1, *range(1, chosen + 1), *range(chosen + 2, len(pmf) + 1)],
             "c": context,
-            "p": [self.pmf[i] for i in order],
+            "p": [pmf[chosen], *pmf[:chosen], *pmf[chosen + 1 :]],
             "VWState": {"m": self.model_version},
             EMMA_FIELD: {
                 "policy": self.policy,
