@@ -193,11 +193,13 @@ async def test_a_backlog_longer_to_learn_than_the_lease_lasts_is_learned_in_one_
         {"A": {f"offer=o{i}": 1.0, f"cat=c{i % 7}": 1.0}, "H": {f"ch=c{i % 4}": 1.0}}
         for i in range(50)
     ]
-    backlog = 2000
+    # About 3 s of work on a quiet machine, three times the lease: a second lost in a
+    # stall of a busy machine still leaves two thirds of the term.
+    backlog = 4000
     for _ in range(0, backlog, 100):
         await asyncio.gather(*(log_decision(store, 0, actions=catalog) for _ in range(100)))
     await asyncio.sleep(WINDOW_S)  # every window has closed: all learned at the default
-    lease_s = 0.2
+    lease_s = 1.0
     started = asyncio.get_running_loop().time()
     learner = await start_learner(lease_s=lease_s)
     snapshot = await wait_for_snapshot(raw, lambda s: s.meta["updates"] == backlog, within_s=60)

@@ -65,12 +65,16 @@ async def test_a_learner_that_loses_its_lease_counts_a_restart(
     provider = MeterProvider(metric_readers=[reader])
     learner = await start_learner()
     LearnerGauges(learner, provider.get_meter("test"))
-    assert not any(name == "emma.learner.restarts" for name, _ in points(reader))
+    before = points(reader)
+    for reason in ("lease_lost", "redis", "error"):
+        assert before[("emma.learner.restarts", (reason,))] == 0
 
     # Another holder takes the lease, as a second learner would once it expired.
     await raw.set("emma:model:lease", "another-learner")
     await until(lambda: bool(learner.restarts))
-    assert points(reader)[("emma.learner.restarts", ("lease_lost",))] == 1
+    after = points(reader)
+    assert after[("emma.learner.restarts", ("lease_lost",))] == 1
+    assert after[("emma.learner.restarts", ("redis",))] == 0
     # It waits for the other holder now, and has not started over again.
     await asyncio.sleep(0.5)
     assert learner.restarts == {"lease_lost": 1}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from emma.learner.join import Outcome
+from emma.learner.learner import RESTART_ERROR, RESTART_LEASE, RESTART_REDIS
 from emma.runtime.metrics import meter
 
 if TYPE_CHECKING:
@@ -101,7 +102,11 @@ class LearnerGauges:
         learner = self._learner()
         if learner is None:
             return []
-        return [Observation(count, {"reason": why}) for why, count in learner.restarts.items()]
+        # Every reason from 0, so that the first restart shows as an increase.
+        return [
+            Observation(learner.restarts[why], {"reason": why})
+            for why in (RESTART_LEASE, RESTART_REDIS, RESTART_ERROR)
+        ]
 
     def _model_version(self, options: CallbackOptions) -> Iterable[Observation]:
         learner = self._learner()
