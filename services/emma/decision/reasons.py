@@ -22,7 +22,7 @@ SHARED_FEATURES = 3
 def _choice(pmf: Sequence[float], index: int) -> str:
     """The chosen action's probability, and whether it was the model's favourite."""
     best = pmf.index(max(pmf))
-    # A pmf has no negative mass: the actions with some are those without none.
+    # A pmf has no negative mass: all but the actions without any have some.
     among = f"p={pmf[index]:.3f} among {len(pmf) - list(pmf).count(0.0)} actions"
     if pmf[index] >= pmf[best]:
         return f"{among}; the model's top action"
