@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as aioredis
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from emma.decision.decision_log import DecisionStore
+from emma.learner.learner import Learner
 from emma.learner.metrics import LearnerGauges
 from tests.learner.conftest import StartLearner, log_decision, until, wait_for_snapshot
 
@@ -31,14 +34,24 @@ def gauges(reader: InMemoryMetricReader) -> dict[str, float]:
     return {name: value for (name, _), value in points(reader).items()}
 
 
-async def test_gauges_follow_a_running_learner(
-    store: DecisionStore, raw: aioredis.Redis, start_learner: StartLearner
-) -> None:
+Observed = tuple[Learner, InMemoryMetricReader]
+
+
+@pytest.fixture
+async def observed(start_learner: StartLearner) -> AsyncIterator[Observed]:
+    """A running learner whose gauges report to a reader of this test's own."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     learner = await start_learner()
     LearnerGauges(learner, provider.get_meter("test"))
+    yield learner, reader
+    provider.shutdown()
 
+
+async def test_gauges_follow_a_running_learner(
+    store: DecisionStore, raw: aioredis.Redis, observed: Observed
+) -> None:
+    learner, reader = observed
     before = gauges(reader)
     # No model yet: no version and no age, but a lag of nothing.
     assert "emma.model.version" not in before and "emma.model.age" not in before
@@ -55,16 +68,12 @@ async def test_gauges_follow_a_running_learner(
     await asyncio.sleep(0.3)
     # The model ages while nothing new is published.
     assert gauges(reader)["emma.model.age"] >= after["emma.model.age"] + 0.2
-    provider.shutdown()
 
 
 async def test_a_learner_that_loses_its_lease_counts_a_restart(
-    raw: aioredis.Redis, start_learner: StartLearner
+    raw: aioredis.Redis, observed: Observed
 ) -> None:
-    reader = InMemoryMetricReader()
-    provider = MeterProvider(metric_readers=[reader])
-    learner = await start_learner()
-    LearnerGauges(learner, provider.get_meter("test"))
+    learner, reader = observed
     before = points(reader)
     for reason in ("lease_lost", "redis", "error"):
         assert before[("emma.learner.restarts", (reason,))] == 0
@@ -79,4 +88,3 @@ async def test_a_learner_that_loses_its_lease_counts_a_restart(
     await asyncio.sleep(0.5)
     assert learner.restarts == {"lease_lost": 1}
     assert not learner.recovered.is_set()
-    provider.shutdown()

@@ -70,13 +70,12 @@ class ContextCache:
         return self._for(entry, request)
 
     async def situation(self, request: DecideInput, timeout_s: float) -> Situation:
+        kept = self.cached(request)
+        if kept is not None:
+            return kept
         key = self.key(request)
         if key is None:
             return await self._resolve(request, timeout_s)
-        entry = self._entries.get(key)
-        if entry is not None:
-            self.hits += 1
-            return self._for(entry, request)
         self.misses += 1
         situation = await self._resolve(request, timeout_s)
         if situation.resolved:
