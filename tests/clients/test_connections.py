@@ -12,7 +12,7 @@ import pytest
 
 from emma.decision.v1 import decision_pb2
 from emma_client import AsyncEmmaClient, EmmaClient, ProfileClient
-from emma_client.base import LeastBusy
+from emma_client.base import WORKER_HEADER, LeastBusy
 from tests.clients.fake_decision import ScriptedDecisionService, serving
 
 
@@ -53,19 +53,73 @@ def test_a_number_of_connections_out_of_range_is_refused(connections: int) -> No
 def test_the_least_busy_connection_is_taken_and_ties_go_round() -> None:
     connections = LeastBusy(["a", "b", "c"])
     with connections.use() as first, connections.use() as second:
-        assert (first, second) == ("a", "b")
+        assert (first.item, second.item) == ("a", "b")
         with connections.use() as third:
-            assert third == "c"
+            assert third.item == "c"
         assert connections.in_flight() == [1, 1, 0]
         with connections.use() as free:
-            assert free == "c"  # the only one without a call in flight
+            assert free.item == "c"  # the only one without a call in flight
     assert connections.in_flight() == [0, 0, 0]
     # Nothing in flight: each call starts one further round.
     taken = []
     for _ in range(6):
-        with connections.use() as item:
-            taken.append(item)
+        with connections.use() as slot:
+            taken.append(slot.item)
     assert sorted(taken) == ["a", "a", "b", "b", "c", "c"]
+
+
+def _named(connections: LeastBusy[str], workers: list[str]) -> None:
+    for _ in workers:
+        with connections.use() as slot:
+            slot.answered_by(workers[connections.items.index(slot.item)])
+
+
+def test_calls_go_to_workers_in_turn_whatever_their_number_of_connections() -> None:
+    # Three connections reach worker A, one reaches worker B.
+    connections = LeastBusy(["a1", "a2", "a3", "b1"])
+    _named(connections, ["A", "A", "A", "B"])
+    assert connections.workers() == ["A", "A", "A", "B"]
+    taken = []
+    for _ in range(8):
+        with connections.use() as slot:
+            taken.append(slot.item)
+    # Counted per connection, B would get 2 of 8.
+    assert [item[0] for item in taken].count("b") == 4, taken
+    assert set(taken) == {"a1", "a2", "a3", "b1"}, "a worker's connections take turns"
+
+
+def test_calls_in_flight_count_for_the_worker_not_the_connection() -> None:
+    connections = LeastBusy(["a1", "a2", "b1"])
+    _named(connections, ["A", "A", "B"])
+    with connections.use() as first, connections.use() as second:
+        # One call at each worker.
+        assert {first.item[0], second.item[0]} == {"a", "b"}
+        with connections.use() as third, connections.use() as fourth:
+            # One more at each: a2 was free before b1 was, but B had fewer in flight.
+            assert {third.item[0], fourth.item[0]} == {"a", "b"}
+            # Within a worker, its least busy connection.
+            at_a = {slot.item for slot in (first, second, third, fourth) if slot.item[0] == "a"}
+            assert at_a == {"a1", "a2"}
+            assert sorted(connections.in_flight()) == [1, 1, 2]
+
+
+def test_a_connection_that_reaches_another_worker_counts_for_it() -> None:
+    connections = LeastBusy(["x", "y"])
+    _named(connections, ["A", "B"])
+    with connections.use() as slot:
+        held = slot.item
+        # Replaced by the server's connection age: the new connection reached the other worker.
+        slot.answered_by("B" if held == "x" else "A")
+        assert connections.workers() in (["B", "B"], ["A", "A"])
+        with connections.use() as other:
+            # The only worker left has this call in flight over `held`: the least busy
+            # connection is the other one.
+            assert other.item != held
+    assert connections.in_flight() == [0, 0]
+    # A worker no connection reaches is forgotten.
+    with connections.use() as slot:
+        pass
+    assert len(set(connections.workers())) == 1
 
 
 class SlowFirstConnection(ScriptedDecisionService):
@@ -99,3 +153,40 @@ async def test_a_connection_that_answers_slowly_gets_fewer_calls() -> None:
     assert len(set(service.peers)) == 2
     # Taking turns would give it 20: it gets a call only when it has none in flight.
     assert service.peers.count(service.slow_peer) <= 8, service.peers
+
+
+class TwoWorkers(ScriptedDecisionService):
+    """Names the connection of the first call it sees worker "one", every other "two": a
+    service whose two worker processes got one connection and the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_peer: str | None = None
+
+    def Decide(
+        self, request: decision_pb2.DecideRequest, context: grpc.ServicerContext
+    ) -> decision_pb2.DecideResponse:
+        self.first_peer = self.first_peer or context.peer()
+        worker = "one" if context.peer() == self.first_peer else "two"
+        context.set_trailing_metadata(((WORKER_HEADER, worker),))
+        return super().Decide(request, context)
+
+
+def test_sync_calls_one_after_another_go_to_each_worker_in_turn() -> None:
+    service = TwoWorkers()
+    with serving(service) as address, EmmaClient(address, connections=4) as client:
+        for _ in range(20):
+            client.decide("customer_id:c-1", touchpoint="pos", store_id="berlin-mitte")
+    # The first round names each connection's worker; then the workers take turns.
+    # Counted per connection, worker "one" would get 4 of the last 16.
+    assert service.peers[4:].count(service.first_peer) == 8, service.peers
+    assert len(set(service.peers)) == 4
+
+
+async def test_async_calls_one_after_another_go_to_each_worker_in_turn() -> None:
+    service = TwoWorkers()
+    with serving(service) as address:
+        async with AsyncEmmaClient(address, connections=4) as client:
+            for _ in range(20):
+                await client.decide("customer_id:c-1", touchpoint="app")
+    assert service.peers[4:].count(service.first_peer) == 8, service.peers

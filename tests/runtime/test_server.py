@@ -12,6 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from emma.runtime.config import ConfigError
 from emma.runtime.connection_age import ConnectionAge
 from emma.runtime.server import EmmaServer, create_server
+from emma_client.base import worker_named
 
 SERVICE = "emma.test.v1.SlowService"
 
@@ -131,3 +132,21 @@ def test_a_connection_age_of_zero_is_never_and_a_negative_one_is_refused() -> No
     assert ConnectionAge(max_age_s=2.5).options() == [("grpc.max_connection_age_ms", 2500)]
     with pytest.raises(ConfigError, match="EMMA_MAX_CONNECTION_AGE_S"):
         ConnectionAge(max_age_s=-1)
+
+
+async def test_every_answer_names_its_server_and_no_two_servers_share_a_name() -> None:
+    names = []
+    for _ in range(2):
+        server, port = create_server("127.0.0.1", 0, [SERVICE])
+        _add_slow_method(server, 0.0)
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            seen = set()
+            for _ in range(2):
+                call = channel.unary_unary(f"/{SERVICE}/Slow")(b"x", timeout=2)
+                assert await call == b"done:x"
+                seen.add(worker_named(await call.trailing_metadata()))
+        await server.stop(0)
+        assert len(seen) == 1 and None not in seen
+        names.append(seen.pop())
+    assert names[0] != names[1]

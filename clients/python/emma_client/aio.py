@@ -10,10 +10,10 @@ import grpc
 
 from emma_client import requests
 from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, LeastBusy
-from emma_client.channels import RetryPolicy, aio_channels
+from emma_client.channels import RetryPolicy, aio_channels, call_aio
 from emma_client.errors import EmmaError
 from emma_client.models import Decision
-from emma_client.protos.emma.decision.v1 import decision_pb2_grpc
+from emma_client.protos.emma.decision.v1 import decision_pb2, decision_pb2_grpc
 
 
 class AsyncEmmaClient(ClientSettings):
@@ -24,10 +24,11 @@ class AsyncEmmaClient(ClientSettings):
     `wait_for_ready` makes calls wait (within their deadline) for a service that is
     still starting instead of failing fast. `credentials` turns on TLS (see
     `tls_credentials`); `token` is the caller's bearer token. `connections` opens that
-    many connections and sends each call over the one with the fewest calls in flight:
-    a service whose worker processes share one port (EMMA_DECISION_WORKERS) gives each
-    connection to one worker, so a client with one connection keeps all its calls on
-    one of them, and one with several sends fewer to a worker that falls behind.
+    many connections: a service whose worker processes share one port
+    (EMMA_DECISION_WORKERS) gives each connection to one worker, so a client with one
+    connection keeps all its calls on one of them. With several, each call goes to the
+    worker with the fewest calls in flight (every answer names its worker), over its
+    least busy connection: the workers take turns however the connections fell.
     """
 
     def __init__(
@@ -57,8 +58,9 @@ class AsyncEmmaClient(ClientSettings):
         """Asks for one offer, channel and send time; see `DecideOptions` for the arguments."""
         request = requests.decide_request(customer, **options)
         try:
-            with self._stubs.use() as stub:
-                response = await stub.Decide(request, **self._call_options(deadline))
+            response: decision_pb2.DecideResponse = await call_aio(
+                self._stubs, "Decide", request, self._call_options(deadline)
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Decide", error) from error
         return Decision.from_proto(response)
@@ -70,8 +72,9 @@ class AsyncEmmaClient(ClientSettings):
         True too when the service holds it in memory until its Redis answers again."""
         request = requests.activate_request(event_id, time)
         try:
-            with self._stubs.use() as stub:
-                response = await stub.Activate(request, **self._call_options(deadline))
+            response: decision_pb2.ActivateResponse = await call_aio(
+                self._stubs, "Activate", request, self._call_options(deadline)
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Activate", error) from error
         return response.activated
@@ -95,8 +98,9 @@ class AsyncEmmaClient(ClientSettings):
         """
         request = requests.reward_request(event_id, value, kind, time, idempotency_key)
         try:
-            with self._stubs.use() as stub:
-                response = await stub.Reward(request, **self._call_options(deadline))
+            response: decision_pb2.RewardResponse = await call_aio(
+                self._stubs, "Reward", request, self._call_options(deadline)
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("Reward", error) from error
         return response.accepted

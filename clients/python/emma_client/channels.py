@@ -1,4 +1,5 @@
-"""gRPC channels for the SDK, with retries of UNAVAILABLE done by gRPC itself (service config)."""
+"""gRPC channels for the SDK, with retries of UNAVAILABLE done by gRPC itself (service config),
+and calls over the least busy of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+
+from emma_client.base import LeastBusy, worker_named
 
 SERVICE_NAME = "emma.decision.v1.DecisionService"
 #: Every service the SDK calls; each of their methods is safe to retry (Reward and
@@ -112,3 +115,23 @@ def aio_channels(
     if credentials is None:
         return [grpc.aio.insecure_channel(address, options=options) for _ in range(count)]
     return [grpc.aio.secure_channel(address, credentials, options=options) for _ in range(count)]
+
+
+def call_sync(stubs: LeastBusy[Any], method: str, request: Any, options: dict[str, Any]) -> Any:
+    """`method` of the stub the next call should take (LeastBusy), with `request` and call
+    `options`; notes the worker that answered."""
+    with stubs.use() as slot:
+        response, call = getattr(slot.item, method).with_call(request, **options)
+        slot.answered_by(worker_named(call.trailing_metadata()))
+    return response
+
+
+async def call_aio(
+    stubs: LeastBusy[Any], method: str, request: Any, options: dict[str, Any]
+) -> Any:
+    """As call_sync, over an asyncio stub."""
+    with stubs.use() as slot:
+        call = getattr(slot.item, method)(request, **options)
+        response = await call
+        slot.answered_by(worker_named(await call.trailing_metadata()))
+    return response

@@ -10,7 +10,7 @@ import grpc
 
 from emma_client import events
 from emma_client.base import DEFAULT_DEADLINE_S, ClientSettings, LeastBusy
-from emma_client.channels import RetryPolicy, aio_channels
+from emma_client.channels import RetryPolicy, aio_channels, call_aio
 from emma_client.errors import EmmaError
 from emma_client.models import WalletOffer
 from emma_client.protos.emma.profile.v1 import profile_pb2, profile_pb2_grpc
@@ -45,10 +45,12 @@ class AsyncProfileClient(ClientSettings):
     ) -> tuple[WalletOffer, ...]:
         """The offers the customer holds open; empty for an unknown customer."""
         try:
-            with self._stubs.use() as stub:
-                response = await stub.GetProfile(
-                    events.profile_request(customer), **self._call_options(deadline)
-                )
+            response: profile_pb2.GetProfileResponse = await call_aio(
+                self._stubs,
+                "GetProfile",
+                events.profile_request(customer),
+                self._call_options(deadline),
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("GetProfile", error) from error
         return tuple(WalletOffer.from_proto(offer) for offer in response.profile.wallet)
@@ -99,8 +101,9 @@ class AsyncProfileClient(ClientSettings):
         self, request: profile_pb2.RecordEventsRequest, deadline: float | None
     ) -> bool:
         try:
-            with self._stubs.use() as stub:
-                response = await stub.RecordEvents(request, **self._call_options(deadline))
+            response: profile_pb2.RecordEventsResponse = await call_aio(
+                self._stubs, "RecordEvents", request, self._call_options(deadline)
+            )
         except grpc.RpcError as error:
             raise EmmaError.from_rpc_error("RecordEvents", error) from error
         return response.accepted == len(request.events)

@@ -7,6 +7,7 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,7 +19,7 @@ from emma.loadgen import floor, workload
 from emma.loadgen.recorder import OK, Outcome, Recorder
 from emma.loadgen.schedule import Schedule, run_open_loop
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
-from emma_client.base import LeastBusy
+from emma_client.base import LeastBusy, worker_named
 
 # Which service each target calls, for the address it needs.
 TARGETS = {
@@ -36,7 +37,13 @@ DEGRADED_NAMES = {
 # Large enough for 10,000 streams in flight; gRPC's default would queue calls client-side.
 CHANNEL_OPTIONS = [("grpc.max_concurrent_streams", 10_000)]
 
-Call = Callable[[int], Awaitable[object]]
+# One call: what came back, and the worker that answered (None: the server names none).
+Call = Callable[[int], Awaitable[tuple[object, str | None]]]
+
+
+async def answered(call: Any) -> tuple[Any, str | None]:
+    """A call's answer, and the worker its trailing metadata names (WORKER_HEADER)."""
+    return await call, worker_named(await call.trailing_metadata())
 
 
 def channel(address: str) -> grpc.aio.Channel:
@@ -59,13 +66,16 @@ def decide_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: floa
     # As the SDK does: the budget then counts from when the call left the generator.
     metadata = ((CALL_TIMEOUT_HEADER, f"{timeout_s * 1000:.0f}"),)
 
-    async def call(index: int) -> Outcome:
-        response = await stub.Decide(pool[index % len(pool)], timeout=timeout_s, metadata=metadata)
-        return Outcome(
+    async def call(index: int) -> tuple[Outcome, str | None]:
+        response, worker = await answered(
+            stub.Decide(pool[index % len(pool)], timeout=timeout_s, metadata=metadata)
+        )
+        outcome = Outcome(
             tuple(degraded.get(part, str(part)) for part in response.degraded),
             response.fallback,
             response.candidate_count,
         )
+        return outcome, worker
 
     return call
 
@@ -79,9 +89,9 @@ def health_call(chan: grpc.aio.Channel, timeout_s: float) -> Call:
         service=decision_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name
     )
 
-    async def call(index: int) -> Outcome:
-        await stub.Check(request, timeout=timeout_s)
-        return OK
+    async def call(index: int) -> tuple[Outcome, str | None]:
+        _, worker = await answered(stub.Check(request, timeout=timeout_s))
+        return OK, worker
 
     return call
 
@@ -90,9 +100,9 @@ def profile_get_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s:
     stub = profile_pb2_grpc.ProfileServiceStub(chan)
     pool = workload.profile_requests(load)
 
-    async def call(index: int) -> Outcome:
-        await stub.GetProfile(pool[index % len(pool)], timeout=timeout_s)
-        return OK
+    async def call(index: int) -> tuple[Outcome, str | None]:
+        _, worker = await answered(stub.GetProfile(pool[index % len(pool)], timeout=timeout_s))
+        return OK, worker
 
     return call
 
@@ -106,11 +116,12 @@ def profile_record_call(chan: grpc.aio.Channel, load: workload.Workload, timeout
     pool = [workload.purchase(load, rng.randrange(load.customers), "", now, rng) for _ in range(64)]
     counter = itertools.count()
 
-    async def call(index: int) -> Outcome:
+    async def call(index: int) -> tuple[Outcome, str | None]:
         event = pool[index % len(pool)]
         event.event_id = f"{run}-{next(counter)}"
-        await stub.RecordEvents(profile_pb2.RecordEventsRequest(events=[event]), timeout=timeout_s)
-        return OK
+        request = profile_pb2.RecordEventsRequest(events=[event])
+        _, worker = await answered(stub.RecordEvents(request, timeout=timeout_s))
+        return OK, worker
 
     return call
 
@@ -119,9 +130,9 @@ def resolve_call(chan: grpc.aio.Channel, load: workload.Workload, timeout_s: flo
     stub = context_pb2_grpc.ContextServiceStub(chan)
     pool = workload.resolve_requests(load)
 
-    async def call(index: int) -> Outcome:
-        await stub.Resolve(pool[index % len(pool)], timeout=timeout_s)
-        return OK
+    async def call(index: int) -> tuple[Outcome, str | None]:
+        _, worker = await answered(stub.Resolve(pool[index % len(pool)], timeout=timeout_s))
+        return OK, worker
 
     return call
 
@@ -130,9 +141,9 @@ def floor_call(chan: grpc.aio.Channel, sizes: floor.Sizes, timeout_s: float) -> 
     method = chan.unary_unary(floor.METHOD, None, None)
     payload = b"x" * sizes.request
 
-    async def call(index: int) -> Outcome:
-        await method(payload, timeout=timeout_s)
-        return OK
+    async def call(index: int) -> tuple[Outcome, str | None]:
+        _, worker = await answered(method(payload, timeout=timeout_s))
+        return OK, worker
 
     return call
 
@@ -168,12 +179,14 @@ async def run_phase(
             "context.resolve": lambda chan: resolve_call(chan, load, phase.timeout_s),
             "floor": lambda chan: floor_call(chan, sizes, phase.timeout_s),
         }
-        # As the SDK does: each call over the connection with the fewest in flight.
+        # As the SDK does: each call to the worker with the fewest in flight.
         calls = LeastBusy([builders[phase.target](chan) for chan in channels])
 
         async def call(index: int) -> object:
-            with calls.use() as over_one_connection:
-                return await over_one_connection(index)
+            with calls.use() as slot:
+                outcome, worker = await slot.item(index)
+                slot.answered_by(worker)
+            return outcome
 
         recorder = Recorder()
         recorder.measuring = phase.schedule.measured

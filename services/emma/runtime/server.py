@@ -19,6 +19,7 @@ from emma.runtime.metrics import RpcMetricsInterceptor
 from emma.runtime.security import SecurityConfig, load_security, server_credentials
 from emma.runtime.tracing import server_interceptors
 from emma.runtime.undecodable import UndecodableRequestInterceptor
+from emma.runtime.worker_name import WorkerNameInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def create_server(
     server = grpc.aio.server(
         # Metrics outside the caller checks, so refused calls count under their status code.
         interceptors=[
+            # Outermost, so that calls refused by the others name their worker too.
+            WorkerNameInterceptor(),
             *server_interceptors(),
             RpcMetricsInterceptor(),
             *auth_interceptors(security),
