@@ -74,6 +74,7 @@ def test_rounds_compare_each_target_with_the_floor_of_its_own_round() -> None:
     for number, (floor_ms, decide_ms) in enumerate(zip(floors, decides, strict=True)):
         decide = _recorder(decide_ms)
         decide.cpu_ms = {"decision": 4.0 + number}
+        decide.generator_cpu_ms = 1.0 + 2 * number
         rounds.append({"floor": _recorder(floor_ms), "decide": decide})
     report = json.loads(
         json.dumps(document(rounds, {"floor": 200.0, "decide": 200.0}, {"rate": 200.0}))
@@ -88,6 +89,11 @@ def test_rounds_compare_each_target_with_the_floor_of_its_own_round() -> None:
     )
     assert decide["ratio_to_floor"]["p50"] == pytest.approx(2.0, rel=0.01)
     assert decide["cpu_ms_per_request"] == {"decision": 5.0}
+    # The generator's own CPU, the median of its rounds; none known for the floor.
+    assert decide["generator_cpu_ms_per_request"] == 3.0
+    assert report["results"]["floor"]["generator_cpu_ms_per_request"] is None
+    header = table(report).splitlines()[0]
+    assert "cpu ms/req  gen ms/req" in header
     # The rounds' seconds one after another: two per round.
     assert [point["t"] for point in decide["timeline"]] == [0, 1, 2, 3, 4, 5]
     goals = {goal["goal"]: goal["value"] for goal in report["goals"]}

@@ -96,6 +96,8 @@ class Recorder:
         # worker process of those that have several (how evenly their connections spread).
         self.cpu_ms: dict[str, float] = {}
         self.worker_cpu_ms: dict[str, list[float]] = {}
+        # The load generator's own, which the machine's two cores carry too.
+        self.generator_cpu_ms: float | None = None
         # The machine's time (steal, idle) sampled while this target ran (machine.py).
         self.machine: CpuSampler | None = None
         self.measuring: Callable[[int], bool] = lambda index: True
@@ -153,6 +155,7 @@ class Recorder:
             "send_lag_ms": summary_ms(self.send_lag),
             "cpu_ms_per_request": dict(self.cpu_ms),
             "worker_cpu_ms_per_request": dict(self.worker_cpu_ms),
+            "generator_cpu_ms_per_request": self.generator_cpu_ms,
             "machine": self.machine_share(),
         }
 

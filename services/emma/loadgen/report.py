@@ -149,7 +149,7 @@ def noise_warnings(report: Mapping[str, Any]) -> list[str]:
 def table(report: Mapping[str, Any]) -> str:
     """The results as a fixed-width text table, latencies in ms."""
     header = ["target", "rate/s", "achieved", "ok", "errors", "degraded"]
-    header += [*RATIO_KEYS, "x floor p50", "x floor p99", "cpu ms/req", "steal %"]
+    header += [*RATIO_KEYS, "x floor p50", "x floor p99", "cpu ms/req", "gen ms/req", "steal %"]
     rows = [header]
     for name, r in report["results"].items():
         latency = r["latency_ms"]
@@ -167,6 +167,8 @@ def table(report: Mapping[str, Any]) -> str:
                 f"{ratio['p99']:.2f}" if ratio else "",
                 # Every process under test together (services, or the chain's three).
                 f"{sum(r['cpu_ms_per_request'].values()):.2f}" if r["cpu_ms_per_request"] else "",
+                # The load generator's own, on the same cores.
+                f"{generator:.2f}" if (generator := r.get("generator_cpu_ms_per_request")) else "",
                 # The machine's time taken by other guests meanwhile (machine.py).
                 f"{r['machine']['steal_pct']:.1f}" if r.get("machine") else "",
             ]

@@ -81,6 +81,8 @@ def combine(
         for process in dict.fromkeys(p for w in workers for p in w)
         if all(process in w for w in workers)
     }
+    generator = [r["generator_cpu_ms_per_request"] for r in results]
+    combined["generator_cpu_ms_per_request"] = _median(generator) if None not in generator else None
     combined["machine"] = _medians([r["machine"] for r in results if r["machine"]])
     combined["timeline"] = _timeline(results)
     combined["rounds"] = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -111,11 +112,15 @@ async def _measure(
 ) -> Recorder:
     """One target for one round, with the CPU of the processes under test and the machine's."""
     before, workers_before = cpu.snapshot(pids), cpu.worker_snapshot(pids)
+    generator_before = cpu.cpu_seconds(os.getpid())
     async with machine.CpuSampler() as sampler:
         recorder = await driver.run_phase(phase, settings.workload, sizes)
     total = recorder.warmup + recorder.issued
     recorder.cpu_ms = cpu.per_request_ms(before, cpu.snapshot(pids), total)
     recorder.worker_cpu_ms = cpu.per_worker_ms(workers_before, cpu.worker_snapshot(pids), total)
+    generator_after = cpu.cpu_seconds(os.getpid())
+    if generator_before is not None and generator_after is not None and total > 0:
+        recorder.generator_cpu_ms = round((generator_after - generator_before) * 1000 / total, 3)
     recorder.machine = sampler
     return recorder
 
