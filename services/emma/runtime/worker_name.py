@@ -33,7 +33,7 @@ class WorkerNameInterceptor(WrappingInterceptor):
 
         def named(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                # Set first, so that an aborted call names its worker too.
+                # No handler of Emma sets trailing metadata, which would replace this.
                 context.set_trailing_metadata(trailer)
                 return await behaviour(request, context)
 
