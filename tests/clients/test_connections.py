@@ -122,21 +122,32 @@ def test_a_connection_that_reaches_another_worker_counts_for_it() -> None:
     assert len(set(connections.workers())) == 1
 
 
-class SlowFirstConnection(ScriptedDecisionService):
-    """Answers the connection of the first call it sees after 100 ms, every other at once:
-    a worker that has fallen behind."""
+class FirstConnectionApart(ScriptedDecisionService):
+    """Treats the connection of the first call it sees (`first_peer`) apart from the
+    others (`treat`) before answering."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.slow_peer: str | None = None
+        self.first_peer: str | None = None
+
+    def treat(self, context: grpc.ServicerContext, first: bool) -> None:
+        raise NotImplementedError
 
     def Decide(
         self, request: decision_pb2.DecideRequest, context: grpc.ServicerContext
     ) -> decision_pb2.DecideResponse:
-        self.slow_peer = self.slow_peer or context.peer()
-        if context.peer() == self.slow_peer:
-            time.sleep(0.1)
+        self.first_peer = self.first_peer or context.peer()
+        self.treat(context, context.peer() == self.first_peer)
         return super().Decide(request, context)
+
+
+class SlowFirstConnection(FirstConnectionApart):
+    """Answers the first connection after 100 ms, every other at once: a worker that has
+    fallen behind."""
+
+    def treat(self, context: grpc.ServicerContext, first: bool) -> None:
+        if first:
+            time.sleep(0.1)
 
 
 async def test_a_connection_that_answers_slowly_gets_fewer_calls() -> None:
@@ -152,24 +163,15 @@ async def test_a_connection_that_answers_slowly_gets_fewer_calls() -> None:
             await asyncio.gather(*calls)
     assert len(set(service.peers)) == 2
     # Taking turns would give it 20: it gets a call only when it has none in flight.
-    assert service.peers.count(service.slow_peer) <= 8, service.peers
+    assert service.peers.count(service.first_peer) <= 8, service.peers
 
 
-class TwoWorkers(ScriptedDecisionService):
-    """Names the connection of the first call it sees worker "one", every other "two": a
-    service whose two worker processes got one connection and the rest."""
+class TwoWorkers(FirstConnectionApart):
+    """Names the first connection's worker "one", every other's "two": a service whose two
+    worker processes got one connection and the rest."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.first_peer: str | None = None
-
-    def Decide(
-        self, request: decision_pb2.DecideRequest, context: grpc.ServicerContext
-    ) -> decision_pb2.DecideResponse:
-        self.first_peer = self.first_peer or context.peer()
-        worker = "one" if context.peer() == self.first_peer else "two"
-        context.set_trailing_metadata(((WORKER_HEADER, worker),))
-        return super().Decide(request, context)
+    def treat(self, context: grpc.ServicerContext, first: bool) -> None:
+        context.set_trailing_metadata(((WORKER_HEADER, "one" if first else "two"),))
 
 
 def test_sync_calls_one_after_another_go_to_each_worker_in_turn() -> None:

@@ -28,6 +28,19 @@ def _add_slow_method(server: EmmaServer, delay: float) -> None:
     server.grpc_server.add_generic_rpc_handlers((handler,))
 
 
+REFUSING = "emma.test.v1.RefusingService"
+
+
+def _add_refusing_method(server: EmmaServer) -> None:
+    async def refuse(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request: refused")
+
+    handler = grpc.method_handlers_generic_handler(
+        REFUSING, {"Refuse": grpc.unary_unary_rpc_method_handler(refuse)}
+    )
+    server.grpc_server.add_generic_rpc_handlers((handler,))
+
+
 async def _health(channel: grpc.aio.Channel, service: str) -> int:
     stub = health_pb2_grpc.HealthStub(channel)
     response = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
@@ -139,6 +152,7 @@ async def test_every_answer_names_its_server_and_no_two_servers_share_a_name() -
     for _ in range(2):
         server, port = create_server("127.0.0.1", 0, [SERVICE])
         _add_slow_method(server, 0.0)
+        _add_refusing_method(server)
         await server.start()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             seen = set()
@@ -146,6 +160,11 @@ async def test_every_answer_names_its_server_and_no_two_servers_share_a_name() -
                 call = channel.unary_unary(f"/{SERVICE}/Slow")(b"x", timeout=2)
                 assert await call == b"done:x"
                 seen.add(worker_named(await call.trailing_metadata()))
+            # A call the handler refuses names its worker too.
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await channel.unary_unary(f"/{REFUSING}/Refuse")(b"x", timeout=2)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            seen.add(worker_named(refused.value.trailing_metadata()))
         await server.stop(0)
         assert len(seen) == 1 and None not in seen
         names.append(seen.pop())

@@ -126,12 +126,16 @@ def call_sync(stubs: LeastBusy[Any], method: str, request: Any, options: dict[st
     return response
 
 
+async def answered(call: Any) -> tuple[Any, str | None]:
+    """An asyncio call's answer, and the worker its trailing metadata names."""
+    return await call, worker_named(await call.trailing_metadata())
+
+
 async def call_aio(
     stubs: LeastBusy[Any], method: str, request: Any, options: dict[str, Any]
 ) -> Any:
     """As call_sync, over an asyncio stub."""
     with stubs.use() as slot:
-        call = getattr(slot.item, method)(request, **options)
-        response = await call
-        slot.answered_by(worker_named(await call.trailing_metadata()))
+        response, worker = await answered(getattr(slot.item, method)(request, **options))
+        slot.answered_by(worker)
     return response

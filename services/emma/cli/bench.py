@@ -17,9 +17,9 @@ from emma.cli.signals import sigterm_as_interrupt
 # Enough offers that a decision scores EMMA_MAX_ACTIONS (50) actions, as the goals assume.
 BENCH_CATALOG = Path(__file__).resolve().parent.parent / "loadgen" / "catalog.yaml"
 # Callers are many: their calls arrive over several connections, which a service's worker
-# processes share (SO_REUSEPORT picks a worker per connection at random). Each call takes the
-# connection with the fewest in flight, as the SDK's do, so a worker with more of them than
-# its share gets fewer calls once it falls behind.
+# processes share (SO_REUSEPORT picks a worker per connection at random). Each call goes to
+# the worker with the fewest in flight, as the SDK's do (every answer names its worker), so
+# the workers share the calls however the connections fell.
 DEFAULT_CONNECTIONS = 8
 
 
@@ -65,8 +65,9 @@ def register(commands: Any) -> None:
         "--connections",
         type=int,
         default=DEFAULT_CONNECTIONS,
-        help="callers' connections, each call over the least busy (a service's worker "
-        f"processes share the connections, not the calls); default {DEFAULT_CONNECTIONS}",
+        help="callers' connections, each call to the worker with the fewest in flight (a "
+        "service's worker processes share the connections; every answer names its worker); "
+        f"default {DEFAULT_CONNECTIONS}",
     )
     parser.add_argument("--decision-addr", help="drive this decision service (host:port)")
     parser.add_argument("--profile-addr", help="... this profile service")

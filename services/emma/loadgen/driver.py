@@ -7,7 +7,6 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,7 +18,8 @@ from emma.loadgen import floor, workload
 from emma.loadgen.recorder import OK, Outcome, Recorder
 from emma.loadgen.schedule import Schedule, run_open_loop
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
-from emma_client.base import LeastBusy, worker_named
+from emma_client.base import LeastBusy
+from emma_client.channels import answered
 
 # Which service each target calls, for the address it needs.
 TARGETS = {
@@ -39,11 +39,6 @@ CHANNEL_OPTIONS = [("grpc.max_concurrent_streams", 10_000)]
 
 # One call: what came back, and the worker that answered (None: the server names none).
 Call = Callable[[int], Awaitable[tuple[object, str | None]]]
-
-
-async def answered(call: Any) -> tuple[Any, str | None]:
-    """A call's answer, and the worker its trailing metadata names (WORKER_HEADER)."""
-    return await call, worker_named(await call.trailing_metadata())
 
 
 def channel(address: str) -> grpc.aio.Channel:
@@ -156,8 +151,8 @@ class Phase:
     address: str
     schedule: Schedule
     timeout_s: float = 1.0
-    # Callers' connections, each call over the least busy: many callers spread over a
-    # server's workers.
+    # Callers' connections, each call to the worker with the fewest in flight (as the
+    # SDK's): many callers spread over a server's workers.
     connections: int = 1
 
 
