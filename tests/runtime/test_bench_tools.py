@@ -1,4 +1,4 @@
-"""The interceptor benchmark and the instruction counter run and report what they promise."""
+"""The interceptor, transport and instruction benchmarks run and report what they promise."""
 
 from __future__ import annotations
 
@@ -9,12 +9,24 @@ import sys
 
 import pytest
 
-from bench import interceptors
+from bench import interceptors, transport
 
 
 async def test_every_interceptor_stack_answers_calls_and_costs_cpu() -> None:
     for name, make in interceptors.stacks().items():
         assert await interceptors.cpu_per_call(make(), 20) > 0, name
+
+
+def test_each_transport_makes_its_calls_and_counts_its_server_threads_apart() -> None:
+    grpc_hop = transport.measure("grpc", rate=200, seconds=0.25)
+    tcp_hop = transport.measure("tcp", rate=200, seconds=0.25)
+    for hop in (grpc_hop, tcp_hop):
+        assert hop.calls == 50
+        assert hop.server_loop_us > 0 and hop.caller_us > 0
+        assert 0 < hop.p50_us <= hop.p99_us
+    # gRPC's server works on threads besides its event loop's; the TCP echo has none.
+    assert grpc_hop.server_other_us > 0
+    assert tcp_hop.server_other_us == 0
 
 
 def _per_call(output: str) -> list[float]:
