@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from emma.runtime.config import ConfigError
 from emma.runtime.connection_age import ConnectionAge
 from emma.runtime.server import EmmaServer, create_server
-from emma_client.base import worker_named
+from emma_client.base import worker_named, workers_announced
 
 SERVICE = "emma.test.v1.SlowService"
 
@@ -169,3 +169,35 @@ async def test_every_answer_names_its_server_and_no_two_servers_share_a_name() -
         assert len(seen) == 1 and None not in seen
         names.append(seen.pop())
     assert names[0] != names[1]
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+async def test_every_answer_says_how_many_workers_share_the_port(workers: int) -> None:
+    server, port = create_server("127.0.0.1", 0, [SERVICE], workers=workers)
+    _add_refusing_method(server)
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        await check
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await channel.unary_unary(f"/{REFUSING}/Refuse")(b"x", timeout=2)
+    await server.stop(0)
+    assert workers_announced(await check.trailing_metadata()) == workers
+    assert workers_announced(refused.value.trailing_metadata()) == workers
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ((("emma-workers", "2"),), 2),
+        ((("other", "5"), ("emma-workers", "1")), 1),
+        ((("emma-workers", "0"),), None),
+        ((("emma-workers", "two"),), None),
+        ((), None),
+        (None, None),
+    ],
+)
+def test_an_announced_number_of_workers_is_read_only_when_it_is_one_or_more(
+    metadata: tuple[tuple[str, str], ...] | None, expected: int | None
+) -> None:
+    assert workers_announced(metadata) == expected

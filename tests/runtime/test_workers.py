@@ -17,6 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from emma.loadgen import driver
 from emma.runtime import workers
 from emma.runtime.workers import Supervisor, reserve_port
 from tests.runtime.worker_app import PID_METHOD, crash, serve_pid
@@ -54,7 +55,7 @@ def wait_until(check: object, timeout: float = 30.0) -> None:
 def supervised() -> Iterator[tuple[Supervisor, int]]:
     """Two workers on one port, supervised from a thread of the test process."""
     port = reserve_port("127.0.0.1")
-    supervisor = Supervisor(2, functools.partial(serve_pid, port), name="test")
+    supervisor = Supervisor(2, functools.partial(serve_pid, port, 2), name="test")
     supervisor.start()
     runner = asyncio.new_event_loop()
     future = runner.run_in_executor(None, supervisor.supervise)
@@ -79,6 +80,28 @@ def test_workers_share_the_port_and_the_kernel_spreads_connections(
 
     wait_until(both_answered, timeout=60)
     assert answered == set(supervisor.pids)
+
+
+def test_the_workers_say_they_are_two_and_a_caller_reaches_both(
+    supervised: tuple[Supervisor, int],
+) -> None:
+    _, port = supervised
+    wait_until(lambda: len(pids_answering(port, 10)) == 2, timeout=60)
+
+    async def reach() -> tuple[list[str | None], list[int | None]]:
+        address = f"127.0.0.1:{port}"
+        channels = [driver.own_connection(address) for _ in range(8)]
+        try:
+            await driver.reach_every_worker(address, channels)
+            reached = [await driver._worker_reached(chan) for chan in channels]
+        finally:
+            for chan in channels:
+                await chan.close(None)
+        return [name for name, _ in reached], [count for _, count in reached]
+
+    names, counts = asyncio.run(reach())
+    assert counts == [2] * 8
+    assert len(set(names)) == 2 and None not in names
 
 
 def test_a_crashed_worker_is_restarted(supervised: tuple[Supervisor, int]) -> None:

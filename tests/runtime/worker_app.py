@@ -20,8 +20,8 @@ async def _pid(request: bytes, context: object) -> bytes:
     return str(os.getpid()).encode()
 
 
-async def _serve(port: int) -> None:
-    server, bound = create_server("127.0.0.1", port, [SERVICE], reuse_port=True)
+async def _serve(port: int, workers: int) -> None:
+    server, bound = create_server("127.0.0.1", port, [SERVICE], workers=workers)
     handler = grpc.method_handlers_generic_handler(
         SERVICE, {"Pid": grpc.unary_unary_rpc_method_handler(_pid)}
     )
@@ -29,9 +29,9 @@ async def _serve(port: int) -> None:
     await serve_until_signalled(server, bound, grace=1.0)
 
 
-def serve_pid(port: int, index: int) -> int:
-    """A worker: serves until SIGTERM, then exits 0."""
-    asyncio.run(_serve(port))
+def serve_pid(port: int, workers: int, index: int) -> int:
+    """One of `workers` sharing `port`: serves until SIGTERM, then exits 0."""
+    asyncio.run(_serve(port, workers))
     return 0
 
 
@@ -42,7 +42,8 @@ def crash(index: int) -> int:
 
 def main(port: int, workers: int) -> int:
     """The supervisor, as a service's main would run it."""
-    return Supervisor(workers, functools.partial(serve_pid, port), name="test").run(grace_s=5.0)
+    supervisor = Supervisor(workers, functools.partial(serve_pid, port, workers), name="test")
+    return supervisor.run(grace_s=5.0)
 
 
 if __name__ == "__main__":

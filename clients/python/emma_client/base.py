@@ -16,8 +16,10 @@ MAX_CONNECTIONS = 64
 
 T = TypeVar("T")
 
-# The trailing metadata in which Emma's servers name the worker process that answered.
+# The trailing metadata in which Emma's servers name the worker process that answered,
+# and say how many worker processes share its port.
 WORKER_HEADER = "emma-worker"
+WORKERS_HEADER = "emma-workers"
 
 
 def worker_named(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
@@ -25,6 +27,18 @@ def worker_named(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
     for key, value in metadata or ():
         if key == WORKER_HEADER:
             return str(value)
+    return None
+
+
+def workers_announced(metadata: Iterable[tuple[str, Any]] | None) -> int | None:
+    """How many workers share the answering server's port (WORKERS_HEADER); None if unsaid."""
+    for key, value in metadata or ():
+        if key == WORKERS_HEADER:
+            try:
+                count = int(value)
+            except ValueError:
+                return None
+            return count if count >= 1 else None
     return None
 
 

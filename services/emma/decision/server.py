@@ -168,9 +168,7 @@ def build_server(config: DecisionConfig) -> tuple[EmmaServer, int]:
     )
     if held is not None:
         observe_outcome_buffer(held)
-    server, port = create_server(
-        config.host, config.port, [SERVICE_NAME], reuse_port=config.workers > 1
-    )
+    server, port = create_server(config.host, config.port, [SERVICE_NAME], workers=config.workers)
     decision_pb2_grpc.add_DecisionServiceServicer_to_server(
         DecisionServicer(decider, Feedback(store, on_activate=count_activation, held=held)),
         server.grpc_server,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import itertools
 import random
@@ -18,7 +20,7 @@ from emma.loadgen import floor, workload
 from emma.loadgen.recorder import OK, Outcome, Recorder
 from emma.loadgen.schedule import Schedule, run_open_loop
 from emma.profile.v1 import profile_pb2, profile_pb2_grpc
-from emma_client.base import LeastBusy
+from emma_client.base import LeastBusy, worker_named, workers_announced
 from emma_client.channels import answered
 
 # Which service each target calls, for the address it needs.
@@ -36,6 +38,10 @@ DEGRADED_NAMES = {
 }
 # Large enough for 10,000 streams in flight; gRPC's default would queue calls client-side.
 CHANNEL_OPTIONS = [("grpc.max_concurrent_streams", 10_000)]
+# Connections made anew, at most, to reach every worker of a port (reach_every_worker): a
+# new connection reaches each of two workers one time in two, so 32 fail one time in 2**32.
+REDIALS = 32
+PROBE_TIMEOUT_S = 5.0
 
 # One call: what came back, and the worker that answered (None: the server names none).
 Call = Callable[[int], Awaitable[tuple[object, str | None]]]
@@ -156,6 +162,47 @@ class Phase:
     connections: int = 1
 
 
+async def _worker_reached(chan: grpc.aio.Channel) -> tuple[str | None, int | None]:
+    """The worker a connection reaches and how many share its port, as a health check's
+    trailing metadata says; (None, None) from a server that names none (the floor's)."""
+    call = health_pb2_grpc.HealthStub(chan).Check(
+        health_pb2.HealthCheckRequest(), timeout=PROBE_TIMEOUT_S
+    )
+    # A refused check names its worker all the same; an unanswered one, none.
+    with contextlib.suppress(grpc.aio.AioRpcError):
+        await call
+    metadata = await call.trailing_metadata()
+    return worker_named(metadata), workers_announced(metadata)
+
+
+async def reach_every_worker(address: str, channels: list[grpc.aio.Channel]) -> int:
+    """Replaces connections, in place, until they reach as many of the server's workers as
+    it announces (or as there are connections); returns how many were replaced.
+
+    The kernel deals each new connection to one worker of a port at random: eight reach
+    only one of two workers one time in 128 (four, one time in eight), and the other
+    worker would idle for the whole run whatever the calls in flight say. A connection to
+    the worker that has the most is closed and dialled anew, at most REDIALS times. A
+    server that names no worker (the floor's) keeps its connections as they are.
+    """
+    reached = [await _worker_reached(chan) for chan in channels]
+    announced = max((count for _, count in reached if count is not None), default=None)
+    if announced is None:
+        return 0
+    wanted = min(announced, len(channels))
+    for redial in range(REDIALS):
+        names = [name for name, _ in reached if name is not None]
+        if len(set(names)) >= wanted:
+            return redial
+        crowded, _ = collections.Counter(names).most_common(1)[0]
+        index = max(i for i, (name, _) in enumerate(reached) if name == crowded)
+        await channels[index].close(None)
+        channels[index] = own_connection(address)
+        await channels[index].channel_ready()
+        reached[index] = await _worker_reached(channels[index])
+    return REDIALS
+
+
 async def run_phase(
     phase: Phase,
     load: workload.Workload,
@@ -166,6 +213,7 @@ async def run_phase(
     try:
         for chan in channels:
             await chan.channel_ready()
+        await reach_every_worker(phase.address, channels)
         builders: dict[str, Callable[[grpc.aio.Channel], Call]] = {
             "decide": lambda chan: decide_call(chan, load, phase.timeout_s),
             "decision.health": lambda chan: health_call(chan, phase.timeout_s),

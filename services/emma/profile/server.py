@@ -20,9 +20,7 @@ SERVICE_NAME = profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_na
 
 def build_server(config: ProfileConfig) -> tuple[EmmaServer, int]:
     """The profile server bound to config.host:config.port; call inside a running event loop."""
-    server, port = create_server(
-        config.host, config.port, [SERVICE_NAME], reuse_port=config.workers > 1
-    )
+    server, port = create_server(config.host, config.port, [SERVICE_NAME], workers=config.workers)
     client = connect_any_redis(config.redis_url)
     store = ProfileStore(client, config)
     outbox = (

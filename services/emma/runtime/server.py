@@ -73,16 +73,17 @@ def create_server(
     max_message_bytes: int | None = None,
     limits: MessageLimits | None = None,
     security: SecurityConfig | None = None,
-    reuse_port: bool = False,
+    workers: int = 1,
     connection_age: ConnectionAge | None = None,
 ) -> tuple[EmmaServer, int]:
     """Creates a traced aio server on host:port (0 picks a free port); returns it and the port.
 
     TLS, caller checks and reflection follow `security` (the EMMA_TLS_* etc. variables when
-    None; docs/security.md). `reuse_port` lets several processes bind the same port
-    (emma.runtime.workers). Message sizes follow `limits` (EMMA_MAX_*_MESSAGE_BYTES when
-    None), or `max_message_bytes` both ways when given; callers are asked to reconnect
-    after `connection_age` (EMMA_MAX_CONNECTION_AGE_S when None).
+    None; docs/security.md). `workers` > 1 lets that many processes bind the same port
+    (emma.runtime.workers), and every answer says how many do. Message sizes follow
+    `limits` (EMMA_MAX_*_MESSAGE_BYTES when None), or `max_message_bytes` both ways when
+    given; callers are asked to reconnect after `connection_age` (EMMA_MAX_CONNECTION_AGE_S
+    when None).
     """
     security = security or load_security()
     if max_message_bytes is not None:
@@ -93,7 +94,7 @@ def create_server(
         # Metrics outside the caller checks, so refused calls count under their status code.
         interceptors=[
             # Outermost, so that calls refused by the others name their worker too.
-            WorkerNameInterceptor(),
+            WorkerNameInterceptor(workers),
             *server_interceptors(),
             RpcMetricsInterceptor(),
             *auth_interceptors(security),
@@ -105,7 +106,7 @@ def create_server(
             *connection_age.options(),
             # Off unless several worker processes share the port (emma.runtime.workers):
             # a port another server holds must fail to bind, not be silently shared.
-            ("grpc.so_reuseport", 1 if reuse_port else 0),
+            ("grpc.so_reuseport", 1 if workers > 1 else 0),
         ],
     )
     credentials = server_credentials(security)
