@@ -1,4 +1,4 @@
-"""Callers' connections: each is its own TCP connection, and a service's CPU counts its workers."""
+"""Callers' connections: each its own, reaching every worker; a service's CPU counts its workers."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Every answer names the worker process that gave it, and how many share its port: callers
-spread their calls by worker."""
+"""Every answer names the worker process that gave it and how many share its port."""
 
 from __future__ import annotations
 
