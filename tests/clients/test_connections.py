@@ -34,12 +34,17 @@ def test_sync_calls_one_after_another_take_the_connections_in_turn(connections: 
     _in_turn(service.peers, connections)
 
 
-async def test_async_calls_one_after_another_take_the_connections_in_turn() -> None:
-    service = ScriptedDecisionService()
+async def _decide_one_after_another(service: ScriptedDecisionService, calls: int) -> None:
+    """`calls` Decide calls, each awaited before the next, over four asyncio connections."""
     with serving(service) as address:
         async with AsyncEmmaClient(address, connections=4) as client:
-            for _ in range(8):
+            for _ in range(calls):
                 await client.decide("customer_id:c-1", touchpoint="app")
+
+
+async def test_async_calls_one_after_another_take_the_connections_in_turn() -> None:
+    service = ScriptedDecisionService()
+    await _decide_one_after_another(service, 8)
     _in_turn(service.peers, 4)
 
 
@@ -187,8 +192,5 @@ def test_sync_calls_one_after_another_go_to_each_worker_in_turn() -> None:
 
 async def test_async_calls_one_after_another_go_to_each_worker_in_turn() -> None:
     service = TwoWorkers()
-    with serving(service) as address:
-        async with AsyncEmmaClient(address, connections=4) as client:
-            for _ in range(20):
-                await client.decide("customer_id:c-1", touchpoint="app")
+    await _decide_one_after_another(service, 20)
     assert service.peers[4:].count(service.first_peer) == 8, service.peers

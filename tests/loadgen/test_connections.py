@@ -106,7 +106,7 @@ async def _connections(address: str, count: int) -> AsyncIterator[list[grpc.aio.
 
 
 async def _reached(channels: list[grpc.aio.Channel]) -> list[str | None]:
-    return [(await driver._worker_reached(chan))[0] for chan in channels]
+    return [(await driver.worker_reached(chan))[0] for chan in channels]
 
 
 async def test_connections_all_on_one_worker_are_dialled_anew_until_both_are_reached() -> None:

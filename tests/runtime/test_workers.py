@@ -93,7 +93,7 @@ def test_the_workers_say_they_are_two_and_a_caller_reaches_both(
         channels = [driver.own_connection(address) for _ in range(8)]
         try:
             await driver.reach_every_worker(address, channels)
-            reached = [await driver._worker_reached(chan) for chan in channels]
+            reached = [await driver.worker_reached(chan) for chan in channels]
         finally:
             for chan in channels:
                 await chan.close(None)

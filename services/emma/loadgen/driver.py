@@ -162,7 +162,7 @@ class Phase:
     connections: int = 1
 
 
-async def _worker_reached(chan: grpc.aio.Channel) -> tuple[str | None, int | None]:
+async def worker_reached(chan: grpc.aio.Channel) -> tuple[str | None, int | None]:
     """The worker a connection reaches and how many share its port, as a health check's
     trailing metadata says; (None, None) from a server that names none (the floor's)."""
     call = health_pb2_grpc.HealthStub(chan).Check(
@@ -185,7 +185,7 @@ async def reach_every_worker(address: str, channels: list[grpc.aio.Channel]) -> 
     the worker that has the most is closed and dialled anew, at most REDIALS times. A
     server that names no worker (the floor's) keeps its connections as they are.
     """
-    reached = [await _worker_reached(chan) for chan in channels]
+    reached = [await worker_reached(chan) for chan in channels]
     announced = max((count for _, count in reached if count is not None), default=None)
     if announced is None:
         return 0
@@ -199,7 +199,7 @@ async def reach_every_worker(address: str, channels: list[grpc.aio.Channel]) -> 
         await channels[index].close(None)
         channels[index] = own_connection(address)
         await channels[index].channel_ready()
-        reached[index] = await _worker_reached(channels[index])
+        reached[index] = await worker_reached(channels[index])
     return REDIALS
 
 
